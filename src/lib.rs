@@ -1,0 +1,39 @@
+//! # braid
+//!
+//! Shared-state concurrency without locks in user code.
+//!
+//! - [`stm`]: software transactional memory. [`TVar`](stm::TVar)s, [`atomically`](stm::atomically)
+//!   blocks, blocking [`retry`](stm::retry), [`or_else`](stm::or_else), and
+//!   [`atomically_async`](stm::atomically_async) for tasks.
+//!
+//! ```
+//! use braid::stm::{atomically, TVar};
+//! use std::thread;
+//!
+//! let hits = TVar::new(0u64);
+//! let workers: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let hits = hits.clone();
+//!         thread::spawn(move || {
+//!             for _ in 0..1000 {
+//!                 atomically(|tx| hits.modify(tx, |n| n + 1));
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! for worker in workers {
+//!     worker.join().unwrap();
+//! }
+//! assert_eq!(hits.load(), 4000);
+//! ```
+//!
+//! Everything braid synchronizes with goes through one internal shim, so building with
+//! `RUSTFLAGS="--cfg loom"` swaps in loom's model-checked primitives: braid's own models
+//! live in `models/`, and a user's loom model sees through braid the same way.
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(rust_2018_idioms)]
+
+pub mod stm;
+mod sync;

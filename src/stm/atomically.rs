@@ -1,0 +1,331 @@
+//! Running a transaction body to a commit: `atomically` for threads, `atomically_async`
+//! for tasks, `try_atomically` for bodies that may abort. They share one attempt loop;
+//! only the way they wait on `retry` differs (park the thread, or return `Pending`).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::commit::{commit, Commit};
+use super::error::{StmError, StmResult, TxError};
+use super::tx::Transaction;
+use super::wait::{Registration, WaitToken};
+use crate::sync::backoff::Backoff;
+use crate::sync::thread_local;
+
+thread_local! {
+    static IN_TRANSACTION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Evidence that this thread is running a transaction body; dropping it (also while
+/// unwinding) marks the thread free again.
+struct InTransaction(());
+
+impl InTransaction {
+    #[track_caller]
+    fn enter() -> InTransaction {
+        if IN_TRANSACTION.with(|flag| flag.replace(true)) {
+            panic!(
+                "braid::stm: `atomically` called inside a transaction; transactions do not \
+                 nest. Compose instead: pass the `&mut Transaction` to the inner code, or \
+                 use `or_else` for alternatives."
+            );
+        }
+        InTransaction(())
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        IN_TRANSACTION.with(|flag| flag.set(false));
+    }
+}
+
+/// How one run of the body ended.
+enum Attempt<T> {
+    Committed(T),
+    Conflict,
+    Retry,
+}
+
+fn attempt<T>(
+    tx: &mut Transaction,
+    f: &mut impl FnMut(&mut Transaction) -> StmResult<T>,
+) -> Attempt<T> {
+    match f(tx) {
+        Ok(value) if !tx.doomed => match commit(tx) {
+            Commit::Committed => Attempt::Committed(value),
+            Commit::Conflict => Attempt::Conflict,
+        },
+        Err(e) if e.is_retry() && !tx.doomed => {
+            if tx.reads.is_empty() {
+                panic!(
+                    "braid::stm::retry: the transaction read no TVar before retrying, so no \
+                     commit could ever wake it: it would block forever"
+                );
+            }
+            Attempt::Retry
+        }
+        _ => Attempt::Conflict,
+    }
+}
+
+/// Runs hooks registered with `on_commit`, in order; resumes the first panic after all ran.
+fn run_hooks(hooks: Vec<Box<dyn FnOnce() + Send>>) {
+    let mut first_panic = None;
+    for hook in hooks {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        std::panic::resume_unwind(payload);
+    }
+}
+
+/// Runs `f` as one atomic transaction and returns its result.
+///
+/// Other threads see all of the body's writes or none of them, and the body sees a
+/// consistent snapshot even while it runs (opacity). On a conflicting commit the body is
+/// run again, so it must have no effects outside `TVar`s: use
+/// [`Transaction::on_commit`] for those. When the body calls [`retry`](super::retry), the
+/// thread sleeps until another transaction commits to a variable the body read.
+///
+/// # Panics
+/// If called inside another transaction body (transactions compose by passing
+/// `&mut Transaction` instead), or if the body retries without having read any `TVar`.
+/// A panic in the body publishes nothing and propagates to the caller.
+///
+/// ```
+/// use braid::stm::{atomically, TVar};
+///
+/// let from = TVar::new(100);
+/// let to = TVar::new(0);
+/// atomically(|tx| {
+///     from.modify(tx, |balance| balance - 30)?;
+///     to.modify(tx, |balance| balance + 30)
+/// });
+/// assert_eq!((from.load(), to.load()), (70, 30));
+/// ```
+#[track_caller]
+pub fn atomically<T>(mut f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
+    let in_transaction = InTransaction::enter();
+    let mut tx = Transaction::begin();
+    let mut backoff = Backoff::new();
+    let value = loop {
+        match attempt(&mut tx, &mut f) {
+            Attempt::Committed(value) => break value,
+            Attempt::Conflict => tx.restart_after(|| backoff.snooze()),
+            Attempt::Retry => match register_waiter(&tx, WaitToken::for_current_thread()) {
+                // The registration holds counted references, so the attempt's read set
+                // may go; it must, because a thread never parks while pinned.
+                Some(registration) => tx.restart_after(|| registration.park()),
+                None => tx.restart(),
+            },
+        }
+    };
+    let hooks = std::mem::take(&mut tx.hooks);
+    drop(tx);
+    drop(in_transaction);
+    run_hooks(hooks);
+    value
+}
+
+/// Registers `token` on everything `tx` read; `None` if something already changed.
+fn register_waiter(tx: &Transaction, token: crate::sync::Arc<WaitToken>) -> Option<Registration> {
+    Registration::register(token, tx.reads.iter().map(|r| (r.var, r.version)))
+}
+
+/// Like [`atomically`], for bodies that may give up: `Err(TxError::Abort(e))` discards
+/// every write of the attempt (and its `on_commit` hooks) and returns `Err(e)`.
+///
+/// `?` on an [`StmResult`] works in the body through `From<StmError> for TxError<E>`.
+///
+/// ```
+/// use braid::stm::{try_atomically, TVar, TxError};
+///
+/// let stock = TVar::new(1);
+/// let sell = || try_atomically(|tx| {
+///     let n = stock.read(tx)?;
+///     if n == 0 {
+///         return Err(TxError::Abort("sold out"));
+///     }
+///     stock.write(tx, n - 1)?;
+///     Ok(n - 1)
+/// });
+/// assert_eq!(sell(), Ok(0));
+/// assert_eq!(sell(), Err("sold out"));
+/// ```
+#[track_caller]
+pub fn try_atomically<T, E>(
+    mut f: impl FnMut(&mut Transaction) -> Result<T, TxError<E>>,
+) -> Result<T, E> {
+    atomically(|tx| match f(tx) {
+        Ok(value) => Ok(Ok(value)),
+        Err(TxError::Stm(e)) => Err(e),
+        Err(TxError::Abort(e)) => {
+            // What remains commits as a read-only transaction: its reads were a
+            // consistent snapshot, and nothing is published.
+            tx.abandon_writes();
+            Ok(Err(e))
+        }
+    })
+}
+
+/// Runs `f` as one atomic transaction inside a task, and resolves to its result.
+///
+/// The same body as [`atomically`] with the same guarantees; only the waiting differs.
+/// When the body retries, the future registers its task's `Waker` on every variable the
+/// body read and returns `Pending` instead of blocking the thread, so an executor thread
+/// stays free for other tasks. Any executor works.
+///
+/// # Panics
+/// As [`atomically`]: when polled inside a transaction body, or when the body retries
+/// having read nothing.
+///
+/// ```
+/// use braid::stm::{atomically, atomically_async, check, TVar};
+/// use std::future::Future;
+/// use std::task::{Context, Waker};
+///
+/// let ready = TVar::new(false);
+/// let mut wait = Box::pin(atomically_async(|tx| check(ready.read(tx)?)));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(wait.as_mut().poll(&mut cx).is_pending()); // suspended, not blocking
+/// atomically(|tx| ready.write(tx, true));
+/// assert!(wait.as_mut().poll(&mut cx).is_ready());
+/// ```
+pub async fn atomically_async<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
+    let (value, hooks) = Atomically {
+        f,
+        registration: None,
+    }
+    .await;
+    run_hooks(hooks);
+    value
+}
+
+/// The future behind `atomically_async`: runs attempts within `poll`, sleeps on retry.
+struct Atomically<F> {
+    f: F,
+    /// Where the task sleeps after its last retry; dropping it deregisters.
+    registration: Option<Registration>,
+}
+
+// The body is only ever called through `&mut`, never pinned, so moving it is fine.
+impl<F> Unpin for Atomically<F> {}
+
+type Hooks = Vec<Box<dyn FnOnce() + Send>>;
+
+impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
+    type Output = (T, Hooks);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        // Woken or not, run again from scratch: the old registration may hold a stale
+        // waker, and the attempt below reads everything anew.
+        this.registration = None;
+        let _in_transaction = InTransaction::enter();
+        let mut tx = Transaction::begin();
+        let mut backoff = Backoff::new();
+        loop {
+            match attempt(&mut tx, &mut this.f) {
+                Attempt::Committed(value) => {
+                    return Poll::Ready((value, std::mem::take(&mut tx.hooks)))
+                }
+                Attempt::Conflict => tx.restart_after(|| backoff.snooze()),
+                Attempt::Retry => match register_waiter(&tx, WaitToken::for_task(cx.waker())) {
+                    Some(registration) => {
+                        this.registration = Some(registration);
+                        return Poll::Pending;
+                    }
+                    None => tx.restart(),
+                },
+            }
+        }
+    }
+}
+
+/// Ends the transaction and waits for a variable it read to change. See [`atomically`].
+///
+/// Haskell's `retry`: instead of a condition variable, a body that cannot proceed says
+/// so, and it runs again once something it looked at is different.
+///
+/// ```
+/// use braid::stm::{atomically, retry, TVar};
+/// use std::thread;
+///
+/// let mailbox: TVar<Option<String>> = TVar::new(None);
+/// let reader = {
+///     let mailbox = mailbox.clone();
+///     thread::spawn(move || atomically(|tx| match mailbox.read(tx)? {
+///         Some(letter) => { mailbox.write(tx, None)?; Ok(letter) }
+///         None => retry(), // sleep until someone writes the mailbox
+///     }))
+/// };
+/// atomically(|tx| mailbox.write(tx, Some("hello".to_string())));
+/// assert_eq!(reader.join().unwrap(), "hello");
+/// ```
+pub fn retry<T>() -> StmResult<T> {
+    Err(StmError::RETRY)
+}
+
+/// Retries unless `condition` holds: `check(x > 0)?` waits until `x > 0`.
+///
+/// ```
+/// use braid::stm::{atomically, check, TVar};
+///
+/// let permits = TVar::new(2);
+/// atomically(|tx| {
+///     let n = permits.read(tx)?;
+///     check(n > 0)?;
+///     permits.write(tx, n - 1)
+/// });
+/// assert_eq!(permits.load(), 1);
+/// ```
+pub fn check(condition: bool) -> StmResult<()> {
+    if condition {
+        Ok(())
+    } else {
+        retry()
+    }
+}
+
+/// Runs `first`; if it retries, undoes its writes and runs `second` instead.
+///
+/// Haskell's `orElse`: composes blocking alternatives. Only `first`'s writes are rolled
+/// back; what it read stays in the transaction, so if `second` retries too, the whole
+/// transaction waits on everything both branches read. A conflict in `first` is passed
+/// on unchanged (the whole transaction runs again).
+///
+/// ```
+/// use braid::stm::{atomically, check, or_else, TVar};
+///
+/// let left = TVar::new(0);
+/// let right = TVar::new(5);
+/// // Take one item from whichever shelf has one, preferring the left.
+/// let took = atomically(|tx| or_else(tx,
+///     |tx| { let n = left.read(tx)?; check(n > 0)?; left.write(tx, n - 1)?; Ok("left") },
+///     |tx| { let n = right.read(tx)?; check(n > 0)?; right.write(tx, n - 1)?; Ok("right") },
+/// ));
+/// assert_eq!(took, "right");
+/// assert_eq!(right.load(), 4);
+/// ```
+pub fn or_else<T>(
+    tx: &mut Transaction,
+    first: impl FnOnce(&mut Transaction) -> StmResult<T>,
+    second: impl FnOnce(&mut Transaction) -> StmResult<T>,
+) -> StmResult<T> {
+    let scope = tx.begin_scope();
+    match first(tx) {
+        Err(e) if e.is_retry() => {
+            tx.rollback_scope(scope);
+            second(tx)
+        }
+        outcome => {
+            tx.end_scope();
+            outcome
+        }
+    }
+}

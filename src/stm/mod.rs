@@ -1,0 +1,53 @@
+//! Software transactional memory: `TVar`s changed inside `atomically` blocks.
+//!
+//! A transaction body reads and writes [`TVar`]s through a `&mut Transaction`. Its
+//! writes become visible to other threads all at once when it commits; until then, and
+//! while it runs, it sees a consistent snapshot. There are no locks in user code and
+//! nothing to deadlock on: blocking is [`retry`] ("wait until something I read changes"),
+//! and alternatives compose with [`or_else`].
+//!
+//! The engine is TL2 (Dice, Shalev, Shavit 2006): a global version clock, a versioned
+//! lock per variable, invisible reads validated one by one (so a running body never sees
+//! an inconsistent state), and read-only transactions that write no shared memory.
+//! See `tx.rs` and `commit.rs` for the protocol and where braid departs from the paper.
+//!
+//! # Guarantees
+//! - Committed transactions are serializable, and running ones are opaque.
+//! - `retry` sleeps until a variable it read is committed to; no wake-up is lost.
+//!   A `retry` that read nothing panics instead of sleeping forever.
+//! - A panic in a body publishes nothing and propagates; the thread stays usable.
+//! - A transaction touching up to 8 variables keeps its read and write sets inline:
+//!   its only heap allocations are the new values it publishes.
+//!
+//! ```
+//! use braid::stm::{atomically, check, TVar};
+//! use std::thread;
+//!
+//! let account = TVar::new(0);
+//! let spender = {
+//!     let account = account.clone();
+//!     thread::spawn(move || atomically(|tx| {
+//!         let balance = account.read(tx)?;
+//!         check(balance >= 50)?;          // wait for enough money
+//!         account.write(tx, balance - 50)
+//!     }))
+//! };
+//! atomically(|tx| account.modify(tx, |b| b + 80));
+//! spender.join().unwrap();
+//! assert_eq!(account.load(), 30);
+//! ```
+
+mod atomically;
+mod clock;
+mod commit;
+mod error;
+mod lock;
+mod tvar;
+mod tx;
+mod var;
+mod wait;
+
+pub use atomically::{atomically, atomically_async, check, or_else, retry, try_atomically};
+pub use error::{StmError, StmResult, TxError};
+pub use tvar::TVar;
+pub use tx::Transaction;

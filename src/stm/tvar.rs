@@ -1,0 +1,187 @@
+//! `TVar<T>`: a transactional variable, as a cheap shared handle.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::error::StmResult;
+use super::tx::Transaction;
+use super::var::VarCore;
+use crate::sync::atomic::Ordering::Acquire;
+use crate::sync::backoff::Backoff;
+use crate::sync::reclaim;
+
+/// A transactional variable: read and written inside [`atomically`](super::atomically)
+/// blocks, where every transaction sees a consistent snapshot and commits all its writes
+/// at once or none of them.
+///
+/// A `TVar` is a handle: `clone` shares the same variable. Values are read by cloning,
+/// so a large value is best kept behind an `Arc`.
+///
+/// ```
+/// use braid::stm::{atomically, TVar};
+///
+/// let counter = TVar::new(0);
+/// let handle = counter.clone(); // the same variable
+/// atomically(|tx| handle.modify(tx, |n| n + 1));
+/// assert_eq!(counter.load(), 1);
+/// ```
+pub struct TVar<T> {
+    core: NonNull<VarCore>,
+    /// The handle shares ownership of `T` values like an `Arc<T>` would.
+    _owns: PhantomData<std::sync::Arc<T>>,
+}
+
+// SAFETY: the handle is a counted reference to a core whose value is shared between
+// threads; that needs `T: Send + Sync`, the same bounds `Arc<T>` has.
+unsafe impl<T: Send + Sync> Send for TVar<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for TVar<T> {}
+
+impl<T: Clone + Send + Sync + 'static> TVar<T> {
+    /// Creates a variable holding `value`.
+    ///
+    /// ```
+    /// let name = braid::stm::TVar::new(String::from("braid"));
+    /// assert_eq!(name.load(), "braid");
+    /// ```
+    pub fn new(value: T) -> TVar<T> {
+        TVar {
+            core: VarCore::new(value),
+            _owns: PhantomData,
+        }
+    }
+
+    /// Reads the value as of the transaction's snapshot (or its own earlier write).
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TVar};
+    ///
+    /// let x = TVar::new(2);
+    /// assert_eq!(atomically(|tx| x.read(tx)), 2);
+    /// ```
+    pub fn read(&self, tx: &mut Transaction) -> StmResult<T> {
+        // SAFETY: `self` keeps the core alive, and it holds a `T`.
+        unsafe { tx.read(self.core) }
+    }
+
+    /// Writes `value`; other threads see it when (if) the transaction commits.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TVar};
+    ///
+    /// let x = TVar::new(0);
+    /// atomically(|tx| x.write(tx, 7));
+    /// assert_eq!(x.load(), 7);
+    /// ```
+    pub fn write(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
+        // SAFETY: `self` keeps the core alive, and it holds a `T`.
+        unsafe { tx.write(self.core, value) }
+    }
+
+    /// Replaces the value with `f(value)`.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TVar};
+    ///
+    /// let x = TVar::new(20);
+    /// atomically(|tx| x.modify(tx, |v| v + 1));
+    /// assert_eq!(x.load(), 21);
+    /// ```
+    pub fn modify(&self, tx: &mut Transaction, f: impl FnOnce(T) -> T) -> StmResult<()> {
+        let value = self.read(tx)?;
+        self.write(tx, f(value))
+    }
+
+    /// Writes `value` and returns the value it replaced.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TVar};
+    ///
+    /// let x = TVar::new("old");
+    /// assert_eq!(atomically(|tx| x.replace(tx, "new")), "old");
+    /// assert_eq!(x.load(), "new");
+    /// ```
+    pub fn replace(&self, tx: &mut Transaction, value: T) -> StmResult<T> {
+        let old = self.read(tx)?;
+        self.write(tx, value)?;
+        Ok(old)
+    }
+
+    /// Reads the latest committed value without a transaction.
+    ///
+    /// The value is consistent (never half of a commit), but two `load`s of two variables
+    /// are two separate snapshots: read them in one transaction to relate them. Writes
+    /// no shared memory, and may be called anywhere, even inside a transaction body
+    /// (where it ignores that transaction's own writes).
+    ///
+    /// ```
+    /// let x = braid::stm::TVar::new(vec![1, 2]);
+    /// assert_eq!(x.load(), [1, 2]);
+    /// ```
+    pub fn load(&self) -> T {
+        // SAFETY: `self` keeps the core alive.
+        let core = unsafe { self.core.as_ref() };
+        let _guard = reclaim::pin();
+        let mut backoff = Backoff::new();
+        loop {
+            let before = core.lock_word();
+            if !before.is_locked() {
+                // Acquire: pairs with the committer's Release store of the node.
+                let node = core.value.load(Acquire);
+                // SAFETY: a published node of type `T`, alive while we are pinned.
+                let value = unsafe { &*node.cast::<T>() }.clone();
+                if core.lock_word() == before {
+                    return value;
+                }
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// Whether two handles refer to the same variable.
+    ///
+    /// ```
+    /// let a = braid::stm::TVar::new(1);
+    /// assert!(a.same_var(&a.clone()));
+    /// assert!(!a.same_var(&braid::stm::TVar::new(1)));
+    /// ```
+    pub fn same_var(&self, other: &TVar<T>) -> bool {
+        self.core == other.core
+    }
+}
+
+impl<T> Clone for TVar<T> {
+    fn clone(&self) -> Self {
+        // SAFETY: `self` keeps the core alive.
+        unsafe { self.core.as_ref() }.retain();
+        TVar {
+            core: self.core,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for TVar<T> {
+    fn drop(&mut self) {
+        // SAFETY: this handle owns one counted reference and gives it up.
+        unsafe { VarCore::release(self.core) }
+    }
+}
+
+impl<T: fmt::Debug + Clone + Send + Sync + 'static> fmt::Debug for TVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: `self` keeps the core alive.
+        let word = unsafe { self.core.as_ref() }.lock_word();
+        f.debug_struct("TVar")
+            .field("value", &self.load())
+            .field("version", &word.version())
+            .finish()
+    }
+}
+
+impl<T: Default + Clone + Send + Sync + 'static> Default for TVar<T> {
+    fn default() -> Self {
+        TVar::new(T::default())
+    }
+}

@@ -1,0 +1,368 @@
+//! A running transaction: its read version, read set, write set and `or_else` scopes.
+//!
+//! We follow TL2 (Dice, Shalev, Shavit, "Transactional Locking II", DISC 2006):
+//! 1. On start, sample the global clock as the *read version* `rv`.
+//! 2. A read checks the write set first (read-your-own-writes). Otherwise it loads the
+//!    variable's lock word, its value pointer, and the lock word again; the read is good
+//!    if both words are equal, unlocked, and the version is at most `rv`. The value is
+//!    cloned from an immutable node, so even a read that turns out bad clones a whole `T`.
+//! 3. Writes go to the write set, as freshly allocated nodes that the commit will publish.
+//! 4. Commit (see `commit.rs`): lock the write set, take a write version, validate the
+//!    read set, publish, unlock with the new version.
+//!
+//! Where we differ from the paper:
+//! - **Snapshot extension** (as in TinySTM / LSA): a read that finds a version above `rv`
+//!   does not abort at once. It samples the clock again and revalidates the read set; if
+//!   nothing read has changed, `rv` moves forward and the read succeeds.
+//! - **Doomed attempts**: once a read fails validation, every later operation of this
+//!   attempt fails too, and `atomically` will not commit it even if the body swallowed the
+//!   error. So a body never computes on a state that no serial order produces (opacity).
+//! - **Nested `or_else` scopes** roll back only the first branch's writes: writes to new
+//!   variables are truncated; a branch's first overwrite of an older entry saves the old
+//!   node in an undo log instead of cloning the whole write set.
+//! - **Reads are kept** when a branch rolls back: the choice of the second branch depended
+//!   on them, so they are validated at commit, and a retry of both branches waits on the
+//!   union of what they read.
+//!
+//! Read and write sets are `SmallVec`s: a transaction touching up to 8 variables keeps its
+//! bookkeeping inline, and a re-run reuses the same storage. Entries hold raw core
+//! pointers, valid while the transaction's guard is pinned (see `var.rs`, Lifetime).
+
+use std::ptr::NonNull;
+
+use smallvec::SmallVec;
+
+use super::clock;
+use super::error::{StmError, StmResult};
+use super::var::VarCore;
+use crate::sync::atomic::Ordering::Acquire;
+use crate::sync::backoff::Backoff;
+use crate::sync::reclaim;
+
+/// An in-flight STM transaction. Only [`atomically`](crate::stm::atomically) and its
+/// siblings create one; a body receives `&mut Transaction` and passes it to every
+/// transactional operation.
+pub struct Transaction {
+    pub(crate) read_version: u64,
+    pub(crate) reads: SmallVec<[ReadEntry; 16]>,
+    pub(crate) writes: SmallVec<[WriteEntry; 8]>,
+    /// A one-word Bloom filter of the cores in `writes`: most reads skip the scan.
+    write_filter: u64,
+    undo: SmallVec<[UndoEntry; 4]>,
+    scopes: SmallVec<[Scope; 2]>,
+    next_scope: u32,
+    pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
+    /// A read failed validation: this attempt must run again, whatever the body returns.
+    pub(crate) doomed: bool,
+    pub(crate) guard: reclaim::Guard,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct ReadEntry {
+    pub(crate) var: NonNull<VarCore>,
+    pub(crate) version: u64,
+}
+
+pub(crate) struct WriteEntry {
+    pub(crate) var: NonNull<VarCore>,
+    /// An unpublished value node of the variable's type, owned by this entry.
+    pub(crate) node: *mut (),
+    /// The `or_else` scope that created `node` (0: outside any scope).
+    scope: u32,
+}
+
+/// A node an `or_else` branch replaced, to put back if the branch retries.
+struct UndoEntry {
+    index: usize,
+    node: *mut (),
+    scope: u32,
+}
+
+/// Where an `or_else` branch began, so its effects can be rolled back.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope {
+    id: u32,
+    write_mark: usize,
+    undo_mark: usize,
+    hook_mark: usize,
+}
+
+impl Transaction {
+    pub(crate) fn begin() -> Transaction {
+        let guard = reclaim::pin();
+        Transaction {
+            read_version: clock::now(),
+            reads: SmallVec::new(),
+            writes: SmallVec::new(),
+            write_filter: 0,
+            undo: SmallVec::new(),
+            scopes: SmallVec::new(),
+            next_scope: 1,
+            hooks: Vec::new(),
+            doomed: false,
+            guard,
+        }
+    }
+
+    /// Clears this attempt's effects so the body can run again, keeping the storage.
+    pub(crate) fn restart(&mut self) {
+        self.restart_after(|| ());
+    }
+
+    /// Clears this attempt, runs `wait` unpinned (a thread must never sleep pinned), and
+    /// starts the next attempt with a fresh snapshot.
+    pub(crate) fn restart_after(&mut self, wait: impl FnOnce()) {
+        self.discard_writes();
+        self.reads.clear();
+        self.hooks.clear();
+        self.doomed = false;
+        self.next_scope = 1;
+        // No entry is left, so nothing depends on the old pin.
+        self.guard.unpinned_while(wait);
+        self.read_version = clock::now();
+    }
+
+    /// Drops every write and hook of this attempt (`TxError::Abort`): what remains
+    /// commits as a read-only transaction.
+    pub(crate) fn abandon_writes(&mut self) {
+        self.discard_writes();
+        self.hooks.clear();
+    }
+
+    fn filter_bit(var: NonNull<VarCore>) -> u64 {
+        let addr = var.as_ptr() as usize;
+        1 << ((addr >> 6) ^ (addr >> 12)) % 64
+    }
+
+    fn find_write(&self, var: NonNull<VarCore>) -> Option<usize> {
+        if self.write_filter & Self::filter_bit(var) == 0 {
+            return None;
+        }
+        self.writes.iter().position(|w| w.var == var)
+    }
+
+    pub(crate) fn owns(&self, var: NonNull<VarCore>) -> bool {
+        self.find_write(var).is_some()
+    }
+
+    fn doom<T>(&mut self) -> StmResult<T> {
+        self.doomed = true;
+        Err(StmError::CONFLICT)
+    }
+
+    /// Reads the variable's value as of this transaction's snapshot.
+    ///
+    /// # Safety
+    /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
+    pub(crate) unsafe fn read<T: Clone>(&mut self, var: NonNull<VarCore>) -> StmResult<T> {
+        if self.doomed {
+            return Err(StmError::CONFLICT);
+        }
+        if let Some(i) = self.find_write(var) {
+            // SAFETY: a write entry's node is a live, unpublished `T` owned by this
+            // transaction (the caller vouches the variable's type is `T`).
+            return Ok(unsafe { &*self.writes[i].node.cast::<T>() }.clone());
+        }
+        // SAFETY: the caller holds a handle, so the core is alive.
+        let core = unsafe { var.as_ref() };
+        let mut backoff = Backoff::new();
+        loop {
+            let before = core.lock_word();
+            if before.is_locked() {
+                // A commit is publishing: it holds the lock only for a few stores.
+                backoff.snooze();
+                continue;
+            }
+            // Acquire: pairs with the committer's Release store of this node, so its
+            // contents are visible; also keeps the second lock-word load after this one.
+            let node = core.value.load(Acquire);
+            // SAFETY: `node` was published, so it holds a `T`; we are pinned, and a node
+            // is freed only through a deferred free after it is unlinked, so it is alive.
+            let value = unsafe { &*node.cast::<T>() }.clone();
+            let after = core.lock_word();
+            if before != after {
+                continue;
+            }
+            if before.version() > self.read_version && !self.extend() {
+                return self.doom();
+            }
+            self.reads.push(ReadEntry {
+                var,
+                version: before.version(),
+            });
+            return Ok(value);
+        }
+    }
+
+    /// Moves the snapshot forward to now, if nothing read so far has changed.
+    fn extend(&mut self) -> bool {
+        let now = clock::now();
+        if self.reads_valid() {
+            self.read_version = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether every variable read still carries the version read and is not locked by
+    /// another transaction.
+    pub(crate) fn reads_valid(&self) -> bool {
+        self.reads.iter().all(|r| {
+            // SAFETY: read entries point to cores alive while we are pinned.
+            let word = unsafe { r.var.as_ref() }.lock_word();
+            word.version() == r.version && (!word.is_locked() || self.owns(r.var))
+        })
+    }
+
+    /// Buffers a write of `value`, to be published at commit.
+    ///
+    /// # Safety
+    /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
+    pub(crate) unsafe fn write<T>(&mut self, var: NonNull<VarCore>, value: T) -> StmResult<()> {
+        if self.doomed {
+            return Err(StmError::CONFLICT);
+        }
+        let scope = self.scopes.last().copied();
+        let Some(i) = self.find_write(var) else {
+            self.writes.push(WriteEntry {
+                var,
+                node: VarCore::new_node(value),
+                scope: scope.map_or(0, |s| s.id),
+            });
+            self.write_filter |= Self::filter_bit(var);
+            return Ok(());
+        };
+        let entry = &mut self.writes[i];
+        match scope {
+            // The first write in this branch to an entry from before it: keep the old
+            // node for rollback, and give the branch a node of its own.
+            Some(scope) if i < scope.write_mark && entry.scope != scope.id => {
+                self.undo.push(UndoEntry {
+                    index: i,
+                    node: entry.node,
+                    scope: entry.scope,
+                });
+                entry.node = VarCore::new_node(value);
+                entry.scope = scope.id;
+            }
+            // SAFETY: the node is an unpublished `T` owned by this entry.
+            _ => unsafe { *entry.node.cast::<T>() = value },
+        }
+        Ok(())
+    }
+
+    /// Opens an `or_else` branch.
+    pub(crate) fn begin_scope(&mut self) -> Scope {
+        let scope = Scope {
+            id: self.next_scope,
+            write_mark: self.writes.len(),
+            undo_mark: self.undo.len(),
+            hook_mark: self.hooks.len(),
+        };
+        self.next_scope += 1;
+        self.scopes.push(scope);
+        scope
+    }
+
+    /// Closes a branch that did not retry: its writes stay, and the outer scope (if any)
+    /// inherits its undo entries.
+    pub(crate) fn end_scope(&mut self) {
+        self.scopes.pop();
+        if self.scopes.is_empty() {
+            for undo in self.undo.drain(..) {
+                // SAFETY: an undo node is an unpublished node of the entry's variable,
+                // owned by the undo log; no scope can restore it any more.
+                unsafe { self.writes[undo.index].var.as_ref().free_node(undo.node) };
+            }
+        }
+    }
+
+    /// Undoes a branch that retried: restores the nodes it replaced, drops the entries it
+    /// added and the hooks it registered. Its reads stay.
+    pub(crate) fn rollback_scope(&mut self, scope: Scope) {
+        self.scopes.pop();
+        while self.undo.len() > scope.undo_mark {
+            let undo = self.undo.pop().expect("undo log shorter than its mark");
+            let entry = &mut self.writes[undo.index];
+            // SAFETY: the entry's node belongs to the branch being undone.
+            unsafe { entry.var.as_ref().free_node(entry.node) };
+            entry.node = undo.node;
+            entry.scope = undo.scope;
+        }
+        for entry in self.writes.drain(scope.write_mark..) {
+            // SAFETY: entries added by the branch own unpublished nodes.
+            unsafe { entry.var.as_ref().free_node(entry.node) };
+        }
+        self.write_filter = self
+            .writes
+            .iter()
+            .fold(0, |f, w| f | Self::filter_bit(w.var));
+        self.hooks.truncate(scope.hook_mark);
+    }
+
+    /// Frees every unpublished node: the attempt is over and did not commit.
+    fn discard_writes(&mut self) {
+        for undo in self.undo.drain(..) {
+            // SAFETY: undo nodes are unpublished and owned by the log.
+            unsafe { self.writes[undo.index].var.as_ref().free_node(undo.node) };
+        }
+        for entry in self.writes.drain(..) {
+            // SAFETY: write entries own unpublished nodes.
+            unsafe { entry.var.as_ref().free_node(entry.node) };
+        }
+        self.scopes.clear();
+        self.write_filter = 0;
+    }
+
+    /// Forgets the write set after a commit published every node in it.
+    pub(crate) fn forget_published_writes(&mut self) {
+        self.writes.clear();
+        self.write_filter = 0;
+    }
+
+    /// Registers `f` to run once, after this transaction commits.
+    ///
+    /// Hooks run on the committing thread, in the order registered, after the commit is
+    /// visible and outside the transaction (so a hook may call `atomically`). They never
+    /// run for an attempt that conflicts, retries, aborts or panics; a hook registered in
+    /// an `or_else` branch that retried is dropped with the branch. If a hook panics, the
+    /// commit stands, the remaining hooks still run, and the first panic is then resumed.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TVar};
+    /// use std::sync::mpsc;
+    ///
+    /// let (sent, received) = mpsc::channel();
+    /// let stock = TVar::new(3);
+    /// atomically(|tx| {
+    ///     let left = stock.read(tx)? - 1;
+    ///     stock.write(tx, left)?;
+    ///     let sent = sent.clone();
+    ///     tx.on_commit(move || sent.send(format!("sold one, {left} left")).unwrap());
+    ///     Ok(())
+    /// });
+    /// assert_eq!(received.recv().unwrap(), "sold one, 2 left");
+    /// ```
+    pub fn on_commit(&mut self, f: impl FnOnce() + Send + 'static) {
+        self.hooks.push(Box::new(f));
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // Runs on every path that does not commit, panics included: nothing leaks.
+        self.discard_writes();
+    }
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("read_version", &self.read_version)
+            .field("reads", &self.reads.len())
+            .field("writes", &self.writes.len())
+            .field("doomed", &self.doomed)
+            .finish_non_exhaustive()
+    }
+}

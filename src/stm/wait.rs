@@ -1,0 +1,194 @@
+//! Waking transactions that called `retry`: a thread parks, a task returns `Pending`.
+//!
+//! Each variable keeps a list of wait tokens. A retrying transaction registers one token
+//! on every variable it read, checks that none of them changed since it read them, and
+//! only then sleeps. A committer publishes, unlocks, and wakes every token registered on
+//! a variable it wrote.
+//!
+//! # No lost wake-up
+//! The race is the classic one: the waiter's "register, then check versions" against the
+//! committer's "publish version, then check waiters". Both checks go through the
+//! variable's lock word with read-modify-write operations, never plain loads, because
+//! RMWs on one location are totally ordered (and loom models them exactly, where it would
+//! treat `SeqCst` loads as merely acquire):
+//! 1. The waiter registers (under the list's mutex, raising `count`), then does
+//!    `lock.fetch_add(0, AcqRel)` on each variable: a no-op write that reads the word.
+//! 2. The committer unlocks with `lock.swap(new, AcqRel)`, then reads `count`.
+//!
+//! If the waiter's RMW comes first in the word's modification order, the committer's swap
+//! reads from it (directly, or through the committer's own lock CAS that read from it),
+//! so the registration happens before the committer reads `count`, and it wakes the
+//! waiter. If the swap comes first, the waiter's RMW reads the new version and the waiter
+//! does not sleep. A word that is locked but still carries the old version means a commit
+//! is in flight: if it publishes, case one applies; if it aborts, nothing changed.
+//!
+//! A token is notified at most once (`notified` is swapped), so a thread or task woken
+//! through several variables is woken once. Sleepers deregister from every list when
+//! they wake, so lists hold only live waiters.
+
+use std::ptr::NonNull;
+use std::task::Waker;
+
+use smallvec::SmallVec;
+
+use super::lock::LockWord;
+use super::var::VarCore;
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use crate::sync::atomic::{AtomicBool, AtomicUsize};
+use crate::sync::{lock, thread, Arc, Mutex};
+
+/// The waiters parked on one variable.
+pub(crate) struct WaitList {
+    /// The list's length, readable without the mutex: commits check it on every write.
+    count: AtomicUsize,
+    tokens: Mutex<Vec<Arc<WaitToken>>>,
+}
+
+impl WaitList {
+    pub(crate) fn new() -> Self {
+        WaitList {
+            count: AtomicUsize::new(0),
+            tokens: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn register(&self, token: &Arc<WaitToken>) {
+        let mut tokens = lock(&self.tokens);
+        tokens.push(token.clone());
+        // Relaxed: published to committers by the waiter's RMW on the lock word.
+        self.count.store(tokens.len(), Relaxed);
+    }
+
+    fn deregister(&self, token: &Arc<WaitToken>) {
+        let mut tokens = lock(&self.tokens);
+        tokens.retain(|t| !Arc::ptr_eq(t, token));
+        self.count.store(tokens.len(), Relaxed);
+    }
+
+    /// Called by a committer after its unlocking swap on this variable's lock word.
+    pub(crate) fn wake_all(&self) {
+        // Relaxed: the unlock swap read from (or after) every registering RMW that could
+        // matter, which orders those registrations before this load (see module docs).
+        if self.count.load(Relaxed) == 0 {
+            return;
+        }
+        let woken = {
+            let mut tokens = lock(&self.tokens);
+            self.count.store(0, Relaxed);
+            std::mem::take(&mut *tokens)
+        };
+        // Outside the mutex: waking runs executor code.
+        for token in woken {
+            token.notify();
+        }
+    }
+}
+
+/// How to wake one sleeping transaction.
+enum Wake {
+    Thread(thread::Thread),
+    Task(Waker),
+}
+
+/// One retrying transaction's wake-up, shared by the lists of every variable it read.
+pub(crate) struct WaitToken {
+    notified: AtomicBool,
+    wake: Wake,
+}
+
+impl WaitToken {
+    pub(crate) fn for_current_thread() -> Arc<WaitToken> {
+        Arc::new(WaitToken {
+            notified: AtomicBool::new(false),
+            wake: Wake::Thread(thread::current()),
+        })
+    }
+
+    pub(crate) fn for_task(waker: &Waker) -> Arc<WaitToken> {
+        Arc::new(WaitToken {
+            notified: AtomicBool::new(false),
+            wake: Wake::Task(waker.clone()),
+        })
+    }
+
+    fn notify(&self) {
+        // AcqRel: the Release half pairs with the Acquire load in `is_notified`; the swap
+        // makes sure only the first of several committers wakes the sleeper.
+        if !self.notified.swap(true, AcqRel) {
+            match &self.wake {
+                Wake::Thread(thread) => thread.unpark(),
+                Wake::Task(waker) => waker.wake_by_ref(),
+            }
+        }
+    }
+
+    fn is_notified(&self) -> bool {
+        self.notified.load(Acquire)
+    }
+}
+
+/// A token registered on a set of variables, each held by a counted reference so the
+/// registration may outlive the transaction's pin. Dropping it deregisters.
+pub(crate) struct Registration {
+    token: Arc<WaitToken>,
+    vars: SmallVec<[NonNull<VarCore>; 8]>,
+}
+
+// SAFETY: a registration holds counted references to variable cores (which are
+// `Send + Sync`: their values are) and an `Arc` token; nothing in it is tied to a thread.
+unsafe impl Send for Registration {}
+// SAFETY: as above; `&Registration` exposes nothing but `Sync` data.
+unsafe impl Sync for Registration {}
+
+impl Registration {
+    /// Registers `token` on every variable in `reads`.
+    ///
+    /// `reads` are `(variable, version read)` pairs; the caller is pinned, so every core
+    /// in it is alive. Returns `None` if a variable already moved past the version read:
+    /// the transaction should run again instead of sleeping.
+    pub(crate) fn register(
+        token: Arc<WaitToken>,
+        reads: impl Iterator<Item = (NonNull<VarCore>, u64)> + Clone,
+    ) -> Option<Registration> {
+        let mut vars: SmallVec<[NonNull<VarCore>; 8]> = reads.clone().map(|(var, _)| var).collect();
+        vars.sort_unstable();
+        vars.dedup();
+        for var in &vars {
+            // SAFETY: the caller is pinned and read this core, so it is alive; the counted
+            // reference taken here keeps it alive until `drop` releases it.
+            let core = unsafe { var.as_ref() };
+            core.retain();
+            core.waiters.register(&token);
+        }
+        let registration = Registration { token, vars };
+        let unchanged = reads.into_iter().all(|(var, version)| {
+            // SAFETY: retained above.
+            let core = unsafe { var.as_ref() };
+            // AcqRel RMW, not a load: see "No lost wake-up" in the module docs.
+            LockWord::from_bits(core.lock.fetch_add(0, AcqRel)).version() == version
+        });
+        unchanged.then_some(registration)
+    }
+
+    pub(crate) fn is_notified(&self) -> bool {
+        self.token.is_notified()
+    }
+
+    /// Parks the current thread until a committer notifies the token.
+    pub(crate) fn park(&self) {
+        while !self.is_notified() {
+            thread::park();
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        for var in self.vars.drain(..) {
+            // SAFETY: `register` took a counted reference to each core in `vars`.
+            unsafe { var.as_ref() }.waiters.deregister(&self.token);
+            // SAFETY: gives back the reference `register` took.
+            unsafe { VarCore::release(var) };
+        }
+    }
+}

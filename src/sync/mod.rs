@@ -1,0 +1,105 @@
+//! The one seam between braid and the primitives it runs on.
+//!
+//! Every atomic, `Arc`, `Mutex`, `Condvar`, `UnsafeCell`, thread handle and thread-local
+//! that braid uses comes from here. Under `--cfg loom` each name resolves to loom's
+//! model-checked twin, so a loom model of braid explores every interleaving of braid's
+//! own synchronization. A user's program built with `--cfg loom` gets the same: braid's
+//! primitives become loom's, and the user's loom models see through braid.
+//!
+//! No other module names `std::sync::atomic` or `loom`.
+
+pub(crate) mod backoff;
+pub(crate) mod reclaim;
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) mod atomic {
+        pub(crate) use std::sync::atomic::{
+            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+        };
+    }
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::Mutex;
+    pub(crate) use std::thread;
+    pub(crate) use std::thread_local;
+    // The executor and the scheduler block on these; the STM core does not.
+    #[allow(unused_imports)]
+    pub(crate) use std::sync::Condvar;
+    #[allow(unused_imports)]
+    pub(crate) use unsafe_cell::UnsafeCell;
+
+    mod unsafe_cell {
+        /// `std`'s `UnsafeCell` behind loom's closure API (`with`, `with_mut`), so code
+        /// that touches a cell reads the same under both configurations and loom can
+        /// check each access.
+        #[allow(dead_code)]
+        #[derive(Debug, Default)]
+        pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+        #[allow(dead_code)]
+        impl<T> UnsafeCell<T> {
+            pub(crate) const fn new(value: T) -> Self {
+                UnsafeCell(std::cell::UnsafeCell::new(value))
+            }
+            /// Runs `f` with a shared raw pointer to the contents.
+            pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+                f(self.0.get())
+            }
+            /// Runs `f` with an exclusive raw pointer to the contents.
+            pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+                f(self.0.get())
+            }
+        }
+    }
+
+    /// A busy-wait hint: one step of a spin loop.
+    pub(crate) fn spin_loop() {
+        std::hint::spin_loop();
+    }
+
+    /// Declares a `static` shared by all threads. Under loom the static is created anew
+    /// for each explored execution, so every model starts from the same state.
+    macro_rules! sync_static {
+        ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+            $(#[$attr])* static $name: $ty = $init;
+        };
+    }
+    pub(crate) use sync_static;
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{
+            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+        };
+    }
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::Mutex;
+    pub(crate) use loom::thread;
+    pub(crate) use loom::thread_local;
+    #[allow(unused_imports)]
+    pub(crate) use loom::{cell::UnsafeCell, sync::Condvar};
+
+    /// Under loom a spin is a yield, so the model can schedule the thread we wait for.
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+
+    macro_rules! sync_static {
+        ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+            loom::lazy_static! { $(#[$attr])* static ref $name: $ty = $init; }
+        };
+    }
+    pub(crate) use sync_static;
+}
+
+pub(crate) use imp::*;
+
+/// Locks a shim `Mutex`, ignoring poisoning: every critical section in braid leaves its
+/// data consistent before anything in it can panic, so a poisoned lock is still sound.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> impl std::ops::DerefMut<Target = T> + '_ {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,4 @@
+//! Code shared by the integration tests (and, through `#[path]`, the fuzz target).
+#![allow(dead_code)]
+
+pub mod program;

@@ -1,0 +1,320 @@
+#![cfg(not(loom))]
+//! Behaviour of the STM core: misuse, panics, `or_else`, `retry` wake-ups, hooks, leaks.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use braid::stm::{atomically, check, or_else, retry, try_atomically, StmResult, TVar, TxError};
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn reads_see_own_writes_and_replace_returns_old() {
+    let x = TVar::new(1);
+    let (seen, old) = atomically(|tx| {
+        x.write(tx, 5)?;
+        let seen = x.read(tx)?;
+        let old = x.replace(tx, 9)?;
+        Ok((seen, old))
+    });
+    assert_eq!((seen, old, x.load()), (5, 5, 9));
+}
+
+#[test]
+fn nested_atomically_panics_with_a_message_naming_the_misuse() {
+    let x = TVar::new(0);
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        atomically(|tx| {
+            x.read(tx)?;
+            Ok(atomically(|tx| x.read(tx)))
+        })
+    }))
+    .unwrap_err();
+    assert!(panic_message(err).contains("`atomically` called inside a transaction"));
+    // The thread is usable afterwards.
+    assert_eq!(atomically(|tx| x.read(tx)), 0);
+}
+
+#[test]
+fn retry_that_read_nothing_panics_instead_of_hanging() {
+    let err = catch_unwind(|| atomically(|_| retry::<()>())).unwrap_err();
+    assert!(panic_message(err).contains("would block forever"));
+}
+
+#[test]
+fn panic_in_body_publishes_nothing_and_thread_stays_usable() {
+    let x = TVar::new(String::from("before"));
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        atomically(|tx| -> StmResult<()> {
+            x.write(tx, String::from("during"))?;
+            panic!("boom");
+        })
+    }))
+    .unwrap_err();
+    assert_eq!(panic_message(err), "boom");
+    assert_eq!(x.load(), "before");
+    atomically(|tx| x.write(tx, String::from("after")));
+    assert_eq!(x.load(), "after");
+}
+
+#[test]
+fn or_else_rolls_back_only_the_first_branch() {
+    let (a, b) = (TVar::new(0), TVar::new(0));
+    let seen = atomically(|tx| {
+        a.write(tx, 1)?; // before the or_else: must survive
+        or_else(
+            tx,
+            |tx| {
+                a.write(tx, 2)?;
+                b.write(tx, 2)?;
+                retry()
+            },
+            |tx| Ok((a.read(tx)?, b.read(tx)?)),
+        )
+    });
+    assert_eq!(seen, (1, 0));
+    assert_eq!((a.load(), b.load()), (1, 0));
+}
+
+#[test]
+fn nested_or_else_restores_each_level() {
+    let a = TVar::new(0);
+    let result = atomically(|tx| {
+        or_else(
+            tx,
+            |tx| {
+                a.write(tx, 1)?;
+                or_else(
+                    tx,
+                    |tx| {
+                        a.write(tx, 2)?;
+                        retry()
+                    },
+                    |tx| a.read(tx),
+                )?;
+                assert_eq!(a.read(tx)?, 1);
+                a.write(tx, 3)?;
+                retry::<i32>()
+            },
+            |tx| a.read(tx),
+        )
+    });
+    assert_eq!((result, a.load()), (0, 0));
+}
+
+#[test]
+fn retry_sleeps_until_a_read_variable_is_committed() {
+    let ready = TVar::new(false);
+    let (started_tx, started) = mpsc::channel();
+    let waiter = {
+        let ready = ready.clone();
+        thread::spawn(move || {
+            atomically(|tx| {
+                let _ = started_tx.send(());
+                check(ready.read(tx)?)
+            })
+        })
+    };
+    started.recv().unwrap();
+    atomically(|tx| ready.write(tx, true));
+    waiter.join().unwrap();
+}
+
+#[test]
+fn or_else_with_both_branches_retrying_waits_on_both_reads() {
+    let (left, right) = (TVar::new(0), TVar::new(0));
+    let (attempts_tx, attempts) = mpsc::channel();
+    let taker = {
+        let (left, right) = (left.clone(), right.clone());
+        thread::spawn(move || {
+            atomically(|tx| {
+                let _ = attempts_tx.send(());
+                or_else(
+                    tx,
+                    |tx| {
+                        check(left.read(tx)? > 0)?;
+                        Ok("left")
+                    },
+                    |tx| {
+                        check(right.read(tx)? > 0)?;
+                        Ok("right")
+                    },
+                )
+            })
+        })
+    };
+    attempts.recv().unwrap();
+    // Only the second branch's variable changes: the waiter must still wake.
+    atomically(|tx| right.write(tx, 1));
+    assert_eq!(taker.join().unwrap(), "right");
+}
+
+#[test]
+fn many_threads_waiting_on_one_variable_all_wake() {
+    let gate = TVar::new(0u32);
+    let waiters: Vec<_> = (0..8)
+        .map(|_| {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    check(gate.read(tx)? > 0)?;
+                    gate.modify(tx, |g| g + 1)
+                })
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(20));
+    atomically(|tx| gate.write(tx, 1));
+    for waiter in waiters {
+        waiter.join().unwrap();
+    }
+    assert_eq!(gate.load(), 9);
+}
+
+#[test]
+fn try_atomically_abort_discards_writes_and_hooks() {
+    let x = TVar::new(1);
+    let hook_ran = Arc::new(AtomicUsize::new(0));
+    let result: Result<(), String> = try_atomically(|tx| {
+        x.write(tx, 2)?;
+        let hook_ran = hook_ran.clone();
+        tx.on_commit(move || {
+            hook_ran.fetch_add(1, Ordering::SeqCst);
+        });
+        Err(TxError::Abort(format!("saw {}", x.read(tx)?)))
+    });
+    assert_eq!(result, Err("saw 2".to_string()));
+    assert_eq!(x.load(), 1);
+    assert_eq!(hook_ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn on_commit_hooks_run_once_in_order_and_not_for_retried_branches() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let x = TVar::new(0);
+    atomically(|tx| {
+        for i in 0..3 {
+            let log = log.clone();
+            tx.on_commit(move || log.lock().unwrap().push(i));
+        }
+        or_else(
+            tx,
+            |tx| {
+                let log = log.clone();
+                tx.on_commit(move || log.lock().unwrap().push(99));
+                retry()
+            },
+            |tx| x.write(tx, 1),
+        )
+    });
+    assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
+}
+
+#[test]
+fn panicking_hook_keeps_the_commit_and_runs_later_hooks() {
+    let x = TVar::new(0);
+    let later = Arc::new(AtomicUsize::new(0));
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        atomically(|tx| {
+            x.write(tx, 1)?;
+            tx.on_commit(|| panic!("hook failed"));
+            let later = later.clone();
+            tx.on_commit(move || {
+                later.fetch_add(1, Ordering::SeqCst);
+            });
+            Ok(())
+        })
+    }))
+    .unwrap_err();
+    assert_eq!(panic_message(err), "hook failed");
+    assert_eq!((x.load(), later.load(Ordering::SeqCst)), (1, 1));
+}
+
+#[test]
+fn hooks_may_start_new_transactions() {
+    let (x, y) = (TVar::new(0), TVar::new(0));
+    let y2 = y.clone();
+    atomically(|tx| {
+        x.write(tx, 1)?;
+        let y2 = y2.clone();
+        tx.on_commit(move || atomically(|tx| y2.write(tx, 2)));
+        Ok(())
+    });
+    assert_eq!((x.load(), y.load()), (1, 2));
+}
+
+/// A value that counts how many of its copies are alive.
+struct Counted(Arc<AtomicUsize>);
+impl Counted {
+    fn new(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Counted(live.clone())
+    }
+}
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new(&self.0)
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn every_value_and_variable_is_freed_exactly_once() {
+    let live = Arc::new(AtomicUsize::new(0));
+    {
+        let vars: Vec<TVar<Counted>> = (0..4).map(|_| TVar::new(Counted::new(&live))).collect();
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let (vars, live) = (vars.clone(), live.clone());
+                thread::spawn(move || {
+                    for i in 0..500 {
+                        atomically(|tx| {
+                            let _read = vars[(i + t) % 4].read(tx)?;
+                            vars[i % 4].write(tx, Counted::new(&live))?;
+                            or_else(
+                                tx,
+                                |tx| {
+                                    vars[(i + 1) % 4].write(tx, Counted::new(&live))?;
+                                    retry()
+                                },
+                                |_| Ok(()),
+                            )
+                        });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    // Deferred frees run as threads pin and unpin; give reclamation a chance to finish.
+    for _ in 0..10_000 {
+        if live.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        crossbeam_epoch::pin().flush();
+    }
+    assert_eq!(live.load(Ordering::SeqCst), 0, "values leaked");
+}
+
+#[test]
+fn tvar_debug_shows_value_and_version() {
+    let x = TVar::new(7);
+    atomically(|tx| x.write(tx, 8));
+    let shown = format!("{x:?}");
+    assert!(shown.starts_with("TVar { value: 8, version: "), "{shown}");
+}
