@@ -1,1 +1,75 @@
 #![cfg(loom)]
+//! Reclamation: values replaced by commits and variables whose last handle is dropped
+//! are freed exactly once, and only after readers are done with them. `Track` makes loom
+//! report any value that is never freed; the live counter catches double frees.
+
+use braid::stm::{atomically, TVar};
+use loom::alloc::Track;
+use loom::sync::atomic::{AtomicIsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// A value that loom tracks, and that counts its live copies.
+struct Canary {
+    live: Arc<AtomicIsize>,
+    _track: Track<()>,
+}
+
+impl Canary {
+    fn new(live: &Arc<AtomicIsize>) -> Canary {
+        live.fetch_add(1, Ordering::Relaxed);
+        Canary {
+            live: live.clone(),
+            _track: Track::new(()),
+        }
+    }
+}
+
+impl Clone for Canary {
+    fn clone(&self) -> Self {
+        assert!(
+            self.live.load(Ordering::Relaxed) > 0,
+            "cloned a value after every copy was freed"
+        );
+        Canary::new(&self.live)
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        let before = self.live.fetch_sub(1, Ordering::Relaxed);
+        assert!(before > 0, "freed more copies than were made");
+    }
+}
+
+#[test]
+fn replaced_values_and_dropped_variables_are_freed_once() {
+    loom::model(|| {
+        let live = Arc::new(AtomicIsize::new(0));
+        let var = TVar::new(Canary::new(&live));
+        let writer = {
+            let (var, live) = (var.clone(), live.clone());
+            thread::spawn(move || {
+                atomically(|tx| var.write(tx, Canary::new(&live)));
+                // This handle goes here, racing the reader's use of its own handle.
+            })
+        };
+        let reader = {
+            let var = var.clone();
+            thread::spawn(move || {
+                let seen = atomically(|tx| var.read(tx));
+                drop(var);
+                seen
+            })
+        };
+        drop(var);
+        let seen = reader.join().unwrap();
+        writer.join().unwrap();
+        drop(seen);
+        assert_eq!(
+            live.load(Ordering::Relaxed),
+            0,
+            "a value outlived every handle"
+        );
+    });
+}

@@ -15,7 +15,9 @@ use crate::sync::backoff::Backoff;
 use crate::sync::thread_local;
 
 thread_local! {
-    static IN_TRANSACTION: Cell<bool> = const { Cell::new(false) };
+    // No `const { }` initializer: loom's `thread_local!` does not accept one.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static IN_TRANSACTION: Cell<bool> = Cell::new(false);
 }
 
 /// Evidence that this thread is running a transaction body; dropping it (also while

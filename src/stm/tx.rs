@@ -13,7 +13,9 @@
 //! Where we differ from the paper:
 //! - **Snapshot extension** (as in TinySTM / LSA): a read that finds a version above `rv`
 //!   does not abort at once. It samples the clock again and revalidates the read set; if
-//!   nothing read has changed, `rv` moves forward and the read succeeds.
+//!   nothing read has changed, `rv` moves forward and the variable is read again against
+//!   the new `rv` (accepting the first load would let a commit that lands between the
+//!   load and the new `rv` slip by unvalidated; loom's `loom_commit` found exactly that).
 //! - **Doomed attempts**: once a read fails validation, every later operation of this
 //!   attempt fails too, and `atomically` will not commit it even if the body swallowed the
 //!   error. So a body never computes on a state that no serial order produces (opacity).
@@ -131,7 +133,7 @@ impl Transaction {
 
     fn filter_bit(var: NonNull<VarCore>) -> u64 {
         let addr = var.as_ptr() as usize;
-        1 << ((addr >> 6) ^ (addr >> 12)) % 64
+        1 << (((addr >> 6) ^ (addr >> 12)) % 64)
     }
 
     fn find_write(&self, var: NonNull<VarCore>) -> Option<usize> {
@@ -183,8 +185,14 @@ impl Transaction {
             if before != after {
                 continue;
             }
-            if before.version() > self.read_version && !self.extend() {
-                return self.doom();
+            if before.version() > self.read_version {
+                // Committed after our snapshot. If nothing read so far has changed, move
+                // the snapshot forward and read again: the value just loaded is older than
+                // the new snapshot and may already be overwritten by a commit inside it.
+                if !self.extend() {
+                    return self.doom();
+                }
+                continue;
             }
             self.reads.push(ReadEntry {
                 var,
