@@ -37,3 +37,8 @@
 
 pub mod stm;
 mod sync;
+
+/// The README's examples, compiled and run as doc tests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

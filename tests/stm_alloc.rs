@@ -1,6 +1,6 @@
 #![cfg(not(loom))]
 //! Allocation budget: transaction bookkeeping lives inline, so after warm-up a transaction
-//! of up to 8 variables allocates only the value nodes it publishes.
+//! of up to 8 variables allocates at most the value nodes it publishes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -52,7 +52,7 @@ fn read_only_transaction_of_8_variables_allocates_nothing() {
 }
 
 #[test]
-fn writing_8_variables_allocates_only_the_published_values() {
+fn writing_8_variables_allocates_at_most_the_published_values() {
     let vars: Vec<TVar<u64>> = (0..8).map(TVar::new).collect();
     let bump = || atomically(|tx| vars.iter().try_for_each(|v| v.modify(tx, |x| x + 1)));
     bump();
@@ -62,11 +62,11 @@ fn writing_8_variables_allocates_only_the_published_values() {
             bump();
         }
     });
-    // 8 new value nodes per commit; the epoch collector adds one bag of deferred frees
-    // per 64 retired nodes (1/8 per commit). Read and write sets add nothing.
-    assert!(counted >= 8 * RUNS, "{counted}");
+    // At most 8 new value nodes per commit (fewer once freed nodes are recycled); the
+    // epoch collector adds one deferred batch per 32 retired nodes (1/4 per commit).
+    // Read and write sets add nothing.
     assert!(
-        counted <= 8 * RUNS + RUNS / 8 + 8,
+        counted <= 8 * RUNS + RUNS / 4 + 8,
         "bookkeeping allocated: {counted} for {RUNS} commits"
     );
 }

@@ -61,7 +61,7 @@ fn attempt<T>(
             Commit::Conflict => Attempt::Conflict,
         },
         Err(e) if e.is_retry() && !tx.doomed => {
-            if tx.reads.is_empty() {
+            if tx.log.reads.is_empty() {
                 panic!(
                     "braid::stm::retry: the transaction read no TVar before retrying, so no \
                      commit could ever wake it: it would block forever"
@@ -74,7 +74,15 @@ fn attempt<T>(
 }
 
 /// Runs hooks registered with `on_commit`, in order; resumes the first panic after all ran.
-fn run_hooks(hooks: Vec<Box<dyn FnOnce() + Send>>) {
+#[inline]
+fn run_hooks(hooks: Hooks) {
+    if !hooks.is_empty() {
+        run_some_hooks(hooks);
+    }
+}
+
+#[cold]
+fn run_some_hooks(hooks: Hooks) {
     let mut first_panic = None;
     for hook in hooks {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
@@ -127,7 +135,7 @@ pub fn atomically<T>(mut f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
             },
         }
     };
-    let hooks = std::mem::take(&mut tx.hooks);
+    let hooks = std::mem::take(&mut tx.log.hooks);
     drop(tx);
     drop(in_transaction);
     run_hooks(hooks);
@@ -136,7 +144,7 @@ pub fn atomically<T>(mut f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
 
 /// Registers `token` on everything `tx` read; `None` if something already changed.
 fn register_waiter(tx: &Transaction, token: crate::sync::Arc<WaitToken>) -> Option<Registration> {
-    Registration::register(token, tx.reads.iter().map(|r| (r.var, r.version)))
+    Registration::register(token, tx.log.reads.iter().map(|r| (r.var, r.version)))
 }
 
 /// Like [`atomically`], for bodies that may give up: `Err(TxError::Abort(e))` discards
@@ -234,7 +242,7 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
         loop {
             match attempt(&mut tx, &mut this.f) {
                 Attempt::Committed(value) => {
-                    return Poll::Ready((value, std::mem::take(&mut tx.hooks)))
+                    return Poll::Ready((value, std::mem::take(&mut tx.log.hooks)))
                 }
                 Attempt::Conflict => tx.restart_after(|| backoff.snooze()),
                 Attempt::Retry => match register_waiter(&tx, WaitToken::for_task(cx.waker())) {

@@ -3,7 +3,7 @@
 //! 1. **Read-only**: a transaction with an empty write set is already serializable at its
 //!    read version (every read was validated against it), so it commits by doing nothing:
 //!    no shared cache line is written.
-//! 2. **Lock** the write set in address order. Every committer locks in the same global
+//! 2. **Lock** the write set in variable-id order. Every committer locks in the same global
 //!    order and never waits for anything else while holding locks, so spinning on a
 //!    held lock cannot deadlock.
 //! 3. **Tick** the global clock to get the write version `wv`.
@@ -13,18 +13,24 @@
 //!
 //! # Orderings
 //! - Lock CAS (`Acquire` on success): pairs with the previous committer's unlock, so this
-//!   committer sees the node it published before replacing it.
-//! - Value swap (`Release`): pairs with readers' `Acquire` load of the pointer.
-//! - Unlock swap (`AcqRel`): the Release half pairs with readers' `Acquire` lock-word
-//!   loads (a reader that sees version `wv` sees the new node); the RMW form is what the
-//!   no-lost-wake-up argument in `wait.rs` needs.
-//! - Abort unlock (`Release` store of the old word): nothing was published.
+//!   committer sees the node it published before replacing it; and with a retrying
+//!   waiter's registering RMW on the same word, so the committer sees that waiter (the
+//!   no-lost-wake-up argument in `wait.rs` rests on this CAS, not on the unlock).
+//! - Value store (`Release`): pairs with readers' `Acquire` load of the pointer. A plain
+//!   store suffices because only the lock holder writes `value`.
+//! - Unlock store (`Release`): pairs with readers' `Acquire` lock-word loads, so a reader
+//!   that sees version `wv` sees the new node. Also used to unlock after a conflict.
+//!   (Under loom the store is a swap; `sync::store_release` says why that is sound.)
+//!
+//! So a writing commit does one read-modify-write per written variable (its lock CAS)
+//! plus one clock increment; everything else is plain loads and stores.
 
 use super::clock;
 use super::lock::LockWord;
 use super::tx::Transaction;
-use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::backoff::Backoff;
+use crate::sync::store_release;
 
 /// What the commit attempt decided.
 #[must_use]
@@ -36,12 +42,15 @@ pub(crate) enum Commit {
 }
 
 pub(crate) fn commit(tx: &mut Transaction) -> Commit {
-    if tx.writes.is_empty() {
+    if tx.log.writes.is_empty() {
         return Commit::Committed;
     }
-    tx.writes.sort_unstable_by_key(|w| w.var);
+    // SAFETY: write entries point to cores alive while the transaction is pinned.
+    tx.log
+        .writes
+        .sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.id);
 
-    for w in &tx.writes {
+    for w in &tx.log.writes {
         // SAFETY: write entries point to cores alive while the transaction is pinned.
         let core = unsafe { w.var.as_ref() };
         let mut backoff = Backoff::new();
@@ -61,34 +70,38 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
 
     let write_version = clock::tick();
     if write_version != tx.read_version + 1 && !tx.reads_valid() {
-        for w in &tx.writes {
+        for w in &tx.log.writes {
             // SAFETY: as above.
             let core = unsafe { w.var.as_ref() };
             let held = LockWord::from_bits(core.lock.load(Relaxed));
             // Release: pairs with the next locker's Acquire CAS; nothing changed.
-            core.lock
-                .store(LockWord::unlocked(held.version()).bits(), Release);
+            store_release(&core.lock, LockWord::unlocked(held.version()).bits());
         }
         return Commit::Conflict;
     }
 
-    for w in &tx.writes {
+    for w in &tx.log.writes {
         // SAFETY: as above.
         let core = unsafe { w.var.as_ref() };
+        // Relaxed: the lock CAS already synchronized with the store that published `old`.
+        // Relaxed: the lock CAS already synchronized with the store that published `old`.
+        let old = core.value.load(Relaxed);
         // Release: pairs with readers' Acquire load of the pointer.
-        let old = core.value.swap(w.node, Release);
+        core.value.store(w.node, Release);
         // SAFETY: `old` was this variable's published node and is now unlinked.
         unsafe { core.retire_node(old, &tx.guard) };
     }
     let unlocked = LockWord::unlocked(write_version).bits();
-    for w in &tx.writes {
+    for w in &tx.log.writes {
         // SAFETY: as above.
         let core = unsafe { w.var.as_ref() };
-        // AcqRel RMW: see Orderings above and "No lost wake-up" in wait.rs.
-        core.lock.swap(unlocked, AcqRel);
+        // Release: pairs with readers' Acquire lock-word loads (see Orderings above).
+        store_release(&core.lock, unlocked);
     }
-    for w in &tx.writes {
-        // SAFETY: as above. Waking runs executor code, so it comes after every unlock.
+    for w in &tx.log.writes {
+        // SAFETY: as above. Any time after the lock CAS is early enough to see every
+        // waiter that could miss this commit (see wait.rs); waking runs executor code,
+        // so it comes after every unlock.
         unsafe { w.var.as_ref() }.waiters.wake_all();
     }
     tx.forget_published_writes();

@@ -42,6 +42,7 @@ mod clock;
 mod commit;
 mod error;
 mod lock;
+mod node;
 mod tvar;
 mod tx;
 mod var;

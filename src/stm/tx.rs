@@ -30,6 +30,8 @@
 //! bookkeeping inline, and a re-run reuses the same storage. Entries hold raw core
 //! pointers, valid while the transaction's guard is pinned (see `var.rs`, Lifetime).
 
+use std::cell::Cell;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use smallvec::SmallVec;
@@ -40,23 +42,62 @@ use super::var::VarCore;
 use crate::sync::atomic::Ordering::Acquire;
 use crate::sync::backoff::Backoff;
 use crate::sync::reclaim;
+use crate::sync::thread_local;
 
 /// An in-flight STM transaction. Only [`atomically`](crate::stm::atomically) and its
 /// siblings create one; a body receives `&mut Transaction` and passes it to every
 /// transactional operation.
 pub struct Transaction {
     pub(crate) read_version: u64,
-    pub(crate) reads: SmallVec<[ReadEntry; 16]>,
-    pub(crate) writes: SmallVec<[WriteEntry; 8]>,
-    /// A one-word Bloom filter of the cores in `writes`: most reads skip the scan.
-    write_filter: u64,
-    undo: SmallVec<[UndoEntry; 4]>,
-    scopes: SmallVec<[Scope; 2]>,
-    next_scope: u32,
-    pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
     /// A read failed validation: this attempt must run again, whatever the body returns.
     pub(crate) doomed: bool,
+    /// A one-word Bloom filter of the cores in `log.writes`: most reads skip the scan.
+    write_filter: u64,
+    next_scope: u32,
+    /// Read and write sets, borrowed from the thread's spare (see `Log`); given back on drop.
+    pub(crate) log: ManuallyDrop<Box<Log>>,
     pub(crate) guard: reclaim::Guard,
+}
+
+/// A transaction's bookkeeping. Each thread keeps one spare log and reuses it, so a
+/// transaction neither allocates its sets nor moves them around: only a pointer moves.
+#[derive(Default)]
+pub(crate) struct Log {
+    pub(crate) reads: SmallVec<[ReadEntry; 16]>,
+    pub(crate) writes: SmallVec<[WriteEntry; 8]>,
+    undo: SmallVec<[UndoEntry; 4]>,
+    scopes: SmallVec<[Scope; 2]>,
+    pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+thread_local! {
+    // No `const { }` initializer: loom's `thread_local!` does not accept one.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static SPARE_LOG: Cell<Option<Box<Log>>> = Cell::new(None);
+}
+
+impl Log {
+    /// The thread's spare log, or a new one if it is in use (a transaction future
+    /// suspended on this thread holds it) or was never made.
+    fn take_spare() -> Box<Log> {
+        SPARE_LOG
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keeps an emptied log as the thread's spare, unless it grew unusually large.
+    fn give_back(self: Box<Log>) {
+        const KEEP: usize = 256;
+        debug_assert!(self.writes.is_empty() && self.undo.is_empty());
+        if self.reads.capacity() > KEEP || self.hooks.capacity() > KEEP {
+            return;
+        }
+        let mut log = Some(self);
+        // During thread teardown the slot may be gone; then the log is simply freed.
+        let _ = SPARE_LOG.try_with(|spare| spare.set(log.take()));
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -94,14 +135,10 @@ impl Transaction {
         let guard = reclaim::pin();
         Transaction {
             read_version: clock::now(),
-            reads: SmallVec::new(),
-            writes: SmallVec::new(),
-            write_filter: 0,
-            undo: SmallVec::new(),
-            scopes: SmallVec::new(),
-            next_scope: 1,
-            hooks: Vec::new(),
             doomed: false,
+            write_filter: 0,
+            next_scope: 1,
+            log: ManuallyDrop::new(Log::take_spare()),
             guard,
         }
     }
@@ -115,8 +152,8 @@ impl Transaction {
     /// starts the next attempt with a fresh snapshot.
     pub(crate) fn restart_after(&mut self, wait: impl FnOnce()) {
         self.discard_writes();
-        self.reads.clear();
-        self.hooks.clear();
+        self.log.reads.clear();
+        self.log.hooks.clear();
         self.doomed = false;
         self.next_scope = 1;
         // No entry is left, so nothing depends on the old pin.
@@ -128,7 +165,7 @@ impl Transaction {
     /// commits as a read-only transaction.
     pub(crate) fn abandon_writes(&mut self) {
         self.discard_writes();
-        self.hooks.clear();
+        self.log.hooks.clear();
     }
 
     fn filter_bit(var: NonNull<VarCore>) -> u64 {
@@ -140,7 +177,7 @@ impl Transaction {
         if self.write_filter & Self::filter_bit(var) == 0 {
             return None;
         }
-        self.writes.iter().position(|w| w.var == var)
+        self.log.writes.iter().position(|w| w.var == var)
     }
 
     pub(crate) fn owns(&self, var: NonNull<VarCore>) -> bool {
@@ -163,7 +200,7 @@ impl Transaction {
         if let Some(i) = self.find_write(var) {
             // SAFETY: a write entry's node is a live, unpublished `T` owned by this
             // transaction (the caller vouches the variable's type is `T`).
-            return Ok(unsafe { &*self.writes[i].node.cast::<T>() }.clone());
+            return Ok(unsafe { &*self.log.writes[i].node.cast::<T>() }.clone());
         }
         // SAFETY: the caller holds a handle, so the core is alive.
         let core = unsafe { var.as_ref() };
@@ -194,7 +231,7 @@ impl Transaction {
                 }
                 continue;
             }
-            self.reads.push(ReadEntry {
+            self.log.reads.push(ReadEntry {
                 var,
                 version: before.version(),
             });
@@ -216,7 +253,7 @@ impl Transaction {
     /// Whether every variable read still carries the version read and is not locked by
     /// another transaction.
     pub(crate) fn reads_valid(&self) -> bool {
-        self.reads.iter().all(|r| {
+        self.log.reads.iter().all(|r| {
             // SAFETY: read entries point to cores alive while we are pinned.
             let word = unsafe { r.var.as_ref() }.lock_word();
             word.version() == r.version && (!word.is_locked() || self.owns(r.var))
@@ -231,9 +268,9 @@ impl Transaction {
         if self.doomed {
             return Err(StmError::CONFLICT);
         }
-        let scope = self.scopes.last().copied();
+        let scope = self.log.scopes.last().copied();
         let Some(i) = self.find_write(var) else {
-            self.writes.push(WriteEntry {
+            self.log.writes.push(WriteEntry {
                 var,
                 node: VarCore::new_node(value),
                 scope: scope.map_or(0, |s| s.id),
@@ -241,12 +278,13 @@ impl Transaction {
             self.write_filter |= Self::filter_bit(var);
             return Ok(());
         };
-        let entry = &mut self.writes[i];
+        let log = &mut **self.log;
+        let entry = &mut log.writes[i];
         match scope {
             // The first write in this branch to an entry from before it: keep the old
             // node for rollback, and give the branch a node of its own.
             Some(scope) if i < scope.write_mark && entry.scope != scope.id => {
-                self.undo.push(UndoEntry {
+                log.undo.push(UndoEntry {
                     index: i,
                     node: entry.node,
                     scope: entry.scope,
@@ -264,24 +302,25 @@ impl Transaction {
     pub(crate) fn begin_scope(&mut self) -> Scope {
         let scope = Scope {
             id: self.next_scope,
-            write_mark: self.writes.len(),
-            undo_mark: self.undo.len(),
-            hook_mark: self.hooks.len(),
+            write_mark: self.log.writes.len(),
+            undo_mark: self.log.undo.len(),
+            hook_mark: self.log.hooks.len(),
         };
         self.next_scope += 1;
-        self.scopes.push(scope);
+        self.log.scopes.push(scope);
         scope
     }
 
     /// Closes a branch that did not retry: its writes stay, and the outer scope (if any)
     /// inherits its undo entries.
     pub(crate) fn end_scope(&mut self) {
-        self.scopes.pop();
-        if self.scopes.is_empty() {
-            for undo in self.undo.drain(..) {
+        let log = &mut **self.log;
+        log.scopes.pop();
+        if log.scopes.is_empty() {
+            for undo in log.undo.drain(..) {
                 // SAFETY: an undo node is an unpublished node of the entry's variable,
                 // owned by the undo log; no scope can restore it any more.
-                unsafe { self.writes[undo.index].var.as_ref().free_node(undo.node) };
+                unsafe { log.writes[undo.index].var.as_ref().free_node(undo.node) };
             }
         }
     }
@@ -289,43 +328,48 @@ impl Transaction {
     /// Undoes a branch that retried: restores the nodes it replaced, drops the entries it
     /// added and the hooks it registered. Its reads stay.
     pub(crate) fn rollback_scope(&mut self, scope: Scope) {
-        self.scopes.pop();
-        while self.undo.len() > scope.undo_mark {
-            let undo = self.undo.pop().expect("undo log shorter than its mark");
-            let entry = &mut self.writes[undo.index];
+        self.log.scopes.pop();
+        while self.log.undo.len() > scope.undo_mark {
+            let undo = self.log.undo.pop().expect("undo log shorter than its mark");
+            let entry = &mut self.log.writes[undo.index];
             // SAFETY: the entry's node belongs to the branch being undone.
             unsafe { entry.var.as_ref().free_node(entry.node) };
             entry.node = undo.node;
             entry.scope = undo.scope;
         }
-        for entry in self.writes.drain(scope.write_mark..) {
+        for entry in self.log.writes.drain(scope.write_mark..) {
             // SAFETY: entries added by the branch own unpublished nodes.
             unsafe { entry.var.as_ref().free_node(entry.node) };
         }
-        self.write_filter = self
-            .writes
-            .iter()
-            .fold(0, |f, w| f | Self::filter_bit(w.var));
-        self.hooks.truncate(scope.hook_mark);
+        self.write_filter = (self.log.writes.iter()).fold(0, |f, w| f | Self::filter_bit(w.var));
+        self.log.hooks.truncate(scope.hook_mark);
     }
 
     /// Frees every unpublished node: the attempt is over and did not commit.
     fn discard_writes(&mut self) {
-        for undo in self.undo.drain(..) {
-            // SAFETY: undo nodes are unpublished and owned by the log.
-            unsafe { self.writes[undo.index].var.as_ref().free_node(undo.node) };
+        let log = &mut **self.log;
+        if log.writes.is_empty() {
+            // Read-only or already committed: the common case, and nothing to free.
+            self.write_filter = 0;
+            debug_assert!(log.undo.is_empty());
+            log.scopes.clear();
+            return;
         }
-        for entry in self.writes.drain(..) {
+        for undo in log.undo.drain(..) {
+            // SAFETY: undo nodes are unpublished and owned by the log.
+            unsafe { log.writes[undo.index].var.as_ref().free_node(undo.node) };
+        }
+        for entry in log.writes.drain(..) {
             // SAFETY: write entries own unpublished nodes.
             unsafe { entry.var.as_ref().free_node(entry.node) };
         }
-        self.scopes.clear();
+        log.scopes.clear();
         self.write_filter = 0;
     }
 
     /// Forgets the write set after a commit published every node in it.
     pub(crate) fn forget_published_writes(&mut self) {
-        self.writes.clear();
+        self.log.writes.clear();
         self.write_filter = 0;
     }
 
@@ -353,14 +397,19 @@ impl Transaction {
     /// assert_eq!(received.recv().unwrap(), "sold one, 2 left");
     /// ```
     pub fn on_commit(&mut self, f: impl FnOnce() + Send + 'static) {
-        self.hooks.push(Box::new(f));
+        self.log.hooks.push(Box::new(f));
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        // Runs on every path that does not commit, panics included: nothing leaks.
+        // Runs on every path, panics included: unpublished nodes are freed, nothing leaks.
         self.discard_writes();
+        self.log.reads.clear();
+        self.log.hooks.clear();
+        // SAFETY: `log` is taken exactly once, here, and `self` is not used afterwards.
+        let log = unsafe { ManuallyDrop::take(&mut self.log) };
+        log.give_back();
     }
 }
 
@@ -368,8 +417,8 @@ impl std::fmt::Debug for Transaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
             .field("read_version", &self.read_version)
-            .field("reads", &self.reads.len())
-            .field("writes", &self.writes.len())
+            .field("reads", &self.log.reads.len())
+            .field("writes", &self.log.writes.len())
             .field("doomed", &self.doomed)
             .finish_non_exhaustive()
     }

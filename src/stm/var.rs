@@ -28,15 +28,20 @@
 use std::ptr::NonNull;
 
 use super::lock::LockWord;
+use super::node;
 use super::wait::WaitList;
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 use crate::sync::reclaim;
+use crate::sync::sync_static;
 
+/// Aligned to a cache line, so two variables never share one: a commit to one would
+/// otherwise slow down every reader of its neighbour (false sharing).
+#[repr(align(64))]
 pub(crate) struct VarCore {
     /// The versioned lock; see `lock.rs`.
     pub(crate) lock: AtomicU64,
-    /// Points to a `Box<T>`-allocated node, erased to `()`.
+    /// Points to a value node holding a `T` (see `node.rs`), erased to `()`.
     pub(crate) value: AtomicPtr<()>,
     /// Counted references: one per `TVar` handle and one per parked waiter.
     refs: AtomicUsize,
@@ -44,6 +49,14 @@ pub(crate) struct VarCore {
     pub(crate) waiters: WaitList,
     /// Frees a node of this variable's value type.
     drop_value: unsafe fn(*mut ()),
+    /// Unique and fixed for the variable's life: the global order in which commits lock
+    /// variables. Not the address: allocation addresses vary from run to run, and under
+    /// loom every explored execution must make the same choices.
+    pub(crate) id: u64,
+}
+
+sync_static! {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 }
 
 /// Frees a value node made by [`VarCore::new_node`].
@@ -51,8 +64,8 @@ pub(crate) struct VarCore {
 /// # Safety
 /// `node` came from `new_node::<T>` and nothing else will use or free it.
 unsafe fn drop_node<T>(node: *mut ()) {
-    // SAFETY: the caller passes a node allocated as `Box<T>` and gives up its ownership.
-    drop(unsafe { Box::from_raw(node.cast::<T>()) });
+    // SAFETY: forwarded from the caller.
+    unsafe { node::free::<T>(node) }
 }
 
 impl VarCore {
@@ -64,13 +77,15 @@ impl VarCore {
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
             drop_value: drop_node::<T>,
+            // Relaxed: only uniqueness matters, and one counter's RMWs give that.
+            id: NEXT_ID.fetch_add(1, Relaxed),
         });
         NonNull::from(Box::leak(core))
     }
 
     /// Allocates a value node. It is freed by `drop_node`, or published by a commit.
     pub(crate) fn new_node<T>(value: T) -> *mut () {
-        Box::into_raw(Box::new(value)).cast()
+        node::new(value)
     }
 
     /// Frees a node of this variable's type that was never published, or was unlinked
@@ -89,17 +104,9 @@ impl VarCore {
     /// # Safety
     /// `node` was this variable's published value and has been replaced.
     pub(crate) unsafe fn retire_node(&self, node: *mut (), guard: &reclaim::Guard) {
-        let drop_value = self.drop_value;
-        let node = SendPtr(node);
-        // SAFETY: the node is unreachable for readers that pin from now on; the deferred
-        // free runs after every reader pinned now has unpinned. Value types are
-        // `Send + Sync`, so the free may run on any thread.
-        unsafe {
-            guard.defer_unchecked(move || {
-                let node = node;
-                drop_value(node.0)
-            })
-        }
+        // SAFETY: the node is unreachable for readers that pin from now on; value types
+        // are `Send + Sync`, so `drop_value` may free it on any thread.
+        unsafe { guard.retire(node, self.drop_value) }
     }
 
     pub(crate) fn lock_word(&self) -> LockWord {
@@ -127,17 +134,20 @@ impl VarCore {
         }
         // Acquire: pairs with the Release decrements of every other reference.
         fence(Acquire);
-        let core = SendPtr(core.as_ptr().cast::<()>());
-        let guard = reclaim::pin();
         // SAFETY: no handle is left, so no new transaction can reach the core; the ones
-        // pinned now may still hold a pointer, and the free waits for them.
-        unsafe {
-            guard.defer_unchecked(move || {
-                let core = core;
-                drop(Box::from_raw(core.0.cast::<VarCore>()))
-            })
-        }
+        // pinned now may still hold a pointer, and the free waits for them. A core's
+        // contents are `Send + Sync`, so it may be freed on any thread.
+        unsafe { reclaim::pin().retire_alone(core.as_ptr().cast(), drop_core) }
     }
+}
+
+/// Frees a core made by [`VarCore::new`].
+///
+/// # Safety
+/// `core` came from `VarCore::new`, has no references left, and is not used again.
+unsafe fn drop_core(core: *mut ()) {
+    // SAFETY: the caller passes a core allocated as `Box<VarCore>` and gives it up.
+    drop(unsafe { Box::from_raw(core.cast::<VarCore>()) });
 }
 
 impl Drop for VarCore {
@@ -147,9 +157,3 @@ impl Drop for VarCore {
         unsafe { (self.drop_value)(node) }
     }
 }
-
-/// A raw pointer moved into a deferred free. The free owns what it points to.
-struct SendPtr(*mut ());
-// SAFETY: only ever wraps value nodes and cores, whose contents are `Send + Sync`
-// (`TVar::new` requires it), and the deferred function is their sole owner.
-unsafe impl Send for SendPtr {}

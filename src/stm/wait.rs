@@ -7,20 +7,21 @@
 //!
 //! # No lost wake-up
 //! The race is the classic one: the waiter's "register, then check versions" against the
-//! committer's "publish version, then check waiters". Both checks go through the
-//! variable's lock word with read-modify-write operations, never plain loads, because
-//! RMWs on one location are totally ordered (and loom models them exactly, where it would
-//! treat `SeqCst` loads as merely acquire):
+//! committer's "publish, then check waiters". Both sides meet on the variable's lock word
+//! with read-modify-write operations, never plain loads, because RMWs on one location are
+//! totally ordered (and loom models them exactly, where it would treat `SeqCst` loads as
+//! merely acquire):
 //! 1. The waiter registers (under the list's mutex, raising `count`), then does
-//!    `lock.fetch_add(0, AcqRel)` on each variable: a no-op write that reads the word.
-//! 2. The committer unlocks with `lock.swap(new, AcqRel)`, then reads `count`.
+//!    `lock.fetch_add(0, AcqRel)` on each variable: a no-op write that reads the word. It
+//!    sleeps only if every word is still *unlocked* with the version it read.
+//! 2. The committer locks the word with an `Acquire` CAS, and reads `count` at any time
+//!    after that (it does so after unlocking).
 //!
-//! If the waiter's RMW comes first in the word's modification order, the committer's swap
-//! reads from it (directly, or through the committer's own lock CAS that read from it),
-//! so the registration happens before the committer reads `count`, and it wakes the
-//! waiter. If the swap comes first, the waiter's RMW reads the new version and the waiter
-//! does not sleep. A word that is locked but still carries the old version means a commit
-//! is in flight: if it publishes, case one applies; if it aborts, nothing changed.
+//! If the waiter's RMW comes first in the word's modification order, the committer's CAS
+//! reads from it, so the registration happens before the committer reads `count`, and it
+//! wakes the waiter. If the CAS comes first, the waiter's RMW reads a locked word or a
+//! newer version, and the waiter runs again instead of sleeping (if that commit then
+//! aborts, the re-run simply finds nothing changed and registers anew).
 //!
 //! A token is notified at most once (`notified` is swapped), so a thread or task woken
 //! through several variables is woken once. Sleepers deregister from every list when
@@ -65,9 +66,9 @@ impl WaitList {
         self.count.store(tokens.len(), Relaxed);
     }
 
-    /// Called by a committer after its unlocking swap on this variable's lock word.
+    /// Called by a committer after its lock CAS on this variable's lock word.
     pub(crate) fn wake_all(&self) {
-        // Relaxed: the unlock swap read from (or after) every registering RMW that could
+        // Relaxed: the lock CAS read from (or after) every registering RMW that could
         // matter, which orders those registrations before this load (see module docs).
         if self.count.load(Relaxed) == 0 {
             return;
@@ -151,7 +152,9 @@ impl Registration {
         reads: impl Iterator<Item = (NonNull<VarCore>, u64)> + Clone,
     ) -> Option<Registration> {
         let mut vars: SmallVec<[NonNull<VarCore>; 8]> = reads.clone().map(|(var, _)| var).collect();
-        vars.sort_unstable();
+        // By id, not address, so that loom explores the same choices in every run.
+        // SAFETY: the caller is pinned and read these cores, so they are alive.
+        vars.sort_unstable_by_key(|var| unsafe { var.as_ref() }.id);
         vars.dedup();
         for var in &vars {
             // SAFETY: the caller is pinned and read this core, so it is alive; the counted
@@ -165,7 +168,7 @@ impl Registration {
             // SAFETY: retained above.
             let core = unsafe { var.as_ref() };
             // AcqRel RMW, not a load: see "No lost wake-up" in the module docs.
-            LockWord::from_bits(core.lock.fetch_add(0, AcqRel)).version() == version
+            LockWord::from_bits(core.lock.fetch_add(0, AcqRel)) == LockWord::unlocked(version)
         });
         unchanged.then_some(registration)
     }

@@ -57,6 +57,12 @@ mod imp {
         std::hint::spin_loop();
     }
 
+    /// `word.store(value, Release)`. See the loom version for why this is a function.
+    #[inline]
+    pub(crate) fn store_release(word: &atomic::AtomicU64, value: u64) {
+        word.store(value, atomic::Ordering::Release);
+    }
+
     /// Declares a `static` shared by all threads. Under loom the static is created anew
     /// for each explored execution, so every model starts from the same state.
     macro_rules! sync_static {
@@ -84,6 +90,19 @@ mod imp {
     /// Under loom a spin is a yield, so the model can schedule the thread we wait for.
     pub(crate) fn spin_loop() {
         loom::thread::yield_now();
+    }
+
+    /// A `Release` store to a word that other threads also update with read-modify-writes.
+    ///
+    /// Under loom it is a `Release` swap. Loom 0.7 can let a later RMW read a value older
+    /// than a plain store to the same atomic (the family of tokio-rs/loom#252), and then
+    /// the RMW's write-back undoes the store, an outcome no real machine produces. For
+    /// braid's lock words the swap is equivalent to the store: the only RMWs that may run
+    /// alongside are waiters' `fetch_add(0)`, which write back what they read, so every
+    /// load can observe the same values either way; and a `Release` swap adds no
+    /// synchronization, since its read half is relaxed.
+    pub(crate) fn store_release(word: &atomic::AtomicU64, value: u64) {
+        word.swap(value, atomic::Ordering::Release);
     }
 
     macro_rules! sync_static {
