@@ -27,7 +27,7 @@
 
 use super::clock;
 use super::lock::LockWord;
-use super::tx::Transaction;
+use super::tx::{Transaction, WriteEntry};
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::backoff::Backoff;
 use crate::sync::store_release;
@@ -45,10 +45,11 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     if tx.log.writes.is_empty() {
         return Commit::Committed;
     }
-    // SAFETY: write entries point to cores alive while the transaction is pinned.
-    tx.log
-        .writes
-        .sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.id);
+    if tx.log.writes.len() > 1 {
+        // SAFETY: write entries point to cores alive while the transaction is pinned.
+        let id = |w: &WriteEntry| unsafe { w.var.as_ref() }.id;
+        tx.log.writes.sort_unstable_by_key(id);
+    }
 
     for w in &tx.log.writes {
         // SAFETY: write entries point to cores alive while the transaction is pinned.

@@ -26,6 +26,23 @@ use crate::sync::reclaim;
 /// atomically(|tx| handle.modify(tx, |n| n + 1));
 /// assert_eq!(counter.load(), 1);
 /// ```
+///
+/// Values are shared between threads, so they must be `Send + Sync`; an `Rc` is refused
+/// at compile time:
+///
+/// ```compile_fail
+/// let shared = braid::stm::TVar::new(std::rc::Rc::new(1)); // Rc is neither Send nor Sync
+/// ```
+///
+/// A transaction's reference cannot escape its body, so no read can outlive the
+/// snapshot it came from:
+///
+/// ```compile_fail
+/// use braid::stm::{atomically, TVar};
+/// let x = TVar::new(1);
+/// let mut escaped = None;
+/// atomically(|tx| { escaped = Some(tx); Ok(()) });
+/// ```
 pub struct TVar<T> {
     core: NonNull<VarCore>,
     /// The handle shares ownership of `T` values like an `Arc<T>` would.
