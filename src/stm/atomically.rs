@@ -6,12 +6,13 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use super::commit::{commit, Commit};
 use super::error::{StmError, StmResult, TxError};
+use super::progress::Contention;
 use super::tx::Transaction;
 use super::wait::{Registration, WaitToken};
-use crate::sync::backoff::Backoff;
 use crate::sync::thread_local;
 
 thread_local! {
@@ -119,26 +120,79 @@ fn run_some_hooks(hooks: Hooks) {
 /// assert_eq!((from.load(), to.load()), (70, 30));
 /// ```
 #[track_caller]
-pub fn atomically<T>(mut f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
+pub fn atomically<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
+    run_blocking(f, None).expect("a transaction without a deadline never times out")
+}
+
+/// Like [`atomically`], but gives up when the body is still retrying at the deadline:
+/// returns `None` if `timeout` passes while the transaction waits in `retry`.
+///
+/// The deadline bounds the waiting, also while the thread sleeps; it never cuts a running
+/// body short. A timed-out transaction publishes nothing and runs no `on_commit` hooks.
+/// ScalaSTM's `retryFor`; Python's `queue.get(timeout=...)` for any condition.
+///
+/// # Panics
+/// As [`atomically`].
+///
+/// ```
+/// use braid::stm::{atomically_timeout, TQueue};
+/// use std::time::Duration;
+///
+/// let inbox: TQueue<String> = TQueue::new();
+/// let got = atomically_timeout(Duration::from_millis(10), |tx| inbox.pop(tx));
+/// assert_eq!(got, None); // nobody sent anything
+/// ```
+#[track_caller]
+pub fn atomically_timeout<T>(
+    timeout: Duration,
+    f: impl FnMut(&mut Transaction) -> StmResult<T>,
+) -> Option<T> {
+    // A deadline too far to represent is no deadline.
+    run_blocking(f, Instant::now().checked_add(timeout))
+}
+
+/// The attempt loop of the blocking entry points: run, commit, back off on conflict,
+/// sleep on retry until woken or until `deadline`.
+#[track_caller]
+fn run_blocking<T>(
+    mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
+    deadline: Option<Instant>,
+) -> Option<T> {
     let in_transaction = InTransaction::enter();
     let mut tx = Transaction::begin();
-    let mut backoff = Backoff::new();
+    let mut contention = Contention::new();
     let value = loop {
         match attempt(&mut tx, &mut f) {
-            Attempt::Committed(value) => break value,
-            Attempt::Conflict => tx.restart_after(|| backoff.snooze()),
-            Attempt::Retry => match register_waiter(&tx, WaitToken::for_current_thread()) {
-                // The registration holds counted references, so the attempt's read set
-                // may go; it must, because a thread never parks while pinned.
-                Some(registration) => tx.restart_after(|| registration.park()),
-                None => tx.restart(),
-            },
+            Attempt::Committed(value) => break Some(value),
+            Attempt::Conflict => {
+                tx.restart_after(|| contention.after_conflict());
+                tx.has_priority = contention.has_priority();
+            }
+            Attempt::Retry => {
+                contention.before_wait();
+                tx.has_priority = false;
+                match register_waiter(&tx, WaitToken::for_current_thread()) {
+                    // The registration holds counted references, so the attempt's read
+                    // set may go; it must, because a thread never sleeps pinned.
+                    Some(registration) => {
+                        let mut woken = true;
+                        tx.restart_after(|| woken = registration.park_until(deadline));
+                        if !woken {
+                            break None;
+                        }
+                    }
+                    // Something read has already changed: run again at once.
+                    None => tx.restart(),
+                }
+            }
         }
     };
     let hooks = std::mem::take(&mut tx.log.hooks);
     drop(tx);
     drop(in_transaction);
-    run_hooks(hooks);
+    if value.is_some() {
+        run_hooks(hooks);
+    }
     value
 }
 
@@ -238,20 +292,26 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
         this.registration = None;
         let _in_transaction = InTransaction::enter();
         let mut tx = Transaction::begin();
-        let mut backoff = Backoff::new();
+        let mut contention = Contention::new();
         loop {
             match attempt(&mut tx, &mut this.f) {
                 Attempt::Committed(value) => {
                     return Poll::Ready((value, std::mem::take(&mut tx.log.hooks)))
                 }
-                Attempt::Conflict => tx.restart_after(|| backoff.snooze()),
-                Attempt::Retry => match register_waiter(&tx, WaitToken::for_task(cx.waker())) {
-                    Some(registration) => {
-                        this.registration = Some(registration);
-                        return Poll::Pending;
+                Attempt::Conflict => {
+                    tx.restart_after(|| contention.after_conflict());
+                    tx.has_priority = contention.has_priority();
+                }
+                Attempt::Retry => {
+                    // The token is dropped with `contention` on return, before any wait.
+                    match register_waiter(&tx, WaitToken::for_task(cx.waker())) {
+                        Some(registration) => {
+                            this.registration = Some(registration);
+                            return Poll::Pending;
+                        }
+                        None => tx.restart(),
                     }
-                    None => tx.restart(),
-                },
+                }
             }
         }
     }

@@ -3,13 +3,14 @@
 //! 1. **Read-only**: a transaction with an empty write set is already serializable at its
 //!    read version (every read was validated against it), so it commits by doing nothing:
 //!    no shared cache line is written.
-//! 2. **Lock** the write set in variable-id order. Every committer locks in the same global
+//! 2. **Wait** while another transaction holds the priority token (see `progress.rs`).
+//! 3. **Lock** the write set in variable-id order. Every committer locks in the same global
 //!    order and never waits for anything else while holding locks, so spinning on a
 //!    held lock cannot deadlock.
-//! 3. **Tick** the global clock to get the write version `wv`.
-//! 4. **Validate** the read set, unless `wv == rv + 1` (no commit happened in between).
-//! 5. **Publish** each new node and defer the free of the node it replaces.
-//! 6. **Unlock** each variable with version `wv`, then wake its waiters (see `wait.rs`).
+//! 4. **Tick** the global clock to get the write version `wv`.
+//! 5. **Validate** the read set, unless `wv == rv + 1` (no commit happened in between).
+//! 6. **Publish** each new node and defer the free of the node it replaces.
+//! 7. **Unlock** each variable with version `wv`, then wake its waiters (see `wait.rs`).
 //!
 //! # Orderings
 //! - Lock CAS (`Acquire` on success): pairs with the previous committer's unlock, so this
@@ -27,6 +28,7 @@
 
 use super::clock;
 use super::lock::LockWord;
+use super::progress;
 use super::tx::{Transaction, WriteEntry};
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::backoff::Backoff;
@@ -45,6 +47,7 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     if tx.log.writes.is_empty() {
         return Commit::Committed;
     }
+    progress::yield_to_priority(tx);
     if tx.log.writes.len() > 1 {
         // SAFETY: write entries point to cores alive while the transaction is pinned.
         let id = |w: &WriteEntry| unsafe { w.var.as_ref() }.id;

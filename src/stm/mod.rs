@@ -43,12 +43,26 @@ mod commit;
 mod error;
 mod lock;
 mod node;
+mod progress;
+mod stack;
+mod tbqueue;
+mod tchan;
+mod tmvar;
+mod tqueue;
+mod tsem;
 mod tvar;
 mod tx;
 mod var;
 mod wait;
 
-pub use atomically::{atomically, atomically_async, check, or_else, retry, try_atomically};
+pub use atomically::{
+    atomically, atomically_async, atomically_timeout, check, or_else, retry, try_atomically,
+};
 pub use error::{StmError, StmResult, TxError};
+pub use tbqueue::TBQueue;
+pub use tchan::{TChan, TChanReceiver};
+pub use tmvar::TMVar;
+pub use tqueue::TQueue;
+pub use tsem::TSem;
 pub use tvar::TVar;
 pub use tx::Transaction;

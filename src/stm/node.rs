@@ -9,7 +9,8 @@
 //! So small nodes (at most 64 bytes, alignment at most 16) are recycled: each size class
 //! of 16, 32 and 64 bytes has a per-thread free list of up to `KEEP_BYTES`, filled by
 //! frees on this thread and drained by allocations on it. Everything else is a plain
-//! `Box`. No locks and no atomics: the lists are thread-local.
+//! `Box`. No locks and no atomics: the lists are thread-local, and intrusive (a free
+//! block holds the link to the next), so keeping a block allocates nothing.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::RefCell;
@@ -47,15 +48,43 @@ fn layout(class: usize) -> Layout {
     Layout::from_size_align(CLASSES[class], ALIGN).expect("node size classes are valid layouts")
 }
 
-/// This thread's free blocks, per class.
-struct FreeLists([Vec<NonNull<u8>>; 3]);
+/// This thread's free blocks, per class, as intrusive singly linked lists: a free block's
+/// first word points to the next free block. So keeping a block never allocates (a `Vec`
+/// of blocks would, on a thread that only frees).
+struct FreeLists {
+    heads: [*mut u8; 3],
+    lens: [usize; 3],
+}
+
+impl FreeLists {
+    fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
+        let block = NonNull::new(self.heads[class])?;
+        // SAFETY: a block on the list is ours, at least 16 bytes and 16-aligned, and its
+        // first word holds the next block (written by `push`).
+        self.heads[class] = unsafe { block.as_ptr().cast::<*mut u8>().read() };
+        self.lens[class] -= 1;
+        Some(block)
+    }
+
+    /// Keeps `block` unless the class's list is full; returns whether it did.
+    fn push(&mut self, class: usize, block: NonNull<u8>) -> bool {
+        if self.lens[class] >= KEEP_BYTES / CLASSES[class] {
+            return false;
+        }
+        // SAFETY: the caller gives up the block, which is large and aligned enough to
+        // hold a pointer.
+        unsafe { block.as_ptr().cast::<*mut u8>().write(self.heads[class]) };
+        self.heads[class] = block.as_ptr();
+        self.lens[class] += 1;
+        true
+    }
+}
 
 impl Drop for FreeLists {
     fn drop(&mut self) {
-        for (class, blocks) in self.0.iter_mut().enumerate() {
-            for block in blocks.drain(..) {
-                // SAFETY: every block in list `class` was allocated with `layout(class)`
-                // and is owned by the list.
+        for class in 0..CLASSES.len() {
+            while let Some(block) = self.pop(class) {
+                // SAFETY: every block in list `class` was allocated with `layout(class)`.
                 unsafe { dealloc(block.as_ptr(), layout(class)) };
             }
         }
@@ -65,7 +94,10 @@ impl Drop for FreeLists {
 thread_local! {
     // No `const { }` initializer: loom's `thread_local!` does not accept one.
     #[allow(clippy::missing_const_for_thread_local)]
-    static FREE: RefCell<FreeLists> = RefCell::new(FreeLists([Vec::new(), Vec::new(), Vec::new()]));
+    static FREE: RefCell<FreeLists> = RefCell::new(FreeLists {
+        heads: [std::ptr::null_mut(); 3],
+        lens: [0; 3],
+    });
 }
 
 /// Moves `value` into a new node and returns the node, type-erased.
@@ -74,7 +106,7 @@ pub(crate) fn new<T>(value: T) -> *mut () {
         return Box::into_raw(Box::new(value)).cast();
     };
     let recycled = FREE
-        .try_with(|free| free.borrow_mut().0[class].pop())
+        .try_with(|free| free.borrow_mut().pop(class))
         .ok()
         .flatten();
     let block = recycled.unwrap_or_else(|| {
@@ -103,12 +135,7 @@ pub(crate) unsafe fn free<T>(node: *mut ()) {
     unsafe { node.cast::<T>().drop_in_place() };
     // SAFETY: `new` never returns null.
     let block = unsafe { NonNull::new_unchecked(node.cast::<u8>()) };
-    let kept = FREE.try_with(|free| {
-        let list = &mut free.borrow_mut().0[class];
-        (list.len() < KEEP_BYTES / CLASSES[class])
-            .then(|| list.push(block))
-            .is_some()
-    });
+    let kept = FREE.try_with(|free| free.borrow_mut().push(class, block));
     if !matches!(kept, Ok(true)) {
         // SAFETY: the block was allocated with `layout(class)` and is no longer used.
         unsafe { dealloc(block.as_ptr(), layout(class)) };

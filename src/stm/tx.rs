@@ -51,6 +51,9 @@ pub struct Transaction {
     pub(crate) read_version: u64,
     /// A read failed validation: this attempt must run again, whatever the body returns.
     pub(crate) doomed: bool,
+    /// This transaction holds the priority token (see `progress.rs`): its commit does
+    /// not wait for one.
+    pub(crate) has_priority: bool,
     /// A one-word Bloom filter of the cores in `log.writes`: most reads skip the scan.
     write_filter: u64,
     next_scope: u32,
@@ -136,6 +139,7 @@ impl Transaction {
         Transaction {
             read_version: clock::now(),
             doomed: false,
+            has_priority: false,
             write_filter: 0,
             next_scope: 1,
             log: ManuallyDrop::new(Log::take_spare()),

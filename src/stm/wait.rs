@@ -29,6 +29,7 @@
 
 use std::ptr::NonNull;
 use std::task::Waker;
+use std::time::Instant;
 
 use smallvec::SmallVec;
 
@@ -36,7 +37,7 @@ use super::lock::LockWord;
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::atomic::{AtomicBool, AtomicUsize};
-use crate::sync::{lock, thread, Arc, Mutex};
+use crate::sync::{lock, park_timeout, thread, Arc, Mutex};
 
 /// The waiters parked on one variable.
 pub(crate) struct WaitList {
@@ -177,10 +178,23 @@ impl Registration {
         self.token.is_notified()
     }
 
-    /// Parks the current thread until a committer notifies the token.
-    pub(crate) fn park(&self) {
-        while !self.is_notified() {
-            thread::park();
+    /// Parks the current thread until a committer notifies the token, or until
+    /// `deadline` passes (`None`: no deadline). Returns whether it was notified.
+    pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.is_notified() {
+                return true;
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return self.is_notified();
+                    }
+                    park_timeout(deadline - now);
+                }
+            }
         }
     }
 }

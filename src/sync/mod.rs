@@ -57,6 +57,11 @@ mod imp {
         std::hint::spin_loop();
     }
 
+    /// Parks the current thread for at most `timeout` (it may wake earlier).
+    pub(crate) fn park_timeout(timeout: std::time::Duration) {
+        std::thread::park_timeout(timeout);
+    }
+
     /// `word.store(value, Release)`. See the loom version for why this is a function.
     #[inline]
     pub(crate) fn store_release(word: &atomic::AtomicU64, value: u64) {
@@ -89,6 +94,12 @@ mod imp {
 
     /// Under loom a spin is a yield, so the model can schedule the thread we wait for.
     pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+
+    /// Loom has no clock: a timed park is explored as one that times out at once (after
+    /// letting other threads run), which is one of the outcomes a real timer allows.
+    pub(crate) fn park_timeout(_timeout: std::time::Duration) {
         loom::thread::yield_now();
     }
 

@@ -1,0 +1,188 @@
+//! `TQueue<T>`: an unbounded transactional FIFO queue (Haskell's `TQueue`).
+//!
+//! Two persistent stacks in two `TVar`s (see `stack.rs`): `push` conses onto `back`,
+//! `pop` takes from `front`, and when `front` runs dry the pop reverses `back` into it.
+//! Every operation is amortized O(1), and producers and consumers touch different
+//! variables except when a pop has to reverse, so they rarely conflict.
+
+use std::fmt;
+
+use super::stack::Stack;
+use super::{retry, StmResult, TVar, Transaction};
+
+/// An unbounded FIFO queue whose operations run inside transactions. Cloning shares it.
+///
+/// Python's `queue.Queue()`, but a consumer can wait on two queues at once with
+/// `or_else`, or pop from one and push to another atomically.
+///
+/// ```
+/// use braid::stm::{atomically, TQueue};
+/// use std::thread;
+///
+/// let jobs = TQueue::new();
+/// let worker = {
+///     let jobs = jobs.clone();
+///     thread::spawn(move || (0..3).map(|_| atomically(|tx| jobs.pop(tx))).sum::<i32>())
+/// };
+/// for job in [1, 2, 3] {
+///     atomically(|tx| jobs.push(tx, job));
+/// }
+/// assert_eq!(worker.join().unwrap(), 6);
+/// ```
+pub struct TQueue<T> {
+    front: TVar<Stack<T>>,
+    back: TVar<Stack<T>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> TQueue<T> {
+    /// An empty queue.
+    ///
+    /// ```
+    /// let q: braid::stm::TQueue<u8> = braid::stm::TQueue::new();
+    /// assert!(braid::stm::atomically(|tx| q.is_empty(tx)));
+    /// ```
+    pub fn new() -> TQueue<T> {
+        TQueue {
+            front: TVar::new(Stack::new()),
+            back: TVar::new(Stack::new()),
+        }
+    }
+
+    /// Adds `value` at the back.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| { q.push(tx, 'a')?; q.push(tx, 'b') });
+    /// assert_eq!(atomically(|tx| q.len(tx)), 2);
+    /// ```
+    pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
+        self.back.modify(tx, |back| back.push(value))
+    }
+
+    /// Removes and returns the front value; retries while the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| { q.push(tx, 1)?; q.push(tx, 2) });
+    /// assert_eq!(atomically(|tx| q.pop(tx)), 1);
+    /// ```
+    pub fn pop(&self, tx: &mut Transaction) -> StmResult<T> {
+        match self.try_pop(tx)? {
+            Some(value) => Ok(value),
+            None => retry(),
+        }
+    }
+
+    /// Removes and returns the front value, or `None` if the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q: TQueue<i32> = TQueue::new();
+    /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
+    /// ```
+    pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        let front = self.normalized_front(tx)?;
+        match front.pop() {
+            Some((value, rest)) => {
+                self.front.write(tx, rest)?;
+                Ok(Some(value))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Returns a copy of the front value without removing it; retries while empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| q.push(tx, "first"));
+    /// assert_eq!(atomically(|tx| q.peek(tx)), "first");
+    /// assert_eq!(atomically(|tx| q.len(tx)), 1);
+    /// ```
+    pub fn peek(&self, tx: &mut Transaction) -> StmResult<T> {
+        match self.try_peek(tx)? {
+            Some(value) => Ok(value),
+            None => retry(),
+        }
+    }
+
+    /// Returns a copy of the front value, or `None` if the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q: TQueue<u8> = TQueue::new();
+    /// assert_eq!(atomically(|tx| q.try_peek(tx)), None);
+    /// ```
+    pub fn try_peek(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        Ok(self.normalized_front(tx)?.peek())
+    }
+
+    /// Whether the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| q.push(tx, ()));
+    /// assert!(!atomically(|tx| q.is_empty(tx)));
+    /// ```
+    pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
+        Ok(self.front.read(tx)?.is_empty() && self.back.read(tx)?.is_empty())
+    }
+
+    /// The number of values in the queue.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| (0..5).try_for_each(|i| q.push(tx, i)));
+    /// assert_eq!(atomically(|tx| q.len(tx)), 5);
+    /// ```
+    pub fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
+        Ok(self.front.read(tx)?.len() + self.back.read(tx)?.len())
+    }
+
+    /// The front stack, after moving `back` into it if it was empty. Reads `back` only
+    /// when `front` is empty, so pushes and pops conflict only then.
+    fn normalized_front(&self, tx: &mut Transaction) -> StmResult<Stack<T>> {
+        let front = self.front.read(tx)?;
+        if !front.is_empty() {
+            return Ok(front);
+        }
+        let back = self.back.read(tx)?;
+        if back.is_empty() {
+            return Ok(front);
+        }
+        let front = back.reversed();
+        self.back.write(tx, Stack::new())?;
+        self.front.write(tx, front.clone())?;
+        Ok(front)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Default for TQueue<T> {
+    fn default() -> Self {
+        TQueue::new()
+    }
+}
+
+impl<T> Clone for TQueue<T> {
+    fn clone(&self) -> Self {
+        TQueue {
+            front: self.front.clone(),
+            back: self.back.clone(),
+        }
+    }
+}
+
+/// Shows the queued values, front first. Each half is read with `TVar::load`, so this
+/// works inside transactions too, but a concurrent pop may show up half applied.
+impl<T: Clone + Send + Sync + fmt::Debug + 'static> fmt::Debug for TQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (front, back) = (self.front.load(), self.back.load());
+        let items: Vec<T> = front.iter().chain(back.reversed().iter()).collect();
+        f.debug_tuple("TQueue").field(&items).finish()
+    }
+}
