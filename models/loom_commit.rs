@@ -57,3 +57,30 @@ fn two_incrementers_and_an_auditor_agree() {
         assert_eq!((x.load(), y.load()), (2, 2), "an increment was lost");
     });
 }
+
+/// Regression (found by `examples/bank.rs`): a snapshot extension trusted a variable that
+/// the transaction had written and another committer held locked, so a later commit that
+/// skipped validation overwrote that committer's update.
+#[test]
+fn extension_does_not_trust_a_locked_variable_it_wrote() {
+    loom::model(|| {
+        // `y` first, so a committer of both locks and unlocks `y` before `x`.
+        let y = TVar::new(0);
+        let x = TVar::new(0);
+        let committer = {
+            let (x, y) = (x.clone(), y.clone());
+            thread::spawn(move || {
+                atomically(|tx| {
+                    x.modify(tx, |v| v + 1)?;
+                    y.modify(tx, |v| v + 1)
+                })
+            })
+        };
+        atomically(|tx| {
+            x.modify(tx, |v| v + 10)?;
+            y.read(tx).map(drop)
+        });
+        committer.join().unwrap();
+        assert_eq!((x.load(), y.load()), (11, 1), "an update to x was lost");
+    });
+}

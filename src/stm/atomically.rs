@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::commit::{commit, Commit};
 use super::error::{StmError, StmResult, TxError};
-use super::progress::Contention;
+use super::progress::{self, Contention};
 use super::tx::Transaction;
 use super::wait::{Registration, WaitToken};
 use crate::sync::thread_local;
@@ -49,6 +49,8 @@ impl Drop for InTransaction {
 enum Attempt<T> {
     Committed(T),
     Conflict,
+    /// Ready to commit, but a priority transaction is running: wait, then run again.
+    YieldToPriority,
     Retry,
 }
 
@@ -60,6 +62,7 @@ fn attempt<T>(
         Ok(value) if !tx.doomed => match commit(tx) {
             Commit::Committed => Attempt::Committed(value),
             Commit::Conflict => Attempt::Conflict,
+            Commit::YieldToPriority => Attempt::YieldToPriority,
         },
         Err(e) if e.is_retry() && !tx.doomed => {
             if tx.log.reads.is_empty() {
@@ -168,6 +171,7 @@ fn run_blocking<T>(
                 tx.restart_after(|| contention.after_conflict());
                 tx.has_priority = contention.has_priority();
             }
+            Attempt::YieldToPriority => tx.restart_after(progress::wait_while_priority_held),
             Attempt::Retry => {
                 contention.before_wait();
                 tx.has_priority = false;
@@ -302,6 +306,9 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
                     tx.restart_after(|| contention.after_conflict());
                     tx.has_priority = contention.has_priority();
                 }
+                // The token is held for a run or two of one transaction that never
+                // sleeps holding it, so a short spin beats a wake-up protocol here.
+                Attempt::YieldToPriority => tx.restart_after(progress::wait_while_priority_held),
                 Attempt::Retry => {
                     // The token is dropped with `contention` on return, before any wait.
                     match register_waiter(&tx, WaitToken::for_task(cx.waker())) {

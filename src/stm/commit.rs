@@ -3,7 +3,7 @@
 //! 1. **Read-only**: a transaction with an empty write set is already serializable at its
 //!    read version (every read was validated against it), so it commits by doing nothing:
 //!    no shared cache line is written.
-//! 2. **Wait** while another transaction holds the priority token (see `progress.rs`).
+//! 2. **Yield** if another transaction holds the priority token (see `progress.rs`).
 //! 3. **Lock** the write set in variable-id order. Every committer locks in the same global
 //!    order and never waits for anything else while holding locks, so spinning on a
 //!    held lock cannot deadlock.
@@ -41,13 +41,18 @@ pub(crate) enum Commit {
     Committed,
     /// The read set changed: nothing was published; run the body again.
     Conflict,
+    /// Another transaction holds the priority token: nothing was published; wait for it
+    /// (unpinned), then run the body again.
+    YieldToPriority,
 }
 
 pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     if tx.log.writes.is_empty() {
         return Commit::Committed;
     }
-    progress::yield_to_priority(tx);
+    if !progress::may_commit(tx) {
+        return Commit::YieldToPriority;
+    }
     if tx.log.writes.len() > 1 {
         // SAFETY: write entries point to cores alive while the transaction is pinned.
         let id = |w: &WriteEntry| unsafe { w.var.as_ref() }.id;
@@ -73,7 +78,7 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     }
 
     let write_version = clock::tick();
-    if write_version != tx.read_version + 1 && !tx.reads_valid() {
+    if write_version != tx.read_version + 1 && !tx.reads_valid(true) {
         for w in &tx.log.writes {
             // SAFETY: as above.
             let core = unsafe { w.var.as_ref() };

@@ -6,9 +6,10 @@
 //! 2. **Priority after `PRIORITY_AFTER` losses.** A long transaction can lose forever to
 //!    a stream of short ones (each short commit invalidates one of its many reads). So
 //!    after a bounded number of conflicts it takes the single global *priority token*.
-//!    While the token is held, every other writing commit waits before it locks anything,
-//!    so once the commits already past that point have finished, nothing can invalidate
-//!    the holder: it commits on its next run or the one after. Read-only transactions
+//!    While the token is held, every other writing commit stops before it locks anything
+//!    and its transaction waits (unpinned) for the token to come back, so once the
+//!    commits already past that point have finished, nothing can invalidate the holder:
+//!    it commits on its next run or the one after. Read-only transactions
 //!    never wait (they cannot invalidate anyone). The token is given back when the holder
 //!    commits, retries (it never sleeps holding it), panics, or returns `Pending`.
 //!
@@ -103,14 +104,19 @@ impl Drop for PriorityToken {
     }
 }
 
-/// Called by a writing commit before it locks anything: while another transaction holds
-/// the priority token, wait for it to finish.
-pub(crate) fn yield_to_priority(tx: &Transaction) {
-    if tx.has_priority {
-        return;
-    }
-    let mut backoff = Backoff::new();
+/// Whether a writing commit of `tx` may go ahead: not while another transaction holds
+/// the priority token. A commit that may not returns without locking anything, and its
+/// transaction waits in [`wait_while_priority_held`], unpinned, before running again.
+pub(crate) fn may_commit(tx: &Transaction) -> bool {
     // Acquire: pairs with the holder's Release when it gives the token back.
+    tx.has_priority || !PRIORITY.load(Acquire)
+}
+
+/// Waits until no transaction holds the priority token. Called between attempts, with
+/// the thread unpinned: a long priority transaction must not hold back reclamation by
+/// keeping every waiting committer pinned.
+pub(crate) fn wait_while_priority_held() {
+    let mut backoff = Backoff::new();
     while PRIORITY.load(Acquire) {
         backoff.snooze();
     }

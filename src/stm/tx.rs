@@ -246,7 +246,7 @@ impl Transaction {
     /// Moves the snapshot forward to now, if nothing read so far has changed.
     fn extend(&mut self) -> bool {
         let now = clock::now();
-        if self.reads_valid() {
+        if self.reads_valid(false) {
             self.read_version = now;
             true
         } else {
@@ -254,13 +254,19 @@ impl Transaction {
         }
     }
 
-    /// Whether every variable read still carries the version read and is not locked by
-    /// another transaction.
-    pub(crate) fn reads_valid(&self) -> bool {
+    /// Whether every variable read still carries the version read and is unlocked.
+    ///
+    /// `locks_held`: the caller is the commit, holding the locks of its write set, so a
+    /// variable locked *by this transaction* counts as unlocked. Anywhere else a locked
+    /// variable is invalid even if this transaction wrote it: the lock is someone else's
+    /// commit in flight, and trusting it let a later commit that skipped validation
+    /// overwrite that commit's update (the loom model
+    /// `extension_does_not_trust_a_locked_variable_it_wrote`).
+    pub(crate) fn reads_valid(&self, locks_held: bool) -> bool {
         self.log.reads.iter().all(|r| {
             // SAFETY: read entries point to cores alive while we are pinned.
             let word = unsafe { r.var.as_ref() }.lock_word();
-            word.version() == r.version && (!word.is_locked() || self.owns(r.var))
+            word.version() == r.version && (!word.is_locked() || locks_held && self.owns(r.var))
         })
     }
 

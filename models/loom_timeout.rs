@@ -1,0 +1,45 @@
+#![cfg(loom)]
+//! `atomically_timeout` expiring while a commit lands. Loom has no clock, so the shim
+//! explores every timed park as one that may time out at once: the waiter either sees
+//! the commit (it must, if the commit came before its last check) or gives up having
+//! published nothing; either way the committer's wake-up of a waiter that has left is
+//! harmless, and nothing leaks (loom checks every `Arc`).
+
+use std::time::Duration;
+
+use braid::stm::{atomically, atomically_timeout, check, TVar};
+use loom::thread;
+
+#[test]
+fn expiry_racing_a_commit_sees_it_or_leaves_no_trace() {
+    loom::model(|| {
+        let (flag, claimed) = (TVar::new(false), TVar::new(false));
+        let committer = {
+            let flag = flag.clone();
+            thread::spawn(move || atomically(|tx| flag.write(tx, true)))
+        };
+        let got = atomically_timeout(Duration::ZERO, |tx| {
+            check(flag.read(tx)?)?;
+            claimed.write(tx, true)
+        });
+        committer.join().unwrap();
+        match got {
+            Some(()) => assert!(claimed.load(), "a committed wait published nothing"),
+            None => assert!(!claimed.load(), "a timed-out wait published its writes"),
+        }
+    });
+}
+
+#[test]
+fn long_deadline_waiter_is_woken_by_the_commit() {
+    loom::model(|| {
+        let flag = TVar::new(false);
+        let committer = {
+            let flag = flag.clone();
+            thread::spawn(move || atomically(|tx| flag.write(tx, true)))
+        };
+        let got = atomically_timeout(Duration::from_secs(3600), |tx| check(flag.read(tx)?));
+        assert_eq!(got, Some(()), "timed out long before the deadline");
+        committer.join().unwrap();
+    });
+}
