@@ -37,6 +37,7 @@ use super::lock::LockWord;
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::atomic::{AtomicBool, AtomicUsize};
+use crate::sync::backoff::Backoff;
 use crate::sync::{lock, park_timeout, thread, Arc, Mutex};
 
 /// The waiters parked on one variable.
@@ -181,6 +182,15 @@ impl Registration {
     /// Parks the current thread until a committer notifies the token, or until
     /// `deadline` passes (`None`: no deadline). Returns whether it was notified.
     pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
+        // Spin and yield a little first: a wake-up often comes within microseconds (a
+        // queue's other end), and parking and unparking cost system calls on both sides.
+        let mut backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if self.is_notified() {
+                return true;
+            }
+            backoff.snooze();
+        }
         loop {
             if self.is_notified() {
                 return true;
