@@ -57,15 +57,19 @@ fn messages(c: &mut Criterion) {
             b.iter_custom(|iters| match bound {
                 None => {
                     let (tx, rx) = mpsc::channel();
-                    transfer(iters, move |n| (0..n).for_each(|i| tx.send(i).unwrap()), || {
-                        rx.recv().unwrap()
-                    })
+                    transfer(
+                        iters,
+                        move |n| (0..n).for_each(|i| tx.send(i).unwrap()),
+                        || rx.recv().unwrap(),
+                    )
                 }
                 Some(bound) => {
                     let (tx, rx) = mpsc::sync_channel(bound);
-                    transfer(iters, move |n| (0..n).for_each(|i| tx.send(i).unwrap()), || {
-                        rx.recv().unwrap()
-                    })
+                    transfer(
+                        iters,
+                        move |n| (0..n).for_each(|i| tx.send(i).unwrap()),
+                        || rx.recv().unwrap(),
+                    )
                 }
             })
         });
@@ -75,9 +79,11 @@ fn messages(c: &mut Criterion) {
                     None => crossbeam_channel::unbounded(),
                     Some(bound) => crossbeam_channel::bounded(bound),
                 };
-                transfer(iters, move |n| (0..n).for_each(|i| tx.send(i).unwrap()), || {
-                    rx.recv().unwrap()
-                })
+                transfer(
+                    iters,
+                    move |n| (0..n).for_each(|i| tx.send(i).unwrap()),
+                    || rx.recv().unwrap(),
+                )
             })
         });
     }

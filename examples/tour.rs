@@ -6,13 +6,16 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use braid::stm::{atomically, check, or_else, retry, TVar};
+use braid::stm::{
+    atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TVar,
+};
 
 fn main() {
     println!("braid tour: shared state without locks in your code\n");
     bank_transfers();
     blocking_consumer();
     choice_with_or_else();
+    structures();
     println!("\nEvery stop checked its own result. That was braid's STM.");
 }
 
@@ -145,4 +148,48 @@ fn choice_with_or_else() {
     assert_eq!(from_fast, 42);
     assert_eq!((fast.load(), slow.load()), (None, None));
     println!("   the waiter woke and took job {from_fast}: one commit on either lane is enough.");
+}
+
+/// Stop 4: the structures built from TVars. A bounded queue between threads, a
+/// broadcast channel, a one-slot mailbox, and a wait with a deadline.
+fn structures() {
+    println!("\n4. Structures: TBQueue, TChan, TMVar, and a timeout.");
+    let queue = TBQueue::new(2);
+    let producer = {
+        let queue = queue.clone();
+        thread::spawn(move || {
+            for job in 1..=5 {
+                atomically(|tx| queue.push(tx, job)); // waits while 2 are queued
+            }
+        })
+    };
+    let jobs: Vec<i32> = (0..5).map(|_| atomically(|tx| queue.pop(tx))).collect();
+    producer.join().unwrap();
+    assert_eq!(jobs, [1, 2, 3, 4, 5]);
+    println!("   a TBQueue of capacity 2 carried jobs {jobs:?}, in order, with back-pressure");
+
+    let news = TChan::new();
+    let (alice, bob) = (news.subscribe(), news.subscribe());
+    atomically(|tx| {
+        news.send(tx, "braid 0.1 released")?;
+        news.send(tx, "tour extended")
+    });
+    for (name, rx) in [("alice", &alice), ("bob", &bob)] {
+        let got: Vec<&str> = (0..2).map(|_| atomically(|tx| rx.recv(tx))).collect();
+        assert_eq!(got, ["braid 0.1 released", "tour extended"]);
+        println!("   {name} received both broadcasts: {got:?}");
+    }
+
+    let mailbox: TMVar<String> = TMVar::new_empty();
+    let started = Instant::now();
+    let nothing = atomically_timeout(Duration::from_millis(20), |tx| mailbox.take(tx));
+    assert_eq!(nothing, None);
+    println!(
+        "   waiting on an empty TMVar with a 20 ms deadline gave up after {:.0?}, publishing nothing",
+        started.elapsed()
+    );
+    atomically(|tx| mailbox.put(tx, "a letter".to_string()));
+    let letter = atomically_timeout(Duration::from_secs(1), |tx| mailbox.take(tx));
+    assert_eq!(letter.as_deref(), Some("a letter"));
+    println!("   after a put, the same wait returned {letter:?} at once");
 }

@@ -7,6 +7,18 @@ use std::fmt;
 ///
 /// `StmError` is control flow, not a failure: pass it on with `?` and `atomically`
 /// handles it (re-running on conflict, waiting on retry). There is nothing to inspect.
+///
+/// ```
+/// use braid::stm::{atomically, or_else, retry, StmResult, TVar};
+///
+/// let flag = TVar::new(false);
+/// // A `retry` is an `Err(StmError)`; `or_else` catches it and runs the alternative.
+/// let seen = atomically(|tx| or_else(tx,
+///     |tx| -> StmResult<&str> { if flag.read(tx)? { Ok("set") } else { retry() } },
+///     |_| Ok("not set"),
+/// ));
+/// assert_eq!(seen, "not set");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct StmError {
     kind: Kind,
@@ -54,6 +66,20 @@ impl fmt::Display for StmError {
 impl std::error::Error for StmError {}
 
 /// The result of every transactional operation; `Err` carries an [`StmError`] to pass on.
+///
+/// Helpers that take part in a caller's transaction return it, so they compose with `?`:
+///
+/// ```
+/// use braid::stm::{atomically, StmResult, TVar, Transaction};
+///
+/// fn take_one(stock: &TVar<u32>, tx: &mut Transaction) -> StmResult<u32> {
+///     let left = stock.read(tx)?.saturating_sub(1);
+///     stock.write(tx, left)?;
+///     Ok(left)
+/// }
+/// let stock = TVar::new(2);
+/// assert_eq!(atomically(|tx| { take_one(&stock, tx)?; take_one(&stock, tx) }), 0);
+/// ```
 pub type StmResult<T> = Result<T, StmError>;
 
 /// The error of a [`try_atomically`](crate::stm::try_atomically) body: STM control flow,

@@ -16,8 +16,16 @@
 //! - `retry` sleeps until a variable it read is committed to; no wake-up is lost.
 //!   A `retry` that read nothing panics instead of sleeping forever.
 //! - A panic in a body publishes nothing and propagates; the thread stays usable.
+//! - A transaction that keeps losing conflicts eventually commits: after a bounded number
+//!   of losses it takes a priority token that holds other writers back (`progress.rs`).
 //! - A transaction touching up to 8 variables keeps its read and write sets inline:
 //!   its only heap allocations are the new values it publishes.
+//!
+//! # Structures
+//! Built from `TVar`s, so every operation composes inside one transaction: [`TMVar`] (a
+//! box that is full or empty), [`TQueue`] and [`TBQueue`] (FIFO queues, unbounded and
+//! bounded), [`TSem`] (a semaphore), [`TChan`] (a broadcast channel). Waiting with a
+//! deadline is [`atomically_timeout`].
 //!
 //! ```
 //! use braid::stm::{atomically, check, TVar};

@@ -1,13 +1,15 @@
 //! `TBQueue<T>`: a bounded transactional FIFO queue (Haskell's `TBQueue`).
 //!
-//! A `TQueue` plus a capacity: `push` retries while the queue is full, which is the
-//! back-pressure of Python's `queue.Queue(maxsize)`. The length check reads both halves
-//! of the queue, so unlike `TQueue` a push and a pop on a `TBQueue` always conflict;
-//! they are short, so the cost is a re-run, never a wait.
+//! A `TQueue` plus room accounting: `push` retries while the queue is full, which is the
+//! back-pressure of Python's `queue.Queue(maxsize)`. As in GHC, the room is split in two
+//! counters so that producers and consumers do not touch the same variable: producers
+//! spend `write_room`; consumers return room to `read_freed`; only when `write_room` runs
+//! out does a producer take back what the consumers freed. Invariant:
+//! `write_room + read_freed + len == capacity`.
 
 use std::fmt;
 
-use super::{check, StmResult, TQueue, Transaction};
+use super::{retry, StmResult, TQueue, TVar, Transaction};
 
 /// A FIFO queue holding at most `capacity` values. Cloning shares it.
 ///
@@ -27,6 +29,10 @@ use super::{check, StmResult, TQueue, Transaction};
 pub struct TBQueue<T> {
     queue: TQueue<T>,
     capacity: usize,
+    /// Room producers may use without looking at `read_freed`.
+    write_room: TVar<usize>,
+    /// Room consumers have freed since producers last took it.
+    read_freed: TVar<usize>,
 }
 
 impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
@@ -49,10 +55,17 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
         TBQueue {
             queue: TQueue::new(),
             capacity,
+            write_room: TVar::new(capacity),
+            read_freed: TVar::new(0),
         }
     }
 
     /// The most values the queue holds.
+    ///
+    /// ```
+    /// let q: braid::stm::TBQueue<char> = braid::stm::TBQueue::new(8);
+    /// assert_eq!(q.capacity(), 8);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -66,7 +79,9 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(atomically(|tx| q.is_full(tx)));
     /// ```
     pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        check(self.queue.len(tx)? < self.capacity)?;
+        if !self.take_room(tx)? {
+            return retry();
+        }
         self.queue.push(tx, value)
     }
 
@@ -79,7 +94,9 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert_eq!(atomically(|tx| q.pop(tx)), "a");
     /// ```
     pub fn pop(&self, tx: &mut Transaction) -> StmResult<T> {
-        self.queue.pop(tx)
+        let value = self.queue.pop(tx)?;
+        self.read_freed.modify(tx, |n| n + 1)?;
+        Ok(value)
     }
 
     /// Removes and returns the front value, or `None` if the queue is empty.
@@ -90,7 +107,11 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
     /// ```
     pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        self.queue.try_pop(tx)
+        let value = self.queue.try_pop(tx)?;
+        if value.is_some() {
+            self.read_freed.modify(tx, |n| n + 1)?;
+        }
+        Ok(value)
     }
 
     /// Adds `value` if there is room; returns whether it did.
@@ -102,10 +123,24 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(!atomically(|tx| q.try_push(tx, 2)));
     /// ```
     pub fn try_push(&self, tx: &mut Transaction, value: T) -> StmResult<bool> {
-        if self.queue.len(tx)? >= self.capacity {
+        if !self.take_room(tx)? {
             return Ok(false);
         }
         self.queue.push(tx, value)?;
+        Ok(true)
+    }
+
+    /// Takes one unit of room, from `write_room`, or else by first moving back the room
+    /// consumers freed. Returns false if the queue is full.
+    fn take_room(&self, tx: &mut Transaction) -> StmResult<bool> {
+        let mut room = self.write_room.read(tx)?;
+        if room == 0 {
+            room = self.read_freed.replace(tx, 0)?;
+            if room == 0 {
+                return Ok(false);
+            }
+        }
+        self.write_room.write(tx, room - 1)?;
         Ok(true)
     }
 
@@ -118,7 +153,12 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert_eq!(atomically(|tx| q.len(tx)), 1);
     /// ```
     pub fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
-        self.queue.len(tx)
+        Ok(self.capacity - self.room(tx)?)
+    }
+
+    /// Free places: what producers hold plus what consumers have freed.
+    fn room(&self, tx: &mut Transaction) -> StmResult<usize> {
+        Ok(self.write_room.read(tx)? + self.read_freed.read(tx)?)
     }
 
     /// Whether the queue is empty.
@@ -140,7 +180,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(atomically(|tx| q.is_full(tx)));
     /// ```
     pub fn is_full(&self, tx: &mut Transaction) -> StmResult<bool> {
-        Ok(self.queue.len(tx)? >= self.capacity)
+        Ok(self.room(tx)? == 0)
     }
 }
 
@@ -149,6 +189,8 @@ impl<T> Clone for TBQueue<T> {
         TBQueue {
             queue: self.queue.clone(),
             capacity: self.capacity,
+            write_room: self.write_room.clone(),
+            read_freed: self.read_freed.clone(),
         }
     }
 }

@@ -79,6 +79,17 @@ pub struct TChan<T> {
 
 /// One subscriber's receiving end of a [`TChan`]: it sees every message sent after it
 /// was made, in order. Cloning gives an independent receiver at the same position.
+///
+/// ```
+/// use braid::stm::{atomically, TChan};
+///
+/// let chan = TChan::new();
+/// let first = chan.subscribe();
+/// atomically(|tx| chan.send(tx, 1));
+/// let copy = first.clone(); // same position: both will read 1
+/// assert_eq!(atomically(|tx| first.recv(tx)), 1);
+/// assert_eq!(atomically(|tx| copy.recv(tx)), 1);
+/// ```
 pub struct TChanReceiver<T> {
     position: TVar<Arc<Node<T>>>,
 }

@@ -47,6 +47,20 @@ use crate::sync::thread_local;
 /// An in-flight STM transaction. Only [`atomically`](crate::stm::atomically) and its
 /// siblings create one; a body receives `&mut Transaction` and passes it to every
 /// transactional operation.
+///
+/// ```
+/// use braid::stm::{atomically, StmResult, TVar, Transaction};
+///
+/// // Code that takes `&mut Transaction` runs inside the caller's transaction.
+/// fn swap(a: &TVar<i32>, b: &TVar<i32>, tx: &mut Transaction) -> StmResult<()> {
+///     let new_a = b.read(tx)?;
+///     let old_a = a.replace(tx, new_a)?;
+///     b.write(tx, old_a)
+/// }
+/// let (a, b) = (TVar::new(1), TVar::new(2));
+/// atomically(|tx| swap(&a, &b, tx));
+/// assert_eq!((a.load(), b.load()), (2, 1));
+/// ```
 pub struct Transaction {
     pub(crate) read_version: u64,
     /// A read failed validation: this attempt must run again, whatever the body returns.
