@@ -16,9 +16,7 @@ use super::wait::{Registration, WaitToken};
 use crate::sync::thread_local;
 
 thread_local! {
-    // No `const { }` initializer: loom's `thread_local!` does not accept one.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static IN_TRANSACTION: Cell<bool> = Cell::new(false);
+    static IN_TRANSACTION: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Evidence that this thread is running a transaction body; dropping it (also while

@@ -92,12 +92,10 @@ impl Drop for FreeLists {
 }
 
 thread_local! {
-    // No `const { }` initializer: loom's `thread_local!` does not accept one.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static FREE: RefCell<FreeLists> = RefCell::new(FreeLists {
+    static FREE: RefCell<FreeLists> = const { RefCell::new(FreeLists {
         heads: [std::ptr::null_mut(); 3],
         lens: [0; 3],
-    });
+    }) };
 }
 
 /// Moves `value` into a new node and returns the node, type-erased.

@@ -16,6 +16,9 @@
 //!   nothing read has changed, `rv` moves forward and the variable is read again against
 //!   the new `rv` (accepting the first load would let a commit that lands between the
 //!   load and the new `rv` slip by unvalidated; loom's `loom_commit` found exactly that).
+//!   Revalidation outside the commit treats every locked variable as changed, even one
+//!   this transaction wrote: the lock belongs to another commit in flight (trusting it
+//!   lost updates; see `reads_valid`).
 //! - **Doomed attempts**: once a read fails validation, every later operation of this
 //!   attempt fails too, and `atomically` will not commit it even if the body swallowed the
 //!   error. So a body never computes on a state that no serial order produces (opacity).
@@ -26,9 +29,10 @@
 //!   on them, so they are validated at commit, and a retry of both branches waits on the
 //!   union of what they read.
 //!
-//! Read and write sets are `SmallVec`s: a transaction touching up to 8 variables keeps its
-//! bookkeeping inline, and a re-run reuses the same storage. Entries hold raw core
-//! pointers, valid while the transaction's guard is pinned (see `var.rs`, Lifetime).
+//! Read and write sets are `SmallVec`s in a `Log` that each thread keeps and reuses, so a
+//! transaction touching up to 8 variables allocates no bookkeeping, and neither a re-run
+//! nor the next transaction on the thread does. Entries hold raw core pointers, valid
+//! while the transaction's guard is pinned (see `var.rs`, Lifetime).
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
@@ -88,14 +92,12 @@ pub(crate) struct Log {
 }
 
 thread_local! {
-    // No `const { }` initializer: loom's `thread_local!` does not accept one.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static SPARE_LOG: Cell<Option<Box<Log>>> = Cell::new(None);
+    static SPARE_LOG: Cell<Option<Box<Log>>> = const { Cell::new(None) };
 }
 
 impl Log {
-    /// The thread's spare log, or a new one if it is in use (a transaction future
-    /// suspended on this thread holds it) or was never made.
+    /// The thread's spare log, or a new one if there is none: on the thread's first
+    /// transaction, or after a log grew too large to keep (see `give_back`).
     fn take_spare() -> Box<Log> {
         SPARE_LOG
             .try_with(Cell::take)

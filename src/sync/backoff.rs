@@ -8,9 +8,7 @@ use std::cell::Cell;
 use super::{spin_loop, thread, thread_local};
 
 thread_local! {
-    // No `const { }` initializer: loom's `thread_local!` does not accept one.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static JITTER: Cell<u32> = Cell::new(0);
+    static JITTER: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Spins `2^step` times per call up to a cap, then yields the thread.

@@ -88,9 +88,16 @@ mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::Mutex;
     pub(crate) use loom::thread;
-    pub(crate) use loom::thread_local;
+    /// loom's `thread_local!` takes no `const { }` initializer; this one accepts the
+    /// std form and drops the `const`, so declarations read the same under both cfgs.
+    macro_rules! loom_thread_local {
+        ($(#[$attr:meta])* static $name:ident: $ty:ty = const { $init:expr };) => {
+            loom::thread_local! { $(#[$attr])* static $name: $ty = $init; }
+        };
+    }
     #[allow(unused_imports)]
     pub(crate) use loom::{cell::UnsafeCell, sync::Condvar};
+    pub(crate) use loom_thread_local as thread_local;
 
     /// Under loom a spin is a yield, so the model can schedule the thread we wait for.
     pub(crate) fn spin_loop() {
