@@ -7,7 +7,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
 use braid::stm::{atomically, check, or_else, retry, try_atomically, StmResult, TVar, TxError};
+use common::counted::{settle, Counted};
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
@@ -252,25 +255,6 @@ fn hooks_may_start_new_transactions() {
     assert_eq!((x.load(), y.load()), (1, 2));
 }
 
-/// A value that counts how many of its copies are alive.
-struct Counted(Arc<AtomicUsize>);
-impl Counted {
-    fn new(live: &Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::SeqCst);
-        Counted(live.clone())
-    }
-}
-impl Clone for Counted {
-    fn clone(&self) -> Self {
-        Counted::new(&self.0)
-    }
-}
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn every_value_and_variable_is_freed_exactly_once() {
     let live = Arc::new(AtomicUsize::new(0));
@@ -301,14 +285,7 @@ fn every_value_and_variable_is_freed_exactly_once() {
             t.join().unwrap();
         }
     }
-    // Deferred frees run as threads pin and unpin, and other tests' threads running
-    // meanwhile can hold the epoch back for a while: keep collecting for up to 10 s.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while live.load(Ordering::SeqCst) != 0 && std::time::Instant::now() < deadline {
-        crossbeam_epoch::pin().flush();
-        thread::yield_now();
-    }
-    assert_eq!(live.load(Ordering::SeqCst), 0, "values leaked");
+    assert_eq!(settle(&live, 0), 0, "values leaked");
 }
 
 #[test]

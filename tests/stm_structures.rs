@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
+mod common;
+
 use braid::stm::{atomically, or_else, TBQueue, TChan, TMVar, TQueue, TSem};
+use common::counted::{settle, Counted};
 
 #[test]
 fn tmvar_hands_values_back_and_forth_between_threads() {
@@ -167,36 +170,6 @@ fn tchan_subscribers_see_every_later_message_in_order() {
     for l in listeners {
         l.join().unwrap();
     }
-}
-
-/// Counts live values, to see when the channel frees messages.
-struct Counted(Arc<AtomicUsize>);
-impl Counted {
-    fn new(live: &Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::SeqCst);
-        Counted(live.clone())
-    }
-}
-impl Clone for Counted {
-    fn clone(&self) -> Self {
-        Counted::new(&self.0)
-    }
-}
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn settle(live: &AtomicUsize, target: usize) -> usize {
-    // Freed values pass through epoch-deferred frees, which other tests' threads can
-    // hold back for a while: keep collecting for up to 10 s.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while live.load(Ordering::SeqCst) > target && std::time::Instant::now() < deadline {
-        crossbeam_epoch::pin().flush();
-        thread::yield_now();
-    }
-    live.load(Ordering::SeqCst)
 }
 
 #[test]
