@@ -18,8 +18,6 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     const SPIN_LIMIT: u32 = 6;
-    /// Steps after which a waiter should stop snoozing and block instead.
-    const YIELD_LIMIT: u32 = 10;
 
     pub(crate) fn new() -> Self {
         Backoff { step: 0 }
@@ -35,11 +33,6 @@ impl Backoff {
             }
         }
         self.step = self.step.saturating_add(1);
-    }
-
-    /// Whether the caller has snoozed long enough that blocking would now be cheaper.
-    pub(crate) fn is_completed(&self) -> bool {
-        self.step > Self::YIELD_LIMIT
     }
 
     /// Like `snooze`, but spins a random number of times below the step's limit, so that
