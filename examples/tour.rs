@@ -6,6 +6,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use braid::coro::{Generator, GeneratorState};
 use braid::stm::{
     atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TVar,
 };
@@ -16,7 +17,8 @@ fn main() {
     blocking_consumer();
     choice_with_or_else();
     structures();
-    println!("\nEvery stop checked its own result. That was braid's STM.");
+    generators();
+    println!("\nEvery stop checked its own result.");
 }
 
 /// Stop 1: many threads move money between accounts; the total never changes, and an
@@ -192,4 +194,61 @@ fn structures() {
     let letter = atomically_timeout(Duration::from_secs(1), |tx| mailbox.take(tx));
     assert_eq!(letter.as_deref(), Some("a letter"));
     println!("   after a put, the same wait returned {letter:?} at once");
+}
+
+/// Stop 5: generators. A body that yields values out and takes values in, suspended
+/// between resumes without a thread of its own (Python's generators, `send`, `yield from`).
+fn generators() {
+    println!("\n5. Generators: yield out, send in, delegate.");
+    let fibonacci = Generator::new(|co| async move {
+        let (mut a, mut b) = (0u64, 1u64);
+        loop {
+            co.yield_(a).await;
+            (a, b) = (b, a + b);
+        }
+    });
+    let first: Vec<u64> = fibonacci.take(10).collect();
+    assert_eq!(first, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
+    println!("   an endless Fibonacci generator, used as an iterator: {first:?}");
+
+    let mut average = Generator::new(|co| async move {
+        let (mut sum, mut count) = (0.0, 0.0);
+        let mut next: f64 = co.first_input().expect("the first resume's input");
+        loop {
+            sum += next;
+            count += 1.0;
+            next = co.yield_(sum / count).await;
+        }
+    });
+    for sample in [10.0, 20.0, 60.0] {
+        let GeneratorState::Yielded(mean) = average.resume(sample) else {
+            unreachable!("the averager never returns")
+        };
+        println!("   sent {sample:>4} into a running average, got back {mean:.1}");
+    }
+
+    fn countdown(from: u32) -> Generator<u32, (), &'static str> {
+        Generator::new(move |co| async move {
+            for n in (1..=from).rev() {
+                co.yield_(n).await;
+            }
+            "liftoff"
+        })
+    }
+    let mut launch = Generator::new(|co| async move {
+        let said = co.yield_from(countdown(3)).await; // PEP 380: yield from
+        co.yield_(0).await;
+        said
+    });
+    let mut seen = Vec::new();
+    let outcome = loop {
+        match launch.resume(()) {
+            GeneratorState::Yielded(n) => seen.push(n),
+            GeneratorState::Complete(said) => break said,
+        }
+    };
+    assert_eq!((seen.as_slice(), outcome), (&[3, 2, 1, 0][..], "liftoff"));
+    println!(
+        "   an outer generator delegated to a countdown: {seen:?}, then it returned {outcome:?}"
+    );
 }

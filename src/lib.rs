@@ -27,6 +27,20 @@
 //! assert_eq!(hits.load(), 4000);
 //! ```
 //!
+//! - [`coro`]: stackless generators: [`Generator`](coro::Generator) bodies that yield
+//!   values out and receive values in.
+//!
+//! ```
+//! use braid::coro::Generator;
+//!
+//! let evens = Generator::new(|co| async move {
+//!     for n in (0..10).step_by(2) {
+//!         co.yield_(n).await;
+//!     }
+//! });
+//! assert_eq!(evens.collect::<Vec<_>>(), [0, 2, 4, 6, 8]);
+//! ```
+//!
 //! Everything braid synchronizes with goes through one internal shim, so building with
 //! `RUSTFLAGS="--cfg loom"` swaps in loom's model-checked primitives: braid's own models
 //! live in `models/`, and a user's loom model sees through braid the same way.
@@ -35,6 +49,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
 
+pub mod coro;
 pub mod stm;
 mod sync;
 

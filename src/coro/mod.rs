@@ -1,0 +1,24 @@
+//! Cooperative coroutines: stackless generators.
+//!
+//! A [`Generator`] runs a body that yields values out and receives values in, suspended
+//! between resumes without a thread or a stack of its own (Python's generators, with
+//! `send` and `yield from`). The round-robin `Scheduler` of cooperative tasks is being
+//! built on the same vocabulary.
+//!
+//! ```
+//! use braid::coro::Generator;
+//!
+//! let fibonacci = Generator::new(|co| async move {
+//!     let (mut a, mut b) = (0u64, 1u64);
+//!     loop {
+//!         co.yield_(a).await;
+//!         (a, b) = (b, a + b);
+//!     }
+//! });
+//! let first: Vec<u64> = fibonacci.take(10).collect();
+//! assert_eq!(first, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
+//! ```
+
+mod generator;
+
+pub use generator::{Co, Generator, GeneratorState};
