@@ -1,16 +1,20 @@
-//! A persistent (immutable, structurally shared) stack: the building block of `TQueue`.
+//! Persistent (immutable, structurally shared) sequences: the building blocks of `TQueue`.
 //!
 //! A `TVar` read clones its value, so a queue kept as a `Vec` would cost O(n) per
-//! operation. A persistent stack clones in O(1) (one reference count), and pushing
-//! shares the old stack as the tail of the new one. `TQueue` keeps two of them, as GHC's
-//! `TQueue` does (Okasaki's banker's queue): pushes go on one, pops come off the other,
-//! and the push stack is reversed into the pop stack when the pop stack runs dry.
+//! operation. These clone in O(1) (one reference count):
+//! - `Stack`: a persistent stack. Pushing shares the old stack as the tail of the new one.
+//! - `Run`: a read-only run of values with a cursor. Popping shares the same buffer and
+//!   moves the cursor, so it allocates nothing.
+//!
+//! `TQueue` keeps a `Stack` for pushes and a `Run` for pops, as GHC's `TQueue` keeps two
+//! lists (Okasaki's banker's queue): when the run is used up, a pop turns the whole push
+//! stack into a new run, one buffer for the batch instead of one node per value.
 
 use std::iter;
 
 use crate::sync::Arc;
 
-/// An immutable stack of `T` with O(1) `clone`, `push` and `pop`.
+/// An immutable stack of `T` with O(1) `clone` and `push`.
 pub(crate) struct Stack<T> {
     len: usize,
     top: Option<Arc<Node<T>>>,
@@ -45,26 +49,6 @@ impl<T: Clone> Stack<T> {
         }
     }
 
-    /// The top value (cloned) and the rest of the stack.
-    pub(crate) fn pop(&self) -> Option<(T, Stack<T>)> {
-        let top = self.top.as_ref()?;
-        let rest = Stack {
-            len: self.len - 1,
-            top: top.next.clone(),
-        };
-        Some((top.value.clone(), rest))
-    }
-
-    /// The top value, cloned.
-    pub(crate) fn peek(&self) -> Option<T> {
-        self.top.as_ref().map(|top| top.value.clone())
-    }
-
-    /// A new stack with the values in the opposite order. O(n).
-    pub(crate) fn reversed(&self) -> Stack<T> {
-        self.iter().fold(Stack::new(), |acc, value| acc.push(value))
-    }
-
     /// The values from top to bottom, cloned.
     pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
         let mut node = self.top.as_deref();
@@ -73,6 +57,78 @@ impl<T: Clone> Stack<T> {
             node = current.next.as_deref();
             Some(current.value.clone())
         })
+    }
+}
+
+/// A read-only run of values, front first, with a cursor: O(1) `clone` and `pop`.
+pub(crate) struct Run<T> {
+    /// `None` for the empty run, so making one allocates nothing.
+    items: Option<Arc<Vec<T>>>,
+    next: usize,
+}
+
+impl<T: Clone> Run<T> {
+    pub(crate) fn new() -> Run<T> {
+        Run {
+            items: None,
+            next: 0,
+        }
+    }
+
+    /// The stack's values as a run, bottom (oldest push) first. O(n), one allocation.
+    pub(crate) fn from_stack(stack: &Stack<T>) -> Run<T> {
+        if stack.is_empty() {
+            return Run::new();
+        }
+        let mut items: Vec<T> = stack.iter().collect();
+        items.reverse();
+        Run {
+            items: Some(Arc::new(items)),
+            next: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items
+            .as_ref()
+            .map_or(0, |items| items.len() - self.next)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The front value (cloned) and the rest of the run, sharing the same buffer.
+    pub(crate) fn pop(&self) -> Option<(T, Run<T>)> {
+        let value = self.peek()?;
+        let rest = Run {
+            items: self.items.clone(),
+            next: self.next + 1,
+        };
+        Some((value, rest))
+    }
+
+    /// The front value, cloned.
+    pub(crate) fn peek(&self) -> Option<T> {
+        self.items.as_ref()?.get(self.next).cloned()
+    }
+
+    /// The values from front to back, cloned.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        let rest = self
+            .items
+            .as_deref()
+            .map_or(&[][..], |items| &items[self.next..]);
+        rest.iter().cloned()
+    }
+}
+
+impl<T> Clone for Run<T> {
+    fn clone(&self) -> Self {
+        Run {
+            items: self.items.clone(),
+            next: self.next,
+        }
     }
 }
 
@@ -105,14 +161,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn push_pop_and_reverse_keep_order() {
+    fn push_shares_the_old_stack() {
+        let s = Stack::new().push(1).push(2);
+        let t = s.push(3);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [2, 1],
+            "push must not change the original"
+        );
+        assert_eq!((t.len(), t.iter().collect::<Vec<_>>()), (3, vec![3, 2, 1]));
+    }
+
+    #[test]
+    fn a_run_pops_in_push_order_and_shares_its_buffer() {
         let s = Stack::new().push(1).push(2).push(3);
-        assert_eq!(s.len(), 3);
-        assert_eq!(s.iter().collect::<Vec<_>>(), [3, 2, 1]);
-        assert_eq!(s.reversed().iter().collect::<Vec<_>>(), [1, 2, 3]);
-        let (top, rest) = s.pop().unwrap();
-        assert_eq!((top, rest.len(), rest.peek()), (3, 2, Some(2)));
-        assert_eq!(s.len(), 3, "pop must not change the original");
+        let run = Run::from_stack(&s);
+        assert_eq!(run.iter().collect::<Vec<_>>(), [1, 2, 3]);
+        let (first, rest) = run.pop().unwrap();
+        assert_eq!((first, rest.len(), rest.peek()), (1, 2, Some(2)));
+        assert_eq!(run.len(), 3, "pop must not change the original");
+        assert!(Run::<u8>::from_stack(&Stack::new()).is_empty());
     }
 
     #[test]

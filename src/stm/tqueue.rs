@@ -1,13 +1,14 @@
 //! `TQueue<T>`: an unbounded transactional FIFO queue (Haskell's `TQueue`).
 //!
-//! Two persistent stacks in two `TVar`s (see `stack.rs`): `push` conses onto `back`,
-//! `pop` takes from `front`, and when `front` runs dry the pop reverses `back` into it.
+//! Two persistent sequences in two `TVar`s (see `stack.rs`): `push` conses onto the
+//! `back` stack, `pop` takes from the `front` run, and when the run is used up the pop
+//! turns the whole `back` stack into a new run.
 //! Every operation is amortized O(1), and producers and consumers touch different
 //! variables except when a pop has to reverse, so they rarely conflict.
 
 use std::fmt;
 
-use super::stack::Stack;
+use super::stack::{Run, Stack};
 use super::{retry, StmResult, TVar, Transaction};
 
 /// An unbounded FIFO queue whose operations run inside transactions. Cloning shares it.
@@ -30,7 +31,7 @@ use super::{retry, StmResult, TVar, Transaction};
 /// assert_eq!(worker.join().unwrap(), 6);
 /// ```
 pub struct TQueue<T> {
-    front: TVar<Stack<T>>,
+    front: TVar<Run<T>>,
     back: TVar<Stack<T>>,
 }
 
@@ -43,7 +44,7 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// ```
     pub fn new() -> TQueue<T> {
         TQueue {
-            front: TVar::new(Stack::new()),
+            front: TVar::new(Run::new()),
             back: TVar::new(Stack::new()),
         }
     }
@@ -144,9 +145,9 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
         Ok(self.front.read(tx)?.len() + self.back.read(tx)?.len())
     }
 
-    /// The front stack, after moving `back` into it if it was empty. Reads `back` only
-    /// when `front` is empty, so pushes and pops conflict only then.
-    fn normalized_front(&self, tx: &mut Transaction) -> StmResult<Stack<T>> {
+    /// The front run, after moving `back` into it if it was used up. Reads `back` only
+    /// when the front is empty, so pushes and pops conflict only then.
+    fn normalized_front(&self, tx: &mut Transaction) -> StmResult<Run<T>> {
         let front = self.front.read(tx)?;
         if !front.is_empty() {
             return Ok(front);
@@ -155,7 +156,7 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
         if back.is_empty() {
             return Ok(front);
         }
-        let front = back.reversed();
+        let front = Run::from_stack(&back);
         self.back.write(tx, Stack::new())?;
         self.front.write(tx, front.clone())?;
         Ok(front)
@@ -182,7 +183,7 @@ impl<T> Clone for TQueue<T> {
 impl<T: Clone + Send + Sync + fmt::Debug + 'static> fmt::Debug for TQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (front, back) = (self.front.load(), self.back.load());
-        let items: Vec<T> = front.iter().chain(back.reversed().iter()).collect();
+        let items: Vec<T> = front.iter().chain(Run::from_stack(&back).iter()).collect();
         f.debug_tuple("TQueue").field(&items).finish()
     }
 }
