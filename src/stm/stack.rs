@@ -2,7 +2,7 @@
 //!
 //! A `TVar` read clones its value, so a queue kept as a `Vec` would cost O(n) per
 //! operation. These clone in O(1) (one reference count):
-//! - `Stack`: a persistent stack. Pushing shares the old stack as the tail of the new one.
+//! - `Stack`: a persistent stack. Pushing makes the old stack the tail of the new one.
 //! - `Run`: a read-only run of values with a cursor. Popping shares the same buffer and
 //!   moves the cursor, so it allocates nothing.
 //!
@@ -38,13 +38,15 @@ impl<T: Clone> Stack<T> {
         self.len == 0
     }
 
-    /// This stack with `value` on top; `self` is shared, not copied.
-    pub(crate) fn push(&self, value: T) -> Stack<T> {
+    /// This stack with `value` on top. Consumes `self` so that its reference to the old
+    /// top moves into the new node instead of being counted up and down again (the
+    /// old top may sit on a cache line the consumer is using).
+    pub(crate) fn push(mut self, value: T) -> Stack<T> {
         Stack {
             len: self.len + 1,
             top: Some(Arc::new(Node {
                 value,
-                next: self.top.clone(),
+                next: self.top.take(),
             })),
         }
     }
@@ -98,11 +100,11 @@ impl<T: Clone> Run<T> {
         self.len() == 0
     }
 
-    /// The front value (cloned) and the rest of the run, sharing the same buffer.
-    pub(crate) fn pop(&self) -> Option<(T, Run<T>)> {
+    /// The front value (cloned) and the rest of the run, which keeps the same buffer.
+    pub(crate) fn pop(self) -> Option<(T, Run<T>)> {
         let value = self.peek()?;
         let rest = Run {
-            items: self.items.clone(),
+            items: self.items,
             next: self.next + 1,
         };
         Some((value, rest))
@@ -163,7 +165,7 @@ mod tests {
     #[test]
     fn push_shares_the_old_stack() {
         let s = Stack::new().push(1).push(2);
-        let t = s.push(3);
+        let t = s.clone().push(3);
         assert_eq!(
             s.iter().collect::<Vec<_>>(),
             [2, 1],
@@ -177,7 +179,7 @@ mod tests {
         let s = Stack::new().push(1).push(2).push(3);
         let run = Run::from_stack(&s);
         assert_eq!(run.iter().collect::<Vec<_>>(), [1, 2, 3]);
-        let (first, rest) = run.pop().unwrap();
+        let (first, rest) = run.clone().pop().unwrap();
         assert_eq!((first, rest.len(), rest.peek()), (1, 2, Some(2)));
         assert_eq!(run.len(), 3, "pop must not change the original");
         assert!(Run::<u8>::from_stack(&Stack::new()).is_empty());
