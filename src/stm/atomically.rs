@@ -189,12 +189,14 @@ fn run_blocking<T>(
             }
         }
     };
-    let hooks = std::mem::take(&mut tx.log.hooks);
+    // Hooks run after the transaction is over (they may start new ones).
+    let hooks = match value {
+        Some(_) if !tx.log.hooks.is_empty() => std::mem::take(&mut tx.log.hooks),
+        _ => Vec::new(),
+    };
     drop(tx);
     drop(in_transaction);
-    if value.is_some() {
-        run_hooks(hooks);
-    }
+    run_hooks(hooks);
     value
 }
 

@@ -84,14 +84,19 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
     /// ```
     pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        let front = self.normalized_front(tx)?;
-        match front.pop() {
-            Some((value, rest)) => {
-                self.front.write(tx, rest)?;
-                Ok(Some(value))
+        let mut front = self.front.read(tx)?;
+        if front.is_empty() {
+            // Reads `back` only now, so pushes and pops conflict only here.
+            let back = self.back.read(tx)?;
+            if back.is_empty() {
+                return Ok(None);
             }
-            None => Ok(None),
+            self.back.write(tx, Stack::new())?;
+            front = Run::from_stack(&back);
         }
+        let (value, rest) = front.pop().expect("the run is not empty");
+        self.front.write(tx, rest)?;
+        Ok(Some(value))
     }
 
     /// Returns a copy of the front value without removing it; retries while empty.

@@ -150,6 +150,7 @@ pub(crate) struct Scope {
 }
 
 impl Transaction {
+    #[inline]
     pub(crate) fn begin() -> Transaction {
         let guard = reclaim::pin();
         Transaction {
@@ -428,11 +429,17 @@ impl Transaction {
 }
 
 impl Drop for Transaction {
+    #[inline]
     fn drop(&mut self) {
         // Runs on every path, panics included: unpublished nodes are freed, nothing leaks.
-        self.discard_writes();
+        if !self.log.writes.is_empty() {
+            self.discard_writes();
+        }
+        self.log.scopes.clear();
         self.log.reads.clear();
-        self.log.hooks.clear();
+        if !self.log.hooks.is_empty() {
+            self.log.hooks.clear();
+        }
         // SAFETY: `log` is taken exactly once, here, and `self` is not used afterwards.
         let log = unsafe { ManuallyDrop::take(&mut self.log) };
         log.give_back();
