@@ -1,15 +1,32 @@
 //! `TBQueue<T>`: a bounded transactional FIFO queue (Haskell's `TBQueue`).
 //!
-//! A `TQueue` plus room accounting: `push` retries while the queue is full, which is the
+//! The same two-part queue as `TQueue` (a `Stack` for pushes, a `Run` for pops; see
+//! `stack.rs`) plus room accounting: `push` retries while the queue is full, which is the
 //! back-pressure of Python's `queue.Queue(maxsize)`. As in GHC, the room is split in two
-//! counters so that producers and consumers do not touch the same variable: producers
-//! spend `write_room`; consumers return room to `read_freed`; only when `write_room` runs
-//! out does a producer take back what the consumers freed. Invariant:
-//! `write_room + read_freed + len == capacity`.
+//! counters so that producers and consumers do not touch the same variable, and each
+//! counter lives in the same `TVar` as its half of the queue: a push writes only `back`
+//! (the stack and the room left to producers), a pop writes only `front` (the run and
+//! the room consumers have freed). Only when producers run out of room does a push take
+//! back what consumers freed. Invariant: `room + freed + len == capacity`.
 
 use std::fmt;
 
-use super::{retry, StmResult, TQueue, TVar, Transaction};
+use super::stack::{Run, Stack};
+use super::{retry, StmResult, TVar, Transaction};
+
+/// The pop side: the run to pop from, and the room pops have freed.
+#[derive(Clone)]
+struct Front<T> {
+    run: Run<T>,
+    freed: usize,
+}
+
+/// The push side: the stack to push onto, and the room left to producers.
+#[derive(Clone)]
+struct Back<T> {
+    stack: Stack<T>,
+    room: usize,
+}
 
 /// A FIFO queue holding at most `capacity` values. Cloning shares it.
 ///
@@ -27,12 +44,9 @@ use super::{retry, StmResult, TQueue, TVar, Transaction};
 /// assert_eq!(got, [0, 1, 2]);
 /// ```
 pub struct TBQueue<T> {
-    queue: TQueue<T>,
+    front: TVar<Front<T>>,
+    back: TVar<Back<T>>,
     capacity: usize,
-    /// Room producers may use without looking at `read_freed`.
-    write_room: TVar<usize>,
-    /// Room consumers have freed since producers last took it.
-    read_freed: TVar<usize>,
 }
 
 impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
@@ -53,10 +67,15 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
              could never accept a value)"
         );
         TBQueue {
-            queue: TQueue::new(),
+            front: TVar::new(Front {
+                run: Run::new(),
+                freed: 0,
+            }),
+            back: TVar::new(Back {
+                stack: Stack::new(),
+                room: capacity,
+            }),
             capacity,
-            write_room: TVar::new(capacity),
-            read_freed: TVar::new(0),
         }
     }
 
@@ -79,10 +98,10 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(atomically(|tx| q.is_full(tx)));
     /// ```
     pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        if !self.take_room(tx)? {
+        if !self.try_push(tx, value)? {
             return retry();
         }
-        self.queue.push(tx, value)
+        Ok(())
     }
 
     /// Removes and returns the front value; retries while the queue is empty.
@@ -94,9 +113,10 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert_eq!(atomically(|tx| q.pop(tx)), "a");
     /// ```
     pub fn pop(&self, tx: &mut Transaction) -> StmResult<T> {
-        let value = self.queue.pop(tx)?;
-        self.read_freed.modify(tx, |n| n + 1)?;
-        Ok(value)
+        match self.try_pop(tx)? {
+            Some(value) => Ok(value),
+            None => retry(),
+        }
     }
 
     /// Removes and returns the front value, or `None` if the queue is empty.
@@ -107,11 +127,21 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
     /// ```
     pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        let value = self.queue.try_pop(tx)?;
-        if value.is_some() {
-            self.read_freed.modify(tx, |n| n + 1)?;
+        let Front { mut run, freed } = self.front.read(tx)?;
+        if run.is_empty() {
+            // Reads `back` only now, so pushes and pops conflict only here.
+            let Back { stack, room } = self.back.read(tx)?;
+            if stack.is_empty() {
+                return Ok(None);
+            }
+            run = Run::from_stack(&stack);
+            let stack = Stack::new();
+            self.back.write(tx, Back { stack, room })?;
         }
-        Ok(value)
+        let (value, run) = run.pop().expect("the run is not empty");
+        let freed = freed + 1;
+        self.front.write(tx, Front { run, freed })?;
+        Ok(Some(value))
     }
 
     /// Adds `value` if there is room; returns whether it did.
@@ -123,24 +153,24 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(!atomically(|tx| q.try_push(tx, 2)));
     /// ```
     pub fn try_push(&self, tx: &mut Transaction, value: T) -> StmResult<bool> {
-        if !self.take_room(tx)? {
-            return Ok(false);
-        }
-        self.queue.push(tx, value)?;
-        Ok(true)
-    }
-
-    /// Takes one unit of room, from `write_room`, or else by first moving back the room
-    /// consumers freed. Returns false if the queue is full.
-    fn take_room(&self, tx: &mut Transaction) -> StmResult<bool> {
-        let mut room = self.write_room.read(tx)?;
+        let Back { stack, mut room } = self.back.read(tx)?;
         if room == 0 {
-            room = self.read_freed.replace(tx, 0)?;
-            if room == 0 {
+            // Out of room: take back what consumers have freed, if anything.
+            let Front { run, freed } = self.front.read(tx)?;
+            if freed == 0 {
                 return Ok(false);
             }
+            self.front.write(tx, Front { run, freed: 0 })?;
+            room = freed;
         }
-        self.write_room.write(tx, room - 1)?;
+        let stack = stack.push(value);
+        self.back.write(
+            tx,
+            Back {
+                stack,
+                room: room - 1,
+            },
+        )?;
         Ok(true)
     }
 
@@ -158,7 +188,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
 
     /// Free places: what producers hold plus what consumers have freed.
     fn room(&self, tx: &mut Transaction) -> StmResult<usize> {
-        Ok(self.write_room.read(tx)? + self.read_freed.read(tx)?)
+        Ok(self.back.read(tx)?.room + self.front.read(tx)?.freed)
     }
 
     /// Whether the queue is empty.
@@ -168,7 +198,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(braid::stm::atomically(|tx| q.is_empty(tx)));
     /// ```
     pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
-        self.queue.is_empty(tx)
+        Ok(self.len(tx)? == 0)
     }
 
     /// Whether the queue holds `capacity` values.
@@ -187,19 +217,25 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
 impl<T> Clone for TBQueue<T> {
     fn clone(&self) -> Self {
         TBQueue {
-            queue: self.queue.clone(),
+            front: self.front.clone(),
+            back: self.back.clone(),
             capacity: self.capacity,
-            write_room: self.write_room.clone(),
-            read_freed: self.read_freed.clone(),
         }
     }
 }
 
+/// Shows the capacity and the queued values, front first. Each half is read with
+/// `TVar::load`, so this works inside transactions too, but a concurrent pop may show up
+/// half applied.
 impl<T: Clone + Send + Sync + fmt::Debug + 'static> fmt::Debug for TBQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (front, back) = (self.front.load(), self.back.load());
+        let items: Vec<T> = (front.run.iter())
+            .chain(Run::from_stack(&back.stack).iter())
+            .collect();
         f.debug_struct("TBQueue")
             .field("capacity", &self.capacity)
-            .field("queue", &self.queue)
+            .field("items", &items)
             .finish()
     }
 }
