@@ -6,15 +6,10 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use braid::coro::{Generator, GeneratorState};
+mod common;
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
+use braid::coro::{Generator, GeneratorState};
+use common::panic_message;
 
 #[test]
 fn resume_values_go_in_and_yields_come_out_in_order() {

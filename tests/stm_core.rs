@@ -11,14 +11,7 @@ mod common;
 
 use braid::stm::{atomically, check, or_else, retry, try_atomically, StmResult, TVar, TxError};
 use common::counted::{settle, Counted};
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
+use common::panic_message;
 
 #[test]
 fn reads_see_own_writes_and_replace_returns_old() {

@@ -3,3 +3,12 @@
 
 pub mod counted;
 pub mod program;
+
+/// The message of a caught panic, whether it was raised with a `String` or a `&str`.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
