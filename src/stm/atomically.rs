@@ -13,6 +13,7 @@ use super::error::{StmError, StmResult, TxError};
 use super::progress::{self, Contention};
 use super::tx::Transaction;
 use super::wait::{Registration, WaitToken};
+use crate::sync::backoff::Backoff;
 use crate::sync::thread_local;
 
 thread_local! {
@@ -152,6 +153,10 @@ pub fn atomically_timeout<T>(
     run_blocking(f, Instant::now().checked_add(timeout))
 }
 
+/// How many times a retrying transaction runs again after a short pause before it
+/// registers as a waiter and sleeps. Under loom: never (the models explore the sleep).
+const QUICK_RETRIES: u32 = if cfg!(loom) { 0 } else { 4 };
+
 /// The attempt loop of the blocking entry points: run, commit, back off on conflict,
 /// sleep on retry until woken or until `deadline`.
 #[track_caller]
@@ -162,6 +167,7 @@ fn run_blocking<T>(
     let in_transaction = InTransaction::enter();
     let mut tx = Transaction::begin();
     let mut contention = Contention::new();
+    let (mut quick_retries, mut retry_pause) = (0, Backoff::new());
     let value = loop {
         match attempt(&mut tx, &mut f) {
             Attempt::Committed(value) => break Some(value),
@@ -170,6 +176,15 @@ fn run_blocking<T>(
                 tx.has_priority = contention.has_priority();
             }
             Attempt::YieldToPriority => tx.restart_after(progress::wait_while_priority_held),
+            Attempt::Retry if quick_retries < QUICK_RETRIES => {
+                // Registering a waiter costs more than a short transaction; a hand-off
+                // (a queue's other end) often lands within a few microseconds, so first
+                // look again a few times after a short, growing pause.
+                quick_retries += 1;
+                contention.before_wait();
+                tx.has_priority = false;
+                tx.restart_after(|| retry_pause.snooze());
+            }
             Attempt::Retry => {
                 contention.before_wait();
                 tx.has_priority = false;
