@@ -27,3 +27,25 @@ fn starving_transaction_and_competitor_both_finish() {
         assert_eq!((x.load(), y.load()), (11, 11));
     });
 }
+
+/// Regression: a transaction that won the priority token kept it while its `on_commit`
+/// hooks ran, so a hook that committed a write waited for the token forever.
+#[test]
+fn a_priority_holders_hook_may_commit() {
+    loom::model(|| {
+        let (x, log) = (TVar::new(0), TVar::new(0));
+        let competitor = {
+            let x = x.clone();
+            thread::spawn(move || atomically(|tx| x.modify(tx, |v| v + 1)))
+        };
+        atomically(|tx| {
+            let seen = x.read(tx)?;
+            x.write(tx, seen + 10)?;
+            let log = log.clone();
+            tx.on_commit(move || atomically(|tx| log.write(tx, 1)));
+            Ok(())
+        });
+        competitor.join().unwrap();
+        assert_eq!((x.load(), log.load()), (11, 1));
+    });
+}

@@ -84,8 +84,9 @@ fn long_transaction_commits_while_three_threads_hammer_its_variables() {
     // starvation bug fails this test instead of hanging it.
     thread::sleep(Duration::from_millis(20));
     let (done, finished) = mpsc::channel();
+    let hooked = TVar::new(false);
     let long = {
-        let vars = vars.clone();
+        let (vars, hooked) = (vars.clone(), hooked.clone());
         thread::spawn(move || {
             let runs = AtomicU64::new(0);
             atomically(|tx| {
@@ -103,6 +104,10 @@ fn long_transaction_commits_while_three_threads_hammer_its_variables() {
                 for (v, x) in vars.iter().zip(seen) {
                     v.write(tx, x + 1_000_000)?;
                 }
+                // The commit that won the priority token runs this hook; a hook that
+                // commits must not wait for the token its own transaction held.
+                let hooked = hooked.clone();
+                tx.on_commit(move || atomically(|tx| hooked.write(tx, true)));
                 Ok(())
             });
             done.send(runs.load(Ordering::Relaxed)).unwrap();
@@ -110,11 +115,13 @@ fn long_transaction_commits_while_three_threads_hammer_its_variables() {
     };
     let runs = finished.recv_timeout(Duration::from_secs(60));
     stop.store(true, Ordering::Relaxed);
+    // Before joining anything: a stuck transaction (which can hold up the hammers too)
+    // must fail this test, not hang it.
+    let runs = runs.expect("the long transaction (or its hook) was stuck for a minute");
     for h in hammers {
         h.join().unwrap();
     }
     long.join().unwrap();
-    let runs = runs.expect("the long transaction starved for a minute");
     // Every variable got the long transaction's million exactly once, plus the hammers'.
     let total: u64 = vars.iter().map(TVar::load).sum();
     assert_eq!(
@@ -123,4 +130,5 @@ fn long_transaction_commits_while_three_threads_hammer_its_variables() {
     );
     // 16 losses, then the token; a few commits already past the gate may cost a run more.
     assert!(runs <= 40, "{runs} runs");
+    assert!(hooked.load(), "the hook did not commit");
 }

@@ -169,25 +169,22 @@ fn run_blocking<T>(
     let mut contention = Contention::new();
     let (mut quick_retries, mut retry_pause) = (0, Backoff::new());
     let value = loop {
+        tx.has_priority = contention.has_priority();
         match attempt(&mut tx, &mut f) {
             Attempt::Committed(value) => break Some(value),
-            Attempt::Conflict => {
-                tx.restart_after(|| contention.after_conflict());
-                tx.has_priority = contention.has_priority();
-            }
+            Attempt::Conflict => tx.restart_after(|| contention.after_conflict()),
             Attempt::YieldToPriority => tx.restart_after(progress::wait_while_priority_held),
-            Attempt::Retry if quick_retries < QUICK_RETRIES => {
-                // Registering a waiter costs more than a short transaction; a hand-off
-                // (a queue's other end) often lands within a few microseconds, so first
-                // look again a few times after a short, growing pause.
-                quick_retries += 1;
-                contention.before_wait();
-                tx.has_priority = false;
-                tx.restart_after(|| retry_pause.snooze());
-            }
             Attempt::Retry => {
+                // A transaction about to wait gives the priority token back first.
                 contention.before_wait();
-                tx.has_priority = false;
+                if quick_retries < QUICK_RETRIES {
+                    // Registering a waiter costs more than a short transaction, and a
+                    // hand-off (a queue's other end) often lands within microseconds, so
+                    // first look again a few times after a short, growing pause.
+                    quick_retries += 1;
+                    tx.restart_after(|| retry_pause.snooze());
+                    continue;
+                }
                 match register_waiter(&tx, WaitToken::for_current_thread()) {
                     // The registration holds counted references, so the attempt's read
                     // set may go; it must, because a thread never sleeps pinned.
@@ -204,6 +201,9 @@ fn run_blocking<T>(
             }
         }
     };
+    // The priority token goes back before the hooks run: a hook may commit, and would
+    // otherwise wait for the token its own transaction holds.
+    drop(contention);
     // Hooks run after the transaction is over (they may start new ones).
     let hooks = match value {
         Some(_) if !tx.log.hooks.is_empty() => std::mem::take(&mut tx.log.hooks),
@@ -313,14 +313,14 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
         let mut tx = Transaction::begin();
         let mut contention = Contention::new();
         loop {
+            tx.has_priority = contention.has_priority();
             match attempt(&mut tx, &mut this.f) {
+                // `contention`, and with it any priority token, is dropped on return,
+                // before `atomically_async` runs the hooks.
                 Attempt::Committed(value) => {
                     return Poll::Ready((value, std::mem::take(&mut tx.log.hooks)))
                 }
-                Attempt::Conflict => {
-                    tx.restart_after(|| contention.after_conflict());
-                    tx.has_priority = contention.has_priority();
-                }
+                Attempt::Conflict => tx.restart_after(|| contention.after_conflict()),
                 // The token is held for a run or two of one transaction that never
                 // sleeps holding it, so a short spin beats a wake-up protocol here.
                 Attempt::YieldToPriority => tx.restart_after(progress::wait_while_priority_held),
