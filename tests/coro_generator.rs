@@ -143,3 +143,11 @@ fn zero_sized_first_input_may_start_a_generator() {
     });
     assert_eq!(g.resume(()), GeneratorState::Yielded(7));
 }
+
+#[test]
+fn an_untaken_first_input_is_refused_also_when_the_body_returns_at_once() {
+    let mut g: Generator<(), String, u8> = Generator::new(|_co| async move { 5 });
+    let err = catch_unwind(AssertUnwindSafe(|| g.resume(String::from("lost?")))).unwrap_err();
+    assert!(panic_message(err).contains("first_input"));
+    assert!(g.is_complete());
+}

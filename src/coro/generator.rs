@@ -18,9 +18,9 @@
 //! - The body may await only its own `yield_`s: a generator has no executor, so a future
 //!   that waits for I/O or a timer would never be woken. Use a task for that.
 //! - The first `resume`'s input is delivered, never dropped: the body takes it with
-//!   [`Co::first_input`] before its first yield, or the generator is started with
-//!   [`Generator::start`] instead. (An input of a zero-sized type carries nothing, so
-//!   `resume(())` may start a generator.)
+//!   [`Co::first_input`] before its first yield (or its return), or the generator is
+//!   started with [`Generator::start`] instead. (An input of a zero-sized type carries
+//!   nothing, so `resume(())` may start a generator.)
 
 use std::cell::Cell;
 use std::fmt;
@@ -127,8 +127,8 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     /// # Panics
     /// If the generator has completed; if the body awaits a future other than its own
     /// `yield_` and that future is not ready; if this is the first resume and the body
-    /// yields without taking the input (see the module docs); and with the body's own
-    /// panic, after which the generator is complete.
+    /// yields or returns without taking the input (see the module docs); and with the
+    /// body's own panic, after which the generator is complete.
     ///
     /// ```
     /// use braid::coro::{Generator, GeneratorState};
@@ -205,7 +205,9 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
         let polled = body.as_mut().poll(&mut Context::from_waker(Waker::noop()));
         match polled {
             Poll::Ready(value) => {
+                let untaken = slot.first_input.take();
                 self.finish();
+                refuse_untaken_first_input(untaken);
                 GeneratorState::Complete(value)
             }
             Poll::Pending => match slot.message.take() {
@@ -234,6 +236,20 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
         self.body = None;
         self.slot.message.set(None);
         self.slot.first_input.set(None);
+    }
+}
+
+/// Panics if the first resume's input was never taken by the body (it reached its first
+/// yield, or returned, without calling `Co::first_input`). Zero-sized inputs carry
+/// nothing, so dropping one loses nothing and is allowed.
+fn refuse_untaken_first_input<R>(untaken: Option<R>) {
+    if untaken.is_some() && (size_of::<R>() != 0 || std::mem::needs_drop::<R>()) {
+        drop(untaken);
+        panic!(
+            "braid::coro::Generator: the first resume passed an input that the body never \
+             took. Take it with co.first_input() before the first yield, or start the \
+             generator with Generator::start()"
+        );
     }
 }
 
@@ -381,17 +397,7 @@ impl<Y, R> Future for YieldNow<'_, Y, R> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
         if let Some(value) = self.value.take() {
-            if let Some(first) = self.slot.first_input.take() {
-                // Zero-sized inputs carry nothing, so nothing is lost by dropping them.
-                if size_of::<R>() != 0 || std::mem::needs_drop::<R>() {
-                    drop(first);
-                    panic!(
-                        "braid::coro::Co::yield_: the first resume passed an input that the \
-                         body never took. Take it with co.first_input() before the first \
-                         yield, or start the generator with Generator::start()"
-                    );
-                }
-            }
+            refuse_untaken_first_input(self.slot.first_input.take());
             self.slot.message.set(Some(Message::Yield(value)));
             return Poll::Pending;
         }
