@@ -9,7 +9,7 @@
 //!    held lock cannot deadlock.
 //! 4. **Tick** the global clock to get the write version `wv`.
 //! 5. **Validate** the read set, unless `wv == rv + 1` (no commit happened in between).
-//! 6. **Publish** each new node and defer the free of the node it replaces.
+//! 6. **Publish** each new node and retire the node it replaces (see `sync/reclaim.rs`).
 //! 7. **Unlock** each variable with version `wv`, then wake its waiters (see `wait.rs`).
 //!
 //! # Orderings
@@ -92,7 +92,6 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     for w in &tx.log.writes {
         // SAFETY: as above.
         let core = unsafe { w.var.as_ref() };
-        // Relaxed: the lock CAS already synchronized with the store that published `old`.
         // Relaxed: the lock CAS already synchronized with the store that published `old`.
         let old = core.value.load(Relaxed);
         // Release: pairs with readers' Acquire load of the pointer.

@@ -84,17 +84,10 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
     /// ```
     pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        let mut front = self.front.read(tx)?;
-        if front.is_empty() {
-            // Reads `back` only now, so pushes and pops conflict only here.
-            let back = self.back.read(tx)?;
-            if back.is_empty() {
-                return Ok(None);
-            }
-            self.back.write(tx, Stack::new())?;
-            front = Run::from_stack(&back);
-        }
-        let (value, rest) = front.pop().expect("the run is not empty");
+        let (run, _) = self.front_run(tx)?;
+        let Some((value, rest)) = run.pop() else {
+            return Ok(None);
+        };
         self.front.write(tx, rest)?;
         Ok(Some(value))
     }
@@ -123,7 +116,11 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// assert_eq!(atomically(|tx| q.try_peek(tx)), None);
     /// ```
     pub fn try_peek(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        Ok(self.normalized_front(tx)?.peek())
+        let (run, moved) = self.front_run(tx)?;
+        if moved {
+            self.front.write(tx, run.clone())?;
+        }
+        Ok(run.peek())
     }
 
     /// Whether the queue is empty.
@@ -150,21 +147,21 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
         Ok(self.front.read(tx)?.len() + self.back.read(tx)?.len())
     }
 
-    /// The front run, after moving `back` into it if it was used up. Reads `back` only
-    /// when the front is empty, so pushes and pops conflict only then.
-    fn normalized_front(&self, tx: &mut Transaction) -> StmResult<Run<T>> {
+    /// The run to take from: `front`, or, when it is used up, `back` turned into a run.
+    /// In the second case `back` is emptied here, and the `bool` is true: the caller
+    /// must write what it leaves of the run to `front`. Reads `back` only when the front
+    /// is empty, so pushes and pops conflict only then.
+    fn front_run(&self, tx: &mut Transaction) -> StmResult<(Run<T>, bool)> {
         let front = self.front.read(tx)?;
         if !front.is_empty() {
-            return Ok(front);
+            return Ok((front, false));
         }
         let back = self.back.read(tx)?;
         if back.is_empty() {
-            return Ok(front);
+            return Ok((front, false));
         }
-        let front = Run::from_stack(&back);
         self.back.write(tx, Stack::new())?;
-        self.front.write(tx, front.clone())?;
-        Ok(front)
+        Ok((Run::from_stack(&back), true))
     }
 }
 

@@ -373,15 +373,18 @@ impl Transaction {
     }
 
     /// Frees every unpublished node: the attempt is over and did not commit.
+    #[inline]
     fn discard_writes(&mut self) {
-        let log = &mut **self.log;
-        if log.writes.is_empty() {
-            // Read-only or already committed: the common case, and nothing to free.
-            self.write_filter = 0;
-            debug_assert!(log.undo.is_empty());
-            log.scopes.clear();
-            return;
+        self.log.scopes.clear();
+        self.write_filter = 0;
+        // Read-only or already committed (the common case): nothing to free.
+        if !self.log.writes.is_empty() {
+            self.free_unpublished();
         }
+    }
+
+    fn free_unpublished(&mut self) {
+        let log = &mut **self.log;
         for undo in log.undo.drain(..) {
             // SAFETY: undo nodes are unpublished and owned by the log.
             unsafe { log.writes[undo.index].var.as_ref().free_node(undo.node) };
@@ -390,8 +393,6 @@ impl Transaction {
             // SAFETY: write entries own unpublished nodes.
             unsafe { entry.var.as_ref().free_node(entry.node) };
         }
-        log.scopes.clear();
-        self.write_filter = 0;
     }
 
     /// Forgets the write set after a commit published every node in it.
@@ -432,10 +433,7 @@ impl Drop for Transaction {
     #[inline]
     fn drop(&mut self) {
         // Runs on every path, panics included: unpublished nodes are freed, nothing leaks.
-        if !self.log.writes.is_empty() {
-            self.discard_writes();
-        }
-        self.log.scopes.clear();
+        self.discard_writes();
         self.log.reads.clear();
         if !self.log.hooks.is_empty() {
             self.log.hooks.clear();

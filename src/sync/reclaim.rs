@@ -54,6 +54,7 @@ mod imp {
             }
         }
     }
+
     /// Evidence that the current thread is pinned: pointers loaded while it lives stay valid.
     pub(crate) struct Guard {
         inner: crossbeam_epoch::Guard,
