@@ -50,8 +50,12 @@
 #![warn(rust_2018_idioms)]
 
 pub mod coro;
+pub mod exec;
 pub mod stm;
 mod sync;
+mod task;
+
+pub use task::{JoinError, JoinHandle};
 
 /// The README's examples, compiled and run as doc tests so they cannot go stale.
 #[cfg(doctest)]

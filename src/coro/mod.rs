@@ -20,5 +20,7 @@
 //! ```
 
 mod generator;
+mod yield_now;
 
 pub use generator::{Co, Generator, GeneratorState};
+pub use yield_now::yield_now;

@@ -15,11 +15,11 @@ pub(crate) mod reclaim;
 mod imp {
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{
-            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
         };
     }
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::Mutex;
+    pub(crate) use std::sync::{Mutex, MutexGuard};
     pub(crate) use std::thread;
     pub(crate) use std::thread_local;
     // The executor and the scheduler block on these; the STM core does not.
@@ -82,11 +82,11 @@ mod imp {
 mod imp {
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
-            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
         };
     }
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::Mutex;
+    pub(crate) use loom::sync::{Mutex, MutexGuard};
     pub(crate) use loom::thread;
     /// loom's `thread_local!` takes no `const { }` initializer; this one accepts the
     /// std form and drops the `const`, so declarations read the same under both cfgs.
@@ -135,8 +135,24 @@ pub(crate) use imp::*;
 
 /// Locks a shim `Mutex`, ignoring poisoning: every critical section in braid leaves its
 /// data consistent before anything in it can panic, so a poisoned lock is still sound.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> impl std::ops::DerefMut<Target = T> + '_ {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A `Waker` that calls `wake` on every wake-up. The waker's own reference count is a
+/// `std` `Arc` under both configurations (`std::task::Wake` requires it); only what `wake`
+/// does synchronizes, and that goes through this module's primitives.
+pub(crate) fn waker_fn(wake: impl Fn() + Send + Sync + 'static) -> std::task::Waker {
+    struct WakeFn<F>(F);
+    impl<F: Fn() + Send + Sync + 'static> std::task::Wake for WakeFn<F> {
+        fn wake(self: std::sync::Arc<Self>) {
+            (self.0)();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            (self.0)();
+        }
+    }
+    std::task::Waker::from(std::sync::Arc::new(WakeFn(wake)))
 }

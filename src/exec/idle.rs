@@ -1,0 +1,120 @@
+//! Which workers sleep, and which are searching for work to steal.
+//!
+//! One word counts the workers that are awake (`unparked`) and, among them, those
+//! searching other queues for work (`searching`). Whoever makes work available calls
+//! `notify_one`, which wakes a sleeper only when nobody is searching (a searcher will
+//! find the work) and somebody sleeps. At most half the workers search at once, so an
+//! idle pool does not burn every core fighting over one task.
+//!
+//! No wake-up is lost: a worker going to sleep registers as a sleeper, crosses a `SeqCst`
+//! fence and then looks at every queue once more (`Pool`'s `work_pending`); a producer
+//! pushes, crosses a `SeqCst` fence and then reads this word. Either the sleeper sees the
+//! work, or the producer sees one more sleeper and fewer searchers and wakes someone. The
+//! last searcher to stop searching also looks again, for work pushed while it was the
+//! searcher the producer counted on.
+
+use crate::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::sync::{lock, Mutex};
+
+const SEARCHING_MASK: usize = 0xFFFF;
+const UNPARKED_ONE: usize = 1 << 16;
+
+pub(crate) struct Idle {
+    state: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+    workers: usize,
+}
+
+fn searching(state: usize) -> usize {
+    state & SEARCHING_MASK
+}
+
+fn unparked(state: usize) -> usize {
+    state >> 16
+}
+
+impl Idle {
+    pub(crate) fn new(workers: usize) -> Idle {
+        assert!(workers < SEARCHING_MASK, "too many workers: {workers}");
+        Idle {
+            state: AtomicUsize::new(workers * UNPARKED_ONE),
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            workers,
+        }
+    }
+
+    /// Work was just made available: returns a sleeper to unpark, if one should wake. The
+    /// woken worker starts out searching.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        // SeqCst: pairs with the fence in `to_parked` and `from_searching` callers
+        // (see the module docs); the push happened before this fence.
+        fence(Ordering::SeqCst);
+        if !self.should_wake(self.state.load(Ordering::Relaxed)) {
+            return None;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        if !self.should_wake(self.state.load(Ordering::Relaxed)) {
+            return None;
+        }
+        let worker = sleepers.pop()?;
+        // One more awake and searching. Under the lock, so it matches the sleeper list.
+        self.state
+            .fetch_add(UNPARKED_ONE | 1, Ordering::SeqCst);
+        Some(worker)
+    }
+
+    fn should_wake(&self, state: usize) -> bool {
+        searching(state) == 0 && unparked(state) < self.workers
+    }
+
+    /// A worker out of local work wants to steal. Refused when half are searching.
+    pub(crate) fn to_searching(&self) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        if 2 * searching(state) >= self.workers {
+            return false;
+        }
+        self.state.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// A searcher found work (or gives up). Returns whether it was the last searcher: then
+    /// the caller must make sure no work went unnoticed (wake another, or look again).
+    pub(crate) fn from_searching(&self) -> bool {
+        let previous = self.state.fetch_sub(1, Ordering::SeqCst);
+        debug_assert!(searching(previous) > 0);
+        searching(previous) == 1
+    }
+
+    /// The worker goes to sleep. Returns whether it was the last searcher. The caller
+    /// must look at every queue once more after this (the fence below orders that look
+    /// after the registration) and call `notify` if it finds work.
+    pub(crate) fn to_parked(&self, worker: usize, was_searching: bool) -> bool {
+        let mut sleepers = lock(&self.sleepers);
+        let delta = UNPARKED_ONE + usize::from(was_searching);
+        let previous = self.state.fetch_sub(delta, Ordering::SeqCst);
+        sleepers.push(worker);
+        drop(sleepers);
+        fence(Ordering::SeqCst);
+        was_searching && searching(previous) == 1
+    }
+
+    /// After a wake-up: `true` if this worker was taken off the sleeper list (it was
+    /// notified, and is now counted as searching); `false` on a spurious wake.
+    pub(crate) fn is_notified(&self, worker: usize) -> bool {
+        !lock(&self.sleepers).contains(&worker)
+    }
+
+    /// Takes `worker` off the sleeper list by itself (it found work on its own). Returns
+    /// `false` if a notifier took it off first (then it is already counted as searching).
+    pub(crate) fn unpark_self(&self, worker: usize) -> bool {
+        let mut sleepers = lock(&self.sleepers);
+        match sleepers.iter().position(|&w| w == worker) {
+            Some(index) => {
+                sleepers.swap_remove(index);
+                self.state.fetch_add(UNPARKED_ONE, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The work-stealing `Pool`: construction, the public operations, and shutdown.
+
+use std::future::Future;
+use std::panic::resume_unwind;
+
+use super::blocking::BlockingSchedule;
+use super::job::{Job, StackJob, Waiter};
+use super::park::Parker;
+use super::scope::{self, Scope};
+use super::worker::{self, Push, Shared};
+use crate::sync::atomic::Ordering;
+use crate::sync::{thread, Arc};
+use crate::task::{self, JoinHandle};
+
+/// A work-stealing pool of worker threads running futures and closures.
+///
+/// Each worker has its own queue; idle workers steal half of a busy worker's queue, and
+/// work submitted from outside goes through a shared injector. Idle workers sleep
+/// (an idle pool uses no CPU) and are woken when work arrives.
+///
+/// ```
+/// use braid::exec::Pool;
+///
+/// let pool = Pool::new(4);
+/// // A closure, like Python's `pool.apply_async(f).get()`:
+/// let squares = pool.spawn_fn(|| (1..=10u64).map(|n| n * n).sum::<u64>());
+/// // A future:
+/// let greeting = pool.spawn(async { "hello" });
+/// assert_eq!(squares.join().unwrap(), 385);
+/// assert_eq!(pool.block_on(greeting).unwrap(), "hello");
+/// // Fork-join and an order-preserving parallel map:
+/// let (a, b) = pool.join(|| 1 + 1, || 2 + 2);
+/// assert_eq!((a, b), (2, 4));
+/// assert_eq!(pool.map(1..=4, |n| n * 10), [10, 20, 30, 40]);
+/// ```
+///
+/// Dropping the pool cancels every task that has not finished (their destructors run),
+/// waits for running closures and blocking jobs, and joins every thread.
+pub struct Pool {
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+/// Configures a [`Pool`]: workers, thread names, stack size, blocking threads.
+///
+/// ```
+/// use braid::exec::Pool;
+///
+/// let pool = Pool::builder()
+///     .workers(2)
+///     .thread_name("crunch")
+///     .stack_size(4 << 20)
+///     .max_blocking_threads(8)
+///     .build();
+/// let name = pool.spawn_fn(|| std::thread::current().name().map(str::to_owned));
+/// assert_eq!(name.join().unwrap().as_deref(), Some("crunch-0"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PoolBuilder {
+    workers: Option<usize>,
+    thread_name: String,
+    stack_size: Option<usize>,
+    max_blocking_threads: usize,
+}
+
+impl PoolBuilder {
+    /// The number of worker threads (default: the machine's available parallelism).
+    ///
+    /// # Panics
+    /// `build` panics if this is zero.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// The name prefix of worker threads; worker `i` is named `"{name}-{i}"`
+    /// (default `"braid-worker"`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// The stack size of worker threads, in bytes (default: the standard library's).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// The most threads [`Pool::spawn_blocking`] runs at once (default 64); further
+    /// blocking jobs queue until one finishes.
+    ///
+    /// # Panics
+    /// `build` panics if this is zero.
+    pub fn max_blocking_threads(mut self, threads: usize) -> Self {
+        self.max_blocking_threads = threads;
+        self
+    }
+
+    /// Starts the pool's workers.
+    ///
+    /// # Panics
+    /// If the number of workers or of blocking threads is zero, or a thread cannot start.
+    pub fn build(self) -> Pool {
+        let workers = self.workers.unwrap_or_else(default_workers);
+        assert!(
+            workers > 0,
+            "a Pool needs at least one worker thread (workers = 0 was asked for)"
+        );
+        assert!(
+            self.max_blocking_threads > 0,
+            "a Pool needs at least one blocking thread (max_blocking_threads = 0 was asked for)"
+        );
+        let (shared, locals) = Shared::new(workers, self.max_blocking_threads);
+        let shared = Arc::new(shared);
+        let threads = locals
+            .into_iter()
+            .enumerate()
+            .map(|(index, local)| {
+                let shared = shared.clone();
+                let mut builder = thread::Builder::new().name(format!("{}-{index}", self.thread_name));
+                if let Some(bytes) = self.stack_size {
+                    builder = builder.stack_size(bytes);
+                }
+                builder
+                    .spawn(move || worker::run(shared, index, local))
+                    .unwrap_or_else(|error| panic!("braid: cannot start worker {index}: {error}"))
+            })
+            .collect();
+        Pool { shared, threads }
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A closure as a future that finishes on its first poll.
+struct RunOnce<F>(Option<F>);
+
+impl<F> Unpin for RunOnce<F> {}
+
+impl<F: FnOnce() -> T, T> Future for RunOnce<F> {
+    type Output = T;
+    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        let f = self.0.take().expect("a closure task runs once");
+        std::task::Poll::Ready(f())
+    }
+}
+
+/// Spawns `future` on `shared`'s workers.
+pub(crate) fn spawn_on<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (entry, listed, handle) = task::new_task(future, shared.clone());
+    match shared.tasks.insert(listed) {
+        Ok(()) => shared.push(Job::Task(entry), Push::New),
+        // The pool is shutting down: the task is cancelled before it starts.
+        Err(listed) => listed.shutdown(),
+    }
+    handle
+}
+
+impl Pool {
+    /// A pool with `workers` worker threads.
+    ///
+    /// # Panics
+    /// If `workers` is zero.
+    ///
+    /// ```should_panic
+    /// braid::exec::Pool::new(0); // panics: a Pool needs at least one worker thread
+    /// ```
+    pub fn new(workers: usize) -> Pool {
+        Pool::builder().workers(workers).build()
+    }
+
+    /// A builder to set the number of workers, thread names and stack size.
+    ///
+    /// ```
+    /// let pool = braid::exec::Pool::builder().workers(3).build();
+    /// assert_eq!(pool.workers(), 3);
+    /// ```
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            workers: None,
+            thread_name: "braid-worker".into(),
+            stack_size: None,
+            max_blocking_threads: 64,
+        }
+    }
+
+    /// The number of worker threads.
+    ///
+    /// ```
+    /// assert_eq!(braid::exec::Pool::new(2).workers(), 2);
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.shared.workers()
+    }
+
+    /// Runs `future` on the pool. Await the handle, `join()` it, or drop it to let the
+    /// task run detached.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// let handles: Vec<_> = (0..10u64).map(|n| pool.spawn(async move { n * n })).collect();
+    /// let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    /// assert_eq!(total, 285);
+    /// ```
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> JoinHandle<T> {
+        spawn_on(&self.shared, future)
+    }
+
+    /// Runs the closure `f` on the pool (Python's `Pool.apply_async`). It should not block
+    /// for long: use [`spawn_blocking`](Self::spawn_blocking) for that.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// let result = pool.spawn_fn(|| "computed on a worker".len());
+    /// assert_eq!(result.join().unwrap(), 20);
+    /// ```
+    pub fn spawn_fn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        spawn_on(&self.shared, RunOnce(Some(f)))
+    }
+
+    /// Runs the closure `f`, which may block (file I/O, a long `sleep`, a C call), on a
+    /// separate set of threads, so the workers keep running tasks meanwhile.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(1);
+    /// let slow = pool.spawn_blocking(|| {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     "done"
+    /// });
+    /// // The one worker is free for other work while `slow` sleeps.
+    /// assert_eq!(pool.spawn_fn(|| 1 + 1).join().unwrap(), 2);
+    /// assert_eq!(slow.join().unwrap(), "done");
+    /// ```
+    pub fn spawn_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let (entry, listed, handle) =
+            task::new_task(RunOnce(Some(f)), BlockingSchedule(self.shared.clone()));
+        match self.shared.tasks.insert(listed) {
+            Ok(()) => super::blocking::Blocking::push(&self.shared, entry),
+            Err(listed) => listed.shutdown(),
+        }
+        handle
+    }
+
+    /// Runs `future` to completion on the calling thread and returns its output. Tasks it
+    /// spawns with [`exec::spawn`](super::spawn) go to this pool. Called on one of the
+    /// pool's workers, it runs other work while the future waits.
+    ///
+    /// ```
+    /// use braid::exec::{self, Pool};
+    ///
+    /// let pool = Pool::new(2);
+    /// let total = pool.block_on(async {
+    ///     let parts: Vec<_> = (0..4u32).map(|i| exec::spawn(async move { i * 10 })).collect();
+    ///     let mut sum = 0;
+    ///     for part in parts {
+    ///         sum += part.await.unwrap();
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(total, 60);
+    /// ```
+    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        let _entered = worker::enter(&self.shared);
+        super::block_on_current_thread(future)
+    }
+
+    /// Runs `a` and `b`, potentially in parallel, and returns both results (rayon's
+    /// `join`). Called from outside the pool, the pair runs on a worker while this thread
+    /// waits. A panic in either is re-raised after both have finished.
+    ///
+    /// ```
+    /// use braid::exec::{self, Pool};
+    ///
+    /// fn fib(n: u64) -> u64 {
+    ///     if n < 2 {
+    ///         return n;
+    ///     }
+    ///     let (a, b) = exec::join(|| fib(n - 1), || fib(n - 2));
+    ///     a + b
+    /// }
+    ///
+    /// let pool = Pool::new(2);
+    /// assert_eq!(pool.join(|| fib(20), || fib(10)), (6765, 55));
+    /// ```
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        self.install(|| super::join(a, b))
+    }
+
+    /// Runs `f` with a [`Scope`] whose spawned closures may borrow from the caller, and
+    /// returns once every one of them has finished. A panic in `f` or in a spawned
+    /// closure is re-raised after all of them finished.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// let mut counts = vec![0usize; 4];
+    /// let words = ["apple", "kiwi", "banana", "fig"];
+    /// pool.scope(|s| {
+    ///     for (count, word) in counts.iter_mut().zip(words) {
+    ///         s.spawn(move |_| *count = word.len());
+    ///     }
+    /// });
+    /// assert_eq!(counts, [5, 4, 6, 3]);
+    /// ```
+    pub fn scope<'env, R>(&self, f: impl for<'s> FnOnce(&'s Scope<'s, 'env>) -> R) -> R {
+        scope::scope(&self.shared, f)
+    }
+
+    /// Applies `f` to every item on the pool and returns the results in the items' order
+    /// (Python's `Pool.map`). Items are processed in chunks, a few per worker.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// let lengths = pool.map(vec!["a", "bb", "ccc"], |s| s.len());
+    /// assert_eq!(lengths, [1, 2, 3]);
+    /// ```
+    pub fn map<I, F, R>(&self, items: I, f: F) -> Vec<R>
+    where
+        I: IntoIterator,
+        I::Item: Send,
+        F: Fn(I::Item) -> R + Sync + Send,
+        R: Send,
+    {
+        let items: Vec<I::Item> = items.into_iter().collect();
+        let chunk = (items.len() / (self.workers() * 4)).max(1);
+        let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+        let f = &f;
+        self.scope(|s| {
+            let mut items = items.into_iter();
+            for slots in out.chunks_mut(chunk) {
+                let batch: Vec<I::Item> = items.by_ref().take(slots.len()).collect();
+                s.spawn(move |_| {
+                    for (slot, item) in slots.iter_mut().zip(batch) {
+                        *slot = Some(f(item));
+                    }
+                });
+            }
+        });
+        out.into_iter()
+            .map(|r| r.expect("every item was mapped"))
+            .collect()
+    }
+
+    /// Runs `f` on one of this pool's workers (here, if this thread is one) and waits.
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let here = worker::with_current(|w| {
+            w.is_some_and(|w| std::ptr::eq(&**w.shared(), &*self.shared))
+        });
+        if here {
+            return f();
+        }
+        let parker = Arc::new(Parker::new());
+        let job = StackJob::new(f, Waiter::Thread(parker.clone()));
+        self.shared.push(Job::Stack(job.as_job_ref()), Push::New);
+        while !job.latch.is_set() {
+            parker.park();
+        }
+        match job.take_result() {
+            Ok(value) => value,
+            Err(panic) => resume_unwind(panic),
+        }
+    }
+}
+
+impl Default for Pool {
+    /// A pool with one worker per available core.
+    ///
+    /// ```
+    /// let pool = braid::exec::Pool::default();
+    /// assert!(pool.workers() >= 1);
+    /// ```
+    fn default() -> Pool {
+        Pool::builder().build()
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        // Release: workers that see the flag see everything before it.
+        shared.shutdown.store(true, Ordering::Release);
+        // Cancel every unfinished task now: idle ones here, running ones after their
+        // current poll. Tasks blocked on a `join()` of a cancelled task get their error
+        // and finish, so every worker reaches its loop's exit.
+        for task in shared.tasks.close() {
+            task.shutdown();
+        }
+        for parker in shared.parkers.iter() {
+            parker.unpark();
+        }
+        for thread in self.threads.drain(..) {
+            // A worker does not panic (tasks' panics are caught); if it did, the pool is
+            // being torn down anyway.
+            let _ = thread.join();
+        }
+        shared.blocking.shutdown();
+        drop(shared.injector.drain());
+    }
+}

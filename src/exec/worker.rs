@@ -1,0 +1,398 @@
+//! A worker thread: the state every worker shares, each worker's private state, the
+//! loop that finds work (own LIFO slot, own ring, the injector, other rings) and the
+//! sleep protocol for when there is none.
+
+use std::cell::{Cell, RefCell};
+use std::ptr::{self, NonNull};
+
+use super::idle::Idle;
+use super::inject::Injector;
+use super::job::Job;
+use super::park::Parker;
+use super::queue::{self, Local, Stealer};
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{thread_local, Arc};
+use crate::task::{Header, Schedule, TaskList, TaskRef};
+
+/// How often (in jobs) a worker looks at the injector before its own queue, so work
+/// submitted from outside is not starved by tasks that keep waking each other.
+const INJECTOR_INTERVAL: u32 = 61;
+
+/// How many tasks in a row may run from the LIFO slot before the slot's task goes to the
+/// back of the ring (two tasks waking each other would otherwise starve the rest).
+const MAX_LIFO_POLLS: u32 = 3;
+
+/// What all workers of one pool share.
+pub(crate) struct Shared {
+    pub(crate) stealers: Box<[Stealer<Job>]>,
+    pub(crate) parkers: Box<[Parker]>,
+    pub(crate) injector: Injector<Job>,
+    pub(crate) idle: Idle,
+    pub(crate) tasks: TaskList,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) blocking: super::blocking::Blocking,
+}
+
+/// Where a job comes from, which decides where it goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// A new task or scope job: the back of the ring (FIFO).
+    New,
+    /// A woken task: the LIFO slot, to run next while its data is in cache; or the back
+    /// of the ring if it woke itself (a yield).
+    Woken(NonNull<Header>),
+}
+
+impl Shared {
+    pub(crate) fn new(workers: usize, max_blocking: usize) -> (Shared, Vec<Local<Job>>) {
+        let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| queue::new()).unzip();
+        let shared = Shared {
+            stealers: stealers.into(),
+            parkers: (0..workers).map(|_| Parker::new()).collect(),
+            injector: Injector::new(),
+            idle: Idle::new(workers),
+            tasks: TaskList::new(),
+            shutdown: AtomicBool::new(false),
+            blocking: super::blocking::Blocking::new(max_blocking),
+        };
+        (shared, locals)
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.stealers.len()
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        // Acquire: pairs with the Release store in `Pool::drop`.
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Wakes a sleeping worker if work was just made available and nobody is searching.
+    pub(crate) fn notify_one(&self) {
+        if let Some(worker) = self.idle.worker_to_notify() {
+            self.parkers[worker].unpark();
+        }
+    }
+
+    fn has_pending_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Queues a job: on this pool's worker, into its own queues; elsewhere, into the
+    /// injector. Wakes a sleeper when others could help.
+    pub(crate) fn push(self: &Arc<Self>, job: Job, push: Push) {
+        let rejected = with_current(|worker| match worker {
+            Some(worker) if ptr::eq(&*worker.shared, &**self) => worker.push_local(job, push),
+            _ => Some(job),
+        });
+        if let Some(job) = rejected {
+            self.injector.push(job);
+            self.notify_one();
+        }
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: TaskRef) {
+        let header = task.ptr();
+        self.push(Job::Task(task), Push::Woken(header));
+    }
+
+    fn release(&self, task: NonNull<Header>) -> Option<TaskRef> {
+        self.tasks.remove(task)
+    }
+}
+
+/// A worker's private state. Borrowed only briefly: never while a job runs, since a job
+/// may push to this worker.
+struct Core {
+    local: Local<Job>,
+    lifo: Option<Job>,
+    lifo_polls: u32,
+    tick: u32,
+    searching: bool,
+    rng: u32,
+    /// The task being polled, to tell a yield (it wakes itself) from other wakes.
+    running: Option<NonNull<Header>>,
+}
+
+impl Core {
+    fn has_work(&self) -> bool {
+        self.lifo.is_some() || !self.local.is_empty()
+    }
+
+    /// xorshift32: which victim to try first.
+    fn next_rand(&mut self) -> u32 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+}
+
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    core: RefCell<Core>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Worker> = const { Cell::new(ptr::null()) };
+    /// The pool whose `block_on` runs on this (non-worker) thread, for `exec::spawn`.
+    static ENTERED: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` with this thread's worker, if it is one.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
+    let worker = CURRENT.with(Cell::get);
+    // SAFETY: `CURRENT` points to the worker on this thread's stack while `run` executes,
+    // and is reset before that frame ends.
+    f(unsafe { worker.as_ref() })
+}
+
+/// The pool this thread works for, or whose `block_on` it is in.
+pub(crate) fn current_pool() -> Option<Arc<Shared>> {
+    with_current(|worker| worker.map(|w| w.shared.clone())).or_else(|| {
+        let entered = ENTERED.with(Cell::get);
+        // SAFETY: `ENTERED` is set by `enter` from a live `Arc<Shared>` that the guard
+        // keeps alive until it resets the pointer.
+        unsafe { entered.as_ref() }.map(|shared| {
+            // SAFETY: `shared` came from `Arc::as_ptr` of an Arc the guard holds.
+            unsafe { Arc::increment_strong_count(shared) };
+            unsafe { Arc::from_raw(shared) }
+        })
+    })
+}
+
+/// Marks this thread as running `block_on` for `shared`, until the guard drops.
+pub(crate) fn enter(shared: &Arc<Shared>) -> impl Drop + '_ {
+    struct Guard<'a>(*const Shared, std::marker::PhantomData<&'a ()>);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            ENTERED.with(|entered| entered.set(self.0));
+        }
+    }
+    let previous = ENTERED.with(|entered| entered.replace(Arc::as_ptr(shared)));
+    Guard(previous, std::marker::PhantomData)
+}
+
+/// Wakes worker `index` of the pool this thread works for (a latch's waiter).
+pub(crate) fn unpark_sibling(index: usize) {
+    with_current(|worker| {
+        worker
+            .expect("a join or scope job runs on a worker of its pool")
+            .shared
+            .parkers[index]
+            .unpark()
+    });
+}
+
+/// The body of worker thread `index`.
+pub(crate) fn run(shared: Arc<Shared>, index: usize, local: Local<Job>) {
+    let worker = Worker {
+        index,
+        core: RefCell::new(Core {
+            local,
+            lifo: None,
+            lifo_polls: 0,
+            tick: 0,
+            searching: false,
+            rng: 0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1,
+            running: None,
+        }),
+        shared,
+    };
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CURRENT.with(|current| current.set(ptr::null()));
+        }
+    }
+    CURRENT.with(|current| current.set(&worker));
+    let _reset = Reset;
+    while !worker.shared.is_shutdown() {
+        match worker.find_work() {
+            Some(job) => worker.run_job(job),
+            None => worker.park(&|| false),
+        }
+    }
+}
+
+impl Worker {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Queues `job` on this worker. Returns it if the core is busy (a destructor running
+    /// inside a queue operation scheduled something): the caller uses the injector.
+    fn push_local(&self, job: Job, push: Push) -> Option<Job> {
+        let Ok(mut core) = self.core.try_borrow_mut() else {
+            return Some(job);
+        };
+        let core = &mut *core;
+        let back = match push {
+            Push::Woken(task) if core.running != Some(task) => match core.lifo.replace(job) {
+                // The slot was free: this worker runs the task next, nobody else need wake.
+                None => return None,
+                Some(displaced) => displaced,
+            },
+            _ => job,
+        };
+        core.local.push_back(back, &self.shared.injector);
+        self.shared.notify_one();
+        None
+    }
+
+    /// Pushes a job that `join` will try to take back with `pop_back`.
+    pub(crate) fn push_back(&self, job: Job) {
+        self.core
+            .borrow_mut()
+            .local
+            .push_back(job, &self.shared.injector);
+        self.shared.notify_one();
+    }
+
+    pub(crate) fn pop_back(&self) -> Option<Job> {
+        self.core.borrow_mut().local.pop_back()
+    }
+
+    fn find_work(&self) -> Option<Job> {
+        self.next_local().or_else(|| self.steal())
+    }
+
+    fn next_local(&self) -> Option<Job> {
+        let mut core = self.core.borrow_mut();
+        let core = &mut *core;
+        core.tick = core.tick.wrapping_add(1);
+        if core.tick % INJECTOR_INTERVAL == 0 {
+            if let Some(job) = self.pop_injector(core) {
+                return Some(job);
+            }
+        }
+        if let Some(job) = core.lifo.take() {
+            if core.lifo_polls < MAX_LIFO_POLLS {
+                core.lifo_polls += 1;
+                return Some(job);
+            }
+            core.local.push_back(job, &self.shared.injector);
+        }
+        core.lifo_polls = 0;
+        core.local.pop().or_else(|| self.pop_injector(core))
+    }
+
+    /// Takes a batch from the injector: one to run, the rest into the ring.
+    fn pop_injector(&self, core: &mut Core) -> Option<Job> {
+        let injector = &self.shared.injector;
+        if injector.is_empty() {
+            return None;
+        }
+        let fair_share = injector.len() / self.shared.workers() + 1;
+        let max = fair_share.min(core.local.free_room()).min(queue::CAPACITY / 2);
+        let mut first = None;
+        let taken = injector.pop_batch(max.max(1), |job| {
+            if first.is_none() {
+                first = Some(job);
+            } else {
+                // Cannot overflow: `max` fits in the ring's free room.
+                core.local.push_back(job, injector);
+            }
+        });
+        if taken > 1 {
+            self.shared.notify_one();
+        }
+        first
+    }
+
+    fn steal(&self) -> Option<Job> {
+        let mut core = self.core.borrow_mut();
+        let core = &mut *core;
+        if !core.searching {
+            if !self.shared.idle.to_searching() {
+                return None;
+            }
+            core.searching = true;
+        }
+        let workers = self.shared.workers();
+        let start = core.next_rand() as usize % workers;
+        for offset in 0..workers {
+            let victim = (start + offset) % workers;
+            if victim == self.index {
+                continue;
+            }
+            if let Some(job) = self.shared.stealers[victim].steal_into(&mut core.local) {
+                return Some(job);
+            }
+        }
+        self.pop_injector(core)
+    }
+
+    pub(crate) fn run_job(&self, job: Job) {
+        let was_searching = std::mem::replace(&mut self.core.borrow_mut().searching, false);
+        if was_searching && self.shared.idle.from_searching() {
+            // The last searcher found work: there may be more, so let another look.
+            self.shared.notify_one();
+        }
+        match job {
+            Job::Task(task) => {
+                let previous = self.core.borrow_mut().running.replace(task.ptr());
+                task.run();
+                self.core.borrow_mut().running = previous;
+            }
+            other => other.run(),
+        }
+    }
+
+    /// Runs other work until `done()`, sleeping when there is none. Whoever makes `done()`
+    /// true must unpark this worker's parker.
+    pub(crate) fn help_until(&self, done: &dyn Fn() -> bool) {
+        while !done() {
+            match self.find_work() {
+                Some(job) => self.run_job(job),
+                None => self.park(done),
+            }
+        }
+    }
+
+    /// Sleeps until notified of work, shutdown, or `done()` (see `idle.rs` for why no
+    /// wake-up is lost).
+    fn park(&self, done: &dyn Fn() -> bool) {
+        let was_searching = {
+            let mut core = self.core.borrow_mut();
+            if core.has_work() {
+                return;
+            }
+            std::mem::replace(&mut core.searching, false)
+        };
+        let idle = &self.shared.idle;
+        idle.to_parked(self.index, was_searching);
+        // `to_parked` fenced: look once more at everything a producer may have pushed.
+        if self.shared.has_pending_work() || done() || self.shared.is_shutdown() {
+            self.leave_sleepers();
+            return;
+        }
+        loop {
+            self.shared.parkers[self.index].park();
+            if idle.is_notified(self.index) {
+                self.core.borrow_mut().searching = true;
+                return;
+            }
+            if done() || self.shared.is_shutdown() {
+                self.leave_sleepers();
+                return;
+            }
+        }
+    }
+
+    fn leave_sleepers(&self) {
+        if !self.shared.idle.unpark_self(self.index) {
+            // A notifier took this worker off the list first and counted it as searching.
+            self.core.borrow_mut().searching = true;
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The handle a spawner gets back: a future of the task's output, a blocking `join`
+//! (Python's `AsyncResult.get()`), `abort`, `is_finished`. Dropping it detaches the task.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::error::JoinError;
+use super::raw::TaskRef;
+
+/// A handle to a spawned task: await it (or [`join`](Self::join) it) for the task's
+/// output, or [`abort`](Self::abort) it. Dropping the handle detaches the task, which
+/// keeps running.
+///
+/// A panic inside the task arrives here as a [`JoinError`] instead of unwinding through
+/// the executor.
+///
+/// ```
+/// use braid::exec::Pool;
+///
+/// let pool = Pool::new(2);
+/// let answer = pool.spawn(async { 6 * 7 });
+/// assert_eq!(answer.join().unwrap(), 42);
+/// ```
+pub struct JoinHandle<T> {
+    task: Option<TaskRef>,
+    _output: PhantomData<fn() -> T>,
+}
+
+// SAFETY: the handle reads the output (a `T`) on whatever thread holds it, so it may move
+// between threads when `T` may; everything else it touches is the task's atomic header.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: through `&JoinHandle` only `abort` and `is_finished` run, which touch atomics.
+unsafe impl<T> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(task: TaskRef) -> JoinHandle<T> {
+        JoinHandle {
+            task: Some(task),
+            _output: PhantomData,
+        }
+    }
+
+    fn task(&self) -> &TaskRef {
+        self.task.as_ref().expect("JoinHandle used after it was dropped")
+    }
+
+    /// Blocks the calling thread until the task finishes and returns its output (Python's
+    /// `AsyncResult.get()`). On a Pool worker it runs other tasks while it waits instead
+    /// of idling.
+    ///
+    /// # Panics
+    /// On a handle from the single-threaded `Scheduler`: blocking its only thread would
+    /// hang it. Await the handle inside a task instead.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// let sum = pool.spawn_fn(|| (1..=100u32).sum::<u32>());
+    /// assert_eq!(sum.join().unwrap(), 5050);
+    /// ```
+    pub fn join(self) -> Result<T, JoinError> {
+        assert!(
+            self.task().blocking_join_allowed(),
+            "JoinHandle::join would block the single-threaded Scheduler forever; \
+             `.await` the handle inside a task, or use Scheduler::block_on"
+        );
+        crate::exec::block_on_current_thread(self)
+    }
+
+    /// Cancels the task: it will not be polled again, and its future (with everything it
+    /// holds) is dropped on the executor. Awaiting the handle then gives a cancelled
+    /// [`JoinError`], unless the task finished first. Aborting a finished task does nothing.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(1);
+    /// let forever = pool.spawn(std::future::pending::<()>());
+    /// forever.abort();
+    /// assert!(forever.join().unwrap_err().is_cancelled());
+    /// ```
+    pub fn abort(&self) {
+        let task = self.task();
+        if task.header().state.abort() == super::state::Wake::Schedule {
+            // SAFETY: `abort` took a new reference for the queue entry.
+            unsafe { TaskRef::from_counted(task.ptr()) }.schedule();
+        }
+    }
+
+    /// Whether the task has finished: returned, panicked or been cancelled.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(1);
+    /// let task = pool.spawn_fn(|| 1);
+    /// while !task.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(task.join().unwrap(), 1);
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.task().header().state.load().is_complete()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: this is the task's handle, `T` is its output type, `out` is valid.
+        unsafe {
+            self.task()
+                .read_output((&mut out as *mut Poll<Result<T, JoinError>>).cast(), cx.waker())
+        };
+        out
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            // SAFETY: this is the handle's reference.
+            unsafe { task.drop_join_handle() }
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

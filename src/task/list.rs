@@ -1,0 +1,85 @@
+//! An executor's list of live tasks, so that shutting down can cancel every task that
+//! has not finished, including tasks nobody will ever wake (their future is dropped then,
+//! not leaked). Sharded by task address, so spawns on different threads rarely share a lock.
+
+use std::ptr::NonNull;
+
+use super::raw::{Header, TaskRef};
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{lock, Mutex};
+
+#[cfg(not(loom))]
+const SHARDS: usize = 16;
+#[cfg(loom)]
+const SHARDS: usize = 2;
+
+pub(crate) struct TaskList {
+    shards: Box<[Mutex<Shard>]>,
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Shard {
+    slots: Vec<Option<TaskRef>>,
+    free: Vec<usize>,
+}
+
+impl TaskList {
+    pub(crate) fn new() -> TaskList {
+        TaskList {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn shard(&self, task: NonNull<Header>) -> &Mutex<Shard> {
+        // Tasks are at least 64-byte aligned apart in practice; skip the low bits.
+        &self.shards[(task.as_ptr() as usize >> 6) % SHARDS]
+    }
+
+    /// Adds a task. Fails, giving the reference back, once the list is closed: the caller
+    /// must then cancel the task itself.
+    pub(crate) fn insert(&self, task: TaskRef) -> Result<(), TaskRef> {
+        let mut shard = lock(self.shard(task.ptr()));
+        // Relaxed: `close` sets the flag before it takes each shard's lock, and we read it
+        // under the lock, so a shard already emptied by `close` shows us the flag.
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(task);
+        }
+        let slot = match shard.free.pop() {
+            Some(slot) => slot,
+            None => {
+                shard.slots.push(None);
+                shard.slots.len() - 1
+            }
+        };
+        task.header().set_list_slot(slot);
+        shard.slots[slot] = Some(task);
+        Ok(())
+    }
+
+    /// Removes a task, returning the list's reference (`None` if `close` took it already).
+    pub(crate) fn remove(&self, task: NonNull<Header>) -> Option<TaskRef> {
+        let mut shard = lock(self.shard(task));
+        // SAFETY: the caller holds a reference, so the header is alive.
+        let slot = unsafe { task.as_ref() }.list_slot();
+        let listed = shard.slots.get(slot)?.as_ref();
+        if !listed.is_some_and(|listed| listed.ptr() == task) {
+            return None;
+        }
+        shard.free.push(slot);
+        shard.slots[slot].take()
+    }
+
+    /// Closes the list to new tasks and returns every task still in it.
+    pub(crate) fn close(&self) -> Vec<TaskRef> {
+        self.closed.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            shard.free.clear();
+            all.extend(shard.slots.drain(..).flatten());
+        }
+        all
+    }
+}

@@ -1,0 +1,52 @@
+//! The task core shared by both executors: one allocation per task, a state machine in
+//! one atomic word, and the [`JoinHandle`] / [`JoinError`] a spawner gets back.
+//!
+//! It knows nothing about queues or threads. An executor implements [`Schedule`] (where
+//! a woken task goes, and how it leaves the executor's list of live tasks) and runs the
+//! [`TaskRef`]s it is handed.
+
+mod error;
+mod join;
+mod list;
+mod raw;
+mod state;
+
+use std::ptr::NonNull;
+
+pub use error::JoinError;
+pub use join::JoinHandle;
+pub(crate) use list::TaskList;
+pub(crate) use raw::{Header, TaskRef};
+
+/// What a task needs from the executor that runs it.
+pub(crate) trait Schedule: Send + Sync + 'static {
+    /// Whether `JoinHandle::join` may block the calling thread until the task finishes.
+    /// A single-threaded executor says no: blocking its only thread would hang it.
+    const BLOCKING_JOIN: bool = true;
+
+    /// Queues a task that was just woken (its `NOTIFIED` bit set by the caller). The
+    /// `TaskRef` is the queue entry's reference.
+    fn schedule(&self, task: TaskRef);
+
+    /// The task finished or was cancelled: take it off the executor's list of live tasks,
+    /// returning the list's reference if it was still there.
+    fn release(&self, task: NonNull<Header>) -> Option<TaskRef>;
+}
+
+/// Allocates a task for `future` run by `scheduler`: returns the queue entry (to run or
+/// to queue), the reference for the executor's live list, and the handle.
+pub(crate) fn new_task<F, S>(future: F, scheduler: S) -> (TaskRef, TaskRef, JoinHandle<F::Output>)
+where
+    F: std::future::Future,
+    S: Schedule,
+{
+    let entry = TaskRef::new(future, scheduler, 3);
+    // SAFETY: the task was created with three references, one for each of these.
+    let (listed, handle) = unsafe {
+        (
+            TaskRef::from_counted(entry.ptr()),
+            TaskRef::from_counted(entry.ptr()),
+        )
+    };
+    (entry, listed, JoinHandle::new(handle))
+}
