@@ -57,6 +57,14 @@ mod task;
 
 pub use task::{JoinError, JoinHandle};
 
+/// The executor's lock-free parts, exposed only to braid's own loom models.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::exec::inject::Injector;
+    pub use crate::exec::queue::{new, new_at, Local, Overflow, Stealer, CAPACITY};
+}
+
 /// The README's examples, compiled and run as doc tests so they cannot go stale.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -6,12 +6,14 @@
 //! find the work) and somebody sleeps. At most half the workers search at once, so an
 //! idle pool does not burn every core fighting over one task.
 //!
-//! No wake-up is lost: a worker going to sleep registers as a sleeper, crosses a `SeqCst`
-//! fence and then looks at every queue once more (`Pool`'s `work_pending`); a producer
-//! pushes, crosses a `SeqCst` fence and then reads this word. Either the sleeper sees the
-//! work, or the producer sees one more sleeper and fewer searchers and wakes someone. The
-//! last searcher to stop searching also looks again, for work pushed while it was the
-//! searcher the producer counted on.
+//! No wake-up is lost. A producer pushes, crosses a `SeqCst` fence and reads this word;
+//! it wakes nobody only if a worker is searching (or none sleeps). A searcher either finds
+//! work (and if it was the last searcher, wakes another to keep looking) or goes to sleep:
+//! then, if it was the last searcher, it crosses a `SeqCst` fence after leaving the count
+//! and looks at every queue once more, waking a worker (perhaps itself) if any holds work.
+//! The two fences order the push before that look, or the look before the producer's read
+//! (which then counts no searcher and wakes a sleeper). A worker that sleeps without having
+//! searched was refused because another was searching, which takes over the duty.
 
 use crate::sync::atomic::{fence, AtomicUsize, Ordering};
 use crate::sync::{lock, Mutex};
@@ -85,9 +87,9 @@ impl Idle {
         searching(previous) == 1
     }
 
-    /// The worker goes to sleep. Returns whether it was the last searcher. The caller
-    /// must look at every queue once more after this (the fence below orders that look
-    /// after the registration) and call `notify` if it finds work.
+    /// The worker goes to sleep. Returns whether it was the last searcher: then the caller
+    /// must look at every queue once more (the fence below orders that look after leaving
+    /// the count) and wake a worker if it finds work.
     pub(crate) fn to_parked(&self, worker: usize, was_searching: bool) -> bool {
         let mut sleepers = lock(&self.sleepers);
         let delta = UNPARKED_ONE + usize::from(was_searching);

@@ -8,13 +8,13 @@ use super::queue::Overflow;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{lock, Mutex};
 
-pub(crate) struct Injector<T> {
+pub struct Injector<T> {
     queue: Mutex<VecDeque<T>>,
     len: AtomicUsize,
 }
 
 impl<T> Injector<T> {
-    pub(crate) fn new() -> Injector<T> {
+    pub fn new() -> Injector<T> {
         Injector {
             queue: Mutex::new(VecDeque::new()),
             len: AtomicUsize::new(0),
@@ -23,17 +23,17 @@ impl<T> Injector<T> {
 
     /// A hint: may be stale by the time the caller acts on it. Workers re-check under
     /// the idle protocol's fences before they sleep.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         // Acquire: pairs with the Release store in `push`, for the callers that go on to
         // pop without the lock's help (none today; kept symmetric with `len`).
         self.len.load(Ordering::Acquire) == 0
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len.load(Ordering::Acquire)
     }
 
-    pub(crate) fn push(&self, value: T) {
+    pub fn push(&self, value: T) {
         let mut queue = lock(&self.queue);
         queue.push_back(value);
         self.len.store(queue.len(), Ordering::Release);
@@ -42,7 +42,7 @@ impl<T> Injector<T> {
     /// Takes up to `max` entries from the front (at least one if any are there), handing
     /// each to `each` under the lock: `each` must not push to this injector (a worker
     /// passes the free room of its ring as `max`, so its pushes cannot overflow).
-    pub(crate) fn pop_batch(&self, max: usize, mut each: impl FnMut(T)) -> usize {
+    pub fn pop_batch(&self, max: usize, mut each: impl FnMut(T)) -> usize {
         if self.is_empty() {
             return 0;
         }
@@ -56,7 +56,7 @@ impl<T> Injector<T> {
     }
 
     /// Empties the queue (at shutdown).
-    pub(crate) fn drain(&self) -> Vec<T> {
+    pub fn drain(&self) -> Vec<T> {
         let mut queue = lock(&self.queue);
         self.len.store(0, Ordering::Release);
         queue.drain(..).collect()

@@ -23,11 +23,14 @@
 
 mod blocking;
 mod idle;
-mod inject;
+// Exposed (hidden) to braid's loom models under cfg(loom); documented for maintainers.
+#[cfg_attr(loom, allow(missing_docs))]
+pub(crate) mod inject;
 mod job;
 mod join;
 mod park;
 mod pool;
+#[cfg_attr(loom, allow(missing_docs))]
 pub(crate) mod queue;
 mod scope;
 mod worker;

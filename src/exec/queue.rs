@@ -24,13 +24,13 @@ use crate::sync::{Arc, UnsafeCell};
 
 /// Entries per ring. Small under loom, so that models reach overflow and wrap-around.
 #[cfg(not(loom))]
-pub(crate) const CAPACITY: usize = 256;
+pub const CAPACITY: usize = 256;
 #[cfg(loom)]
-pub(crate) const CAPACITY: usize = 4;
+pub const CAPACITY: usize = 4;
 const MASK: u32 = CAPACITY as u32 - 1;
 
 /// Where a full ring sends half of its entries.
-pub(crate) trait Overflow<T> {
+pub trait Overflow<T> {
     fn push_batch(&self, batch: Vec<T>);
 }
 
@@ -56,13 +56,13 @@ fn unpack(head: u64) -> (u32, u32) {
 }
 
 /// The owner's end. Not `Sync` and not `Clone`: one thread pushes and pops.
-pub(crate) struct Local<T> {
+pub struct Local<T> {
     ring: Arc<Ring<T>>,
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
 /// A thief's end: any number of threads may hold one.
-pub(crate) struct Stealer<T> {
+pub struct Stealer<T> {
     ring: Arc<Ring<T>>,
 }
 
@@ -75,10 +75,16 @@ impl<T> Clone for Stealer<T> {
 }
 
 /// A new, empty ring: the owner's end and a thief's end.
-pub(crate) fn new<T>() -> (Local<T>, Stealer<T>) {
+pub fn new<T>() -> (Local<T>, Stealer<T>) {
+    new_at(0)
+}
+
+/// A new, empty ring whose indices start at `start`, so tests reach the point where
+/// they wrap around `u32::MAX` in a few operations.
+pub fn new_at<T>(start: u32) -> (Local<T>, Stealer<T>) {
     let ring = Arc::new(Ring {
-        head: AtomicU64::new(0),
-        tail: AtomicU32::new(0),
+        head: AtomicU64::new(pack(start, start)),
+        tail: AtomicU32::new(start),
         slots: (0..CAPACITY)
             .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
             .collect(),
@@ -112,7 +118,12 @@ impl<T> Ring<T> {
     fn len(&self) -> usize {
         let (_, real) = unpack(self.head.load(Ordering::Acquire));
         let tail = self.tail.load(Ordering::Acquire);
-        tail.wrapping_sub(real) as usize
+        match tail.wrapping_sub(real) as usize {
+            // Seen from another thread during a `pop_back` whose entry a thief took, `tail`
+            // is briefly one below `real`: the ring is empty.
+            len if len > CAPACITY => 0,
+            len => len,
+        }
     }
 }
 
@@ -122,24 +133,24 @@ impl<T> Local<T> {
         self.ring.tail.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.ring.len()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// How many pushes fit before the ring overflows (slots a thief is still copying out
     /// count as taken).
-    pub(crate) fn free_room(&self) -> usize {
+    pub fn free_room(&self) -> usize {
         let (steal, _) = unpack(self.ring.head.load(Ordering::Acquire));
         CAPACITY - self.tail().wrapping_sub(steal) as usize
     }
 
     /// Pushes `value` at the back; when the ring is full, moves half of it (the oldest
     /// entries) plus `value` to `overflow`.
-    pub(crate) fn push_back(&mut self, mut value: T, overflow: &impl Overflow<T>) {
+    pub fn push_back(&mut self, mut value: T, overflow: &impl Overflow<T>) {
         loop {
             // Acquire: pairs with a thief's final Release CAS, which frees its slots.
             let (steal, real) = unpack(self.ring.head.load(Ordering::Acquire));
@@ -205,7 +216,7 @@ impl<T> Local<T> {
     }
 
     /// Takes the oldest entry.
-    pub(crate) fn pop(&mut self) -> Option<T> {
+    pub fn pop(&mut self) -> Option<T> {
         let mut head = self.ring.head.load(Ordering::Acquire);
         let index = loop {
             let (steal, real) = unpack(head);
@@ -235,7 +246,7 @@ impl<T> Local<T> {
     }
 
     /// Takes the newest entry.
-    pub(crate) fn pop_back(&mut self) -> Option<T> {
+    pub fn pop_back(&mut self) -> Option<T> {
         let tail = self.tail();
         let (_, real) = unpack(self.ring.head.load(Ordering::Acquire));
         if real == tail {
@@ -286,14 +297,14 @@ impl<T> Drop for Local<T> {
 }
 
 impl<T> Stealer<T> {
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.ring.len() == 0
     }
 
     /// Moves about half of this ring's entries into `dst` (the thief's own ring) and
     /// returns one of them to run now. `None` if there was nothing to take, another thief
     /// is busy here, or `dst` lacks room.
-    pub(crate) fn steal_into(&self, dst: &mut Local<T>) -> Option<T> {
+    pub fn steal_into(&self, dst: &mut Local<T>) -> Option<T> {
         let dst_tail = dst.tail();
         let (dst_steal, _) = unpack(dst.ring.head.load(Ordering::Acquire));
         if dst_tail.wrapping_sub(dst_steal) > (CAPACITY / 2) as u32 {
@@ -371,6 +382,85 @@ impl<T> Stealer<T> {
             ) {
                 Ok(_) => return count,
                 Err(actual) => head = actual,
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Sink(RefCell<Vec<u32>>);
+
+    impl Overflow<u32> for Sink {
+        fn push_batch(&self, batch: Vec<u32>) {
+            self.0.borrow_mut().extend(batch);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(u32),
+        Pop,
+        PopBack,
+        Steal,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => any::<u32>().prop_map(Op::Push),
+            2 => Just(Op::Pop),
+            2 => Just(Op::PopBack),
+            1 => Just(Op::Steal),
+        ]
+    }
+
+    proptest! {
+        /// Push, pop at both ends, steal-half and overflow behave like a `VecDeque` whose
+        /// oldest half moves to the injector when it holds `CAPACITY` entries, also when
+        /// the indices wrap around `u32::MAX`.
+        #[test]
+        fn the_ring_matches_a_deque_model(
+            ops in proptest::collection::vec(op(), 0..1500),
+            near_wrap in any::<bool>(),
+        ) {
+            let start = if near_wrap { u32::MAX - 300 } else { 0 };
+            let (mut local, stealer) = new_at::<u32>(start);
+            let sink = Sink::default();
+            let mut model = VecDeque::new();
+            let mut model_overflow = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Push(value) => {
+                        if model.len() == CAPACITY {
+                            model_overflow.extend(model.drain(..CAPACITY / 2));
+                            model_overflow.push(value);
+                        } else {
+                            model.push_back(value);
+                        }
+                        local.push_back(value, &sink);
+                        prop_assert_eq!(&*sink.0.borrow(), &model_overflow);
+                    }
+                    Op::Pop => prop_assert_eq!(local.pop(), model.pop_front()),
+                    Op::PopBack => prop_assert_eq!(local.pop_back(), model.pop_back()),
+                    Op::Steal => {
+                        let (mut thief, _) = new::<u32>();
+                        let got = stealer.steal_into(&mut thief);
+                        let count = model.len() - model.len() / 2;
+                        let mut stolen: Vec<u32> = model.drain(..count).collect();
+                        prop_assert_eq!(got, stolen.pop());
+                        let rest: Vec<u32> = std::iter::from_fn(|| thief.pop()).collect();
+                        prop_assert_eq!(rest, stolen);
+                    }
+                }
+                prop_assert_eq!(local.len(), model.len());
             }
         }
     }

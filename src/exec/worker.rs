@@ -80,9 +80,9 @@ impl Shared {
 
     /// Queues a job: on this pool's worker, into its own queues; elsewhere, into the
     /// injector. Wakes a sleeper when others could help.
-    pub(crate) fn push(self: &Arc<Self>, job: Job, push: Push) {
+    pub(crate) fn push(&self, job: Job, push: Push) {
         let rejected = with_current(|worker| match worker {
-            Some(worker) if ptr::eq(&*worker.shared, &**self) => worker.push_local(job, push),
+            Some(worker) if ptr::eq(&*worker.shared, self) => worker.push_local(job, push),
             _ => Some(job),
         });
         if let Some(job) = rejected {
@@ -140,6 +140,9 @@ pub(crate) struct Worker {
 
 thread_local! {
     static CURRENT: Cell<*const Worker> = const { Cell::new(ptr::null()) };
+}
+
+thread_local! {
     /// The pool whose `block_on` runs on this (non-worker) thread, for `exec::spawn`.
     static ENTERED: Cell<*const Shared> = const { Cell::new(ptr::null()) };
 }
@@ -370,9 +373,12 @@ impl Worker {
             std::mem::replace(&mut core.searching, false)
         };
         let idle = &self.shared.idle;
-        idle.to_parked(self.index, was_searching);
-        // `to_parked` fenced: look once more at everything a producer may have pushed.
-        if self.shared.has_pending_work() || done() || self.shared.is_shutdown() {
+        if idle.to_parked(self.index, was_searching) && self.shared.has_pending_work() {
+            // The last searcher gives up while work is queued (pushed by a producer that
+            // counted on it): wake a worker to search, possibly this one.
+            self.shared.notify_one();
+        }
+        if done() || self.shared.is_shutdown() {
             self.leave_sleepers();
             return;
         }

@@ -1,0 +1,128 @@
+#![cfg(loom)]
+//! The Pool as a whole, with one or two workers: no wake-up is lost when work arrives as
+//! the last worker goes to sleep; a task's completion, abort, wake and handle drop race
+//! without losing or double-dropping anything; `join`'s latch; shutdown with tasks in
+//! flight. `Track` makes loom report any future or output that is never dropped.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use braid::exec::Pool;
+use loom::alloc::Track;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+/// A future that stays pending until `open` is called from elsewhere.
+#[derive(Clone)]
+struct Gate(Arc<(AtomicBool, Mutex<Option<Waker>>)>);
+
+impl Gate {
+    fn new() -> Gate {
+        Gate(Arc::new((AtomicBool::new(false), Mutex::new(None))))
+    }
+
+    fn open(&self) {
+        self.0 .0.store(true, Ordering::SeqCst);
+        if let Some(waker) = self.0 .1.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for Gate {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        *self.0 .1.lock().unwrap() = Some(cx.waker().clone());
+        if self.0 .0.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn work_sent_while_the_worker_falls_asleep_is_run() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let task = pool.spawn_fn(|| 7);
+        assert_eq!(task.join().unwrap(), 7);
+    });
+}
+
+#[test]
+fn a_wake_from_another_thread_runs_the_task_again() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let gate = Gate::new();
+        let task = pool.spawn(gate.clone());
+        let opener = thread::spawn(move || gate.open());
+        task.join().unwrap();
+        opener.join().unwrap();
+    });
+}
+
+#[test]
+fn abort_racing_a_wake_drops_the_future_once() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let gate = Gate::new();
+        let held = Track::new(());
+        let task = pool.spawn({
+            let gate = gate.clone();
+            async move {
+                gate.await;
+                held
+            }
+        });
+        let opener = thread::spawn(move || gate.open());
+        task.abort();
+        match task.join() {
+            Ok(output) => drop(output),
+            Err(error) => assert!(error.is_cancelled()),
+        }
+        opener.join().unwrap();
+    });
+}
+
+#[test]
+fn a_handle_dropped_while_the_task_completes_frees_the_output() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let task = pool.spawn_fn(|| Track::new(5));
+        let dropper = thread::spawn(move || drop(task));
+        dropper.join().unwrap();
+        drop(pool);
+    });
+}
+
+#[test]
+fn join_returns_both_results_whoever_runs_the_second_half() {
+    loom::model(|| {
+        let pool = Pool::new(2);
+        assert_eq!(pool.join(|| 1, || 2), (1, 2));
+    });
+}
+
+#[test]
+fn shutdown_with_tasks_in_flight_cancels_them_and_leaks_nothing() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let pending = pool.spawn({
+            let held = Track::new(());
+            async move {
+                std::future::pending::<()>().await;
+                drop(held);
+            }
+        });
+        let quick = pool.spawn_fn(|| Track::new(1));
+        drop(pool);
+        assert!(pending.join().unwrap_err().is_cancelled());
+        match quick.join() {
+            Ok(output) => drop(output),
+            Err(error) => assert!(error.is_cancelled()),
+        }
+    });
+}
