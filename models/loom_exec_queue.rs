@@ -1,9 +1,9 @@
 #![cfg(loom)]
-//! The worker ring and the injector: every entry pushed comes out exactly once, whether
-//! the owner pops it (either end), a thief steals it, or an overflow moves it to the
-//! injector; also when the indices wrap around `u32::MAX`.
+//! The worker ring, the `join` deque and the injector: every entry pushed comes out
+//! exactly once, whether the owner pops it, a thief steals it, or an overflow moves it to
+//! the injector; also when the ring's indices wrap around `u32::MAX`.
 
-use braid::__loom::{new, new_at, Injector, Local, Stealer, CAPACITY};
+use braid::__loom::{deque, new, new_at, Injector, Local, Stealer, CAPACITY};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -14,7 +14,7 @@ fn drain(local: &mut Local<u32>, into: &mut Vec<u32>) {
 }
 
 /// The owner pushes one more entry than the ring holds (so it overflows unless the thief
-/// made room), takes one back from the tail, and pops the rest, while a thief steals.
+/// made room) and pops the rest, while a thief steals.
 fn overflow_and_steal(start: u32) {
     loom::model(move || {
         let (mut owner, stealer): (Local<u32>, Stealer<u32>) = new_at(start);
@@ -33,7 +33,6 @@ fn overflow_and_steal(start: u32) {
         for value in 0..total {
             owner.push_back(value, &*injector);
         }
-        got.extend(owner.pop_back());
         drain(&mut owner, &mut got);
         got.extend(thief.join().unwrap());
         got.extend(injector.drain());
@@ -43,35 +42,13 @@ fn overflow_and_steal(start: u32) {
 }
 
 #[test]
-fn overflow_pop_back_and_steal_lose_and_duplicate_nothing() {
+fn overflow_pop_and_steal_lose_and_duplicate_nothing() {
     overflow_and_steal(0);
 }
 
 #[test]
 fn the_same_holds_when_the_indices_wrap() {
     overflow_and_steal(u32::MAX - 2);
-}
-
-#[test]
-fn pop_back_and_a_thief_race_for_the_last_entry() {
-    loom::model(|| {
-        let (mut owner, stealer) = new::<u32>();
-        let injector = Injector::new();
-        owner.push_back(1, &injector);
-        owner.push_back(2, &injector);
-        let thief = thread::spawn(move || {
-            let (mut own, _) = new::<u32>();
-            let mut got: Vec<u32> = stealer.steal_into(&mut own).into_iter().collect();
-            drain(&mut own, &mut got);
-            got
-        });
-        let mut got: Vec<u32> = owner.pop_back().into_iter().collect();
-        got.extend(owner.pop_back());
-        got.extend(thief.join().unwrap());
-        got.sort_unstable();
-        assert_eq!(got, [1, 2]);
-        assert!(owner.pop().is_none() && owner.pop_back().is_none());
-    });
 }
 
 #[test]
@@ -97,30 +74,46 @@ fn the_injector_hands_out_each_entry_once() {
 }
 
 #[test]
-fn pop_back_against_two_thieves() {
+fn join_deque_take_and_two_thieves_share_the_jobs_exactly_once() {
     loom::model(|| {
-        let (mut owner, stealer) = new::<u32>();
-        let injector = Injector::new();
-        for value in 0..3 {
-            owner.push_back(value, &injector);
-        }
+        let (mut owner, thief) = deque::new();
+        assert!(owner.push(1) && owner.push(2));
         let thieves: Vec<_> = (0..2)
             .map(|_| {
-                let stealer = stealer.clone();
-                thread::spawn(move || {
-                    let (mut own, _) = new::<u32>();
-                    let mut got: Vec<u32> = stealer.steal_into(&mut own).into_iter().collect();
-                    drain(&mut own, &mut got);
-                    got
-                })
+                let thief = thief.clone();
+                thread::spawn(move || thief.steal())
             })
             .collect();
-        let mut got: Vec<u32> = owner.pop_back().into_iter().collect();
+        let mut got: Vec<usize> = owner.take().into_iter().collect();
         for thief in thieves {
             got.extend(thief.join().unwrap());
         }
-        drain(&mut owner, &mut got);
+        got.extend(owner.take());
         got.sort_unstable();
-        assert_eq!(got, [0, 1, 2]);
+        assert_eq!(got, [1, 2]);
+        assert_eq!(owner.take(), None);
+    });
+}
+
+#[test]
+fn a_slot_is_reused_only_after_its_thief_is_done() {
+    loom::model(|| {
+        let (mut owner, thief) = deque::new();
+        assert!(owner.push(1));
+        let stealer = thread::spawn(move || thief.steal());
+        // Fill and drain around the ring (capacity 2 under loom) while the thief works.
+        let mut got: Vec<usize> = Vec::new();
+        for n in 2..5 {
+            if !owner.push(n) {
+                got.extend(owner.take());
+                assert!(owner.push(n));
+            }
+        }
+        while let Some(n) = owner.take() {
+            got.push(n);
+        }
+        got.extend(stealer.join().unwrap());
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 3, 4]);
     });
 }

@@ -63,6 +63,41 @@ pub use task::{JoinError, JoinHandle};
 pub mod __loom {
     pub use crate::exec::inject::Injector;
     pub use crate::exec::queue::{new, new_at, Local, Overflow, Stealer, CAPACITY};
+
+    /// The `join` deque, with plain numbers as jobs.
+    pub mod deque {
+        use crate::exec::deque;
+
+        /// The owner's end.
+        pub struct Owner(deque::Worker);
+        /// A thief's end.
+        #[derive(Clone)]
+        pub struct Thief(deque::Stealer);
+
+        /// A new, empty deque.
+        pub fn new() -> (Owner, Thief) {
+            let (owner, thief) = deque::new();
+            (Owner(owner), Thief(thief))
+        }
+
+        impl Owner {
+            /// Pushes `n` (non-zero); `false` when full.
+            pub fn push(&mut self, n: usize) -> bool {
+                self.0.push(deque::test_job(n)).is_ok()
+            }
+            /// Takes the newest.
+            pub fn take(&mut self) -> Option<usize> {
+                self.0.take().map(deque::test_number)
+            }
+        }
+
+        impl Thief {
+            /// Takes the oldest.
+            pub fn steal(&self) -> Option<usize> {
+                self.0.steal().map(deque::test_number)
+            }
+        }
+    }
 }
 
 /// The README's examples, compiled and run as doc tests so they cannot go stale.

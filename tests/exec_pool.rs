@@ -47,7 +47,11 @@ fn abort_drops_the_future_and_reports_cancellation() {
     });
     task.abort();
     assert!(task.join().unwrap_err().is_cancelled());
-    assert_eq!(live.load(Ordering::SeqCst), 0, "the aborted future was not dropped");
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "the aborted future was not dropped"
+    );
 }
 
 #[test]
@@ -84,7 +88,11 @@ fn dropping_the_pool_cancels_unfinished_tasks_and_leaks_nothing() {
         }));
     }
     drop(pool);
-    assert_eq!(live.load(Ordering::SeqCst), 0, "a task's future outlived the pool");
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "a task's future outlived the pool"
+    );
     for (i, handle) in handles.into_iter().enumerate() {
         // Odd tasks finish if a worker got to them before the drop; even ones never do.
         match handle.join() {
@@ -122,7 +130,9 @@ fn outputs_nobody_reads_are_dropped() {
 fn tasks_spawned_from_tasks_all_run() {
     let pool = Pool::new(2);
     let total = pool.block_on(async {
-        let handles: Vec<_> = (0..1000u64).map(|i| exec::spawn(async move { i })).collect();
+        let handles: Vec<_> = (0..1000u64)
+            .map(|i| exec::spawn(async move { i }))
+            .collect();
         let mut total = 0;
         for handle in handles {
             total += handle.await.unwrap();
@@ -199,6 +209,28 @@ fn join_computes_fib_on_the_pool_and_outside_it() {
     let pool = Pool::new(2);
     assert_eq!(pool.join(|| fib(22), || fib(5)), (17711, 5));
     assert_eq!(fib(12), 144, "outside a pool join runs both sides in turn");
+}
+
+/// Counts the leaves of a join tree: every `join` half runs exactly once, also when
+/// thieves take halves at every depth (this found a thief and the owner both running one
+/// half, when `join` took halves back from the tail of the stealable ring).
+fn leaves(n: u32, calls: &AtomicUsize) -> u64 {
+    calls.fetch_add(1, Ordering::Relaxed);
+    if n == 0 {
+        return 1;
+    }
+    let (a, b) = exec::join(|| leaves(n - 1, calls), || leaves(n - 1, calls));
+    a + b
+}
+
+#[test]
+fn every_join_half_runs_exactly_once_under_stealing() {
+    let pool = Pool::new(2);
+    for _ in 0..20 {
+        let calls = AtomicUsize::new(0);
+        assert_eq!(pool.join(|| leaves(14, &calls), || ()).0, 1 << 14);
+        assert_eq!(calls.into_inner(), (1 << 15) - 1);
+    }
 }
 
 #[test]
@@ -342,7 +374,12 @@ fn retrying_transactions_suspend_their_tasks_instead_of_holding_workers() {
 fn an_idle_pool_sleeps() {
     fn cpu_ticks() -> u64 {
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
         // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after `)`.
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
@@ -354,6 +391,9 @@ fn an_idle_pool_sleeps() {
     let used = cpu_ticks() - before;
     // Clock ticks are 10 ms: four spinning workers would use ~200 in 500 ms. Other tests
     // run in this process meanwhile, so allow them a generous share.
-    assert!(used < 100, "an idle pool used {used} ticks of CPU in 500 ms");
+    assert!(
+        used < 100,
+        "an idle pool used {used} ticks of CPU in 500 ms"
+    );
     drop(pool);
 }

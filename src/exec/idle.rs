@@ -60,9 +60,15 @@ impl Idle {
         }
         let worker = sleepers.pop()?;
         // One more awake and searching. Under the lock, so it matches the sleeper list.
-        self.state
-            .fetch_add(UNPARKED_ONE | 1, Ordering::SeqCst);
+        self.state.fetch_add(UNPARKED_ONE | 1, Ordering::SeqCst);
         Some(worker)
+    }
+
+    /// A cheap guess, without the fence, at whether `worker_to_notify` would wake anyone.
+    /// For work that needs no wake-up to be run (its owner takes it back), so a wrong
+    /// guess costs parallelism, never progress.
+    pub(crate) fn may_wake(&self) -> bool {
+        self.should_wake(self.state.load(Ordering::Relaxed))
     }
 
     fn should_wake(&self, state: usize) -> bool {

@@ -24,7 +24,7 @@ impl Job {
             Job::Closure(closure) => closure(),
             // SAFETY: a `StackJobRef` in a queue points to a live `StackJob` whose joiner
             // waits for its latch before the job's frame goes away.
-            Job::Stack(job) => unsafe { (job.execute)(job.data) },
+            Job::Stack(job) => unsafe { job.execute() },
         }
     }
 }
@@ -84,6 +84,30 @@ impl StackJobRef {
     /// Whether both point to the same job.
     pub(crate) fn same_job(self, other: StackJobRef) -> bool {
         std::ptr::eq(self.data, other.data)
+    }
+
+    /// The two words, to keep in atomics (see `deque.rs`).
+    pub(crate) fn to_bits(self) -> (usize, usize) {
+        (self.data as usize, self.execute as usize)
+    }
+
+    /// # Safety
+    /// `bits` came from `to_bits`.
+    pub(crate) unsafe fn from_bits((data, execute): (usize, usize)) -> StackJobRef {
+        StackJobRef {
+            data: data as *const (),
+            // SAFETY: `execute` was an `unsafe fn(*const ())` turned into its address.
+            execute: unsafe { std::mem::transmute::<usize, unsafe fn(*const ())>(execute) },
+        }
+    }
+
+    /// Runs the job.
+    ///
+    /// # Safety
+    /// As for `Job::run`: the job is alive and its joiner waits for its latch.
+    pub(crate) unsafe fn execute(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.execute)(self.data) }
     }
 }
 

@@ -22,6 +22,8 @@
 //! parked, so it holds no worker while it waits.
 
 mod blocking;
+#[cfg_attr(loom, allow(missing_docs))]
+pub(crate) mod deque;
 mod idle;
 // Exposed (hidden) to braid's loom models under cfg(loom); documented for maintainers.
 #[cfg_attr(loom, allow(missing_docs))]
@@ -106,7 +108,8 @@ pub(crate) fn block_on_current_thread<F: Future>(future: F) -> F::Output {
         Some(worker) => {
             let woken = Arc::new(AtomicBool::new(true));
             let waker = {
-                let (woken, shared, index) = (woken.clone(), worker.shared().clone(), worker.index());
+                let (woken, shared, index) =
+                    (woken.clone(), worker.shared().clone(), worker.index());
                 crate::sync::waker_fn(move || {
                     // Release: pairs with the Acquire swap below.
                     woken.store(true, Ordering::Release);

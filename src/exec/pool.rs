@@ -117,7 +117,8 @@ impl PoolBuilder {
             .enumerate()
             .map(|(index, local)| {
                 let shared = shared.clone();
-                let mut builder = thread::Builder::new().name(format!("{}-{index}", self.thread_name));
+                let mut builder =
+                    thread::Builder::new().name(format!("{}-{index}", self.thread_name));
                 if let Some(bytes) = self.stack_size {
                     builder = builder.stack_size(bytes);
                 }
@@ -141,7 +142,10 @@ impl<F> Unpin for RunOnce<F> {}
 
 impl<F: FnOnce() -> T, T> Future for RunOnce<F> {
     type Output = T;
-    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
         let f = self.0.take().expect("a closure task runs once");
         std::task::Poll::Ready(f())
     }
@@ -374,9 +378,8 @@ impl Pool {
 
     /// Runs `f` on one of this pool's workers (here, if this thread is one) and waits.
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let here = worker::with_current(|w| {
-            w.is_some_and(|w| std::ptr::eq(&**w.shared(), &*self.shared))
-        });
+        let here =
+            worker::with_current(|w| w.is_some_and(|w| std::ptr::eq(&**w.shared(), &*self.shared)));
         if here {
             return f();
         }

@@ -6,20 +6,19 @@
 //! entry a thief is still copying; equal to `real` when no steal is in flight). Indices
 //! grow without bound and wrap; an entry's slot is its index modulo the capacity.
 //!
-//! - the owner pops the oldest entry (`pop`, FIFO: fair to tasks) or the newest
-//!   (`pop_back`, LIFO: a `join` takes back the job it just pushed);
+//! - the owner pops the oldest entry (`pop`, FIFO: fair to tasks);
 //! - a thief claims the older half by moving `real` with one CAS, copies the entries out,
 //!   then moves `steal` up to `real`, which frees the slots for the owner;
 //! - a push to a full ring moves half of it to the pool's injector (`Overflow`), so a
 //!   push never fails and never blocks.
 //!
-//! `pop_back` and a thief can want the same, last, entry: as in the Chase–Lev deque, the
-//! owner publishes its smaller `tail`, both sides cross a `SeqCst` fence, and the last
-//! entry goes to whichever CAS on `head` wins.
+//! The owner never takes entries back from the tail: a thief's view of `tail` may be
+//! stale, and it claims half of what it saw. `join` uses the Chase–Lev deque in
+//! `deque.rs` instead, whose thieves take one entry at a time.
 
 use std::mem::MaybeUninit;
 
-use crate::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::{Arc, UnsafeCell};
 
 /// Entries per ring. Small under loom, so that models reach overflow and wrap-around.
@@ -118,12 +117,7 @@ impl<T> Ring<T> {
     fn len(&self) -> usize {
         let (_, real) = unpack(self.head.load(Ordering::Acquire));
         let tail = self.tail.load(Ordering::Acquire);
-        match tail.wrapping_sub(real) as usize {
-            // Seen from another thread during a `pop_back` whose entry a thief took, `tail`
-            // is briefly one below `real`: the ring is empty.
-            len if len > CAPACITY => 0,
-            len => len,
-        }
+        tail.wrapping_sub(real) as usize
     }
 }
 
@@ -244,49 +238,6 @@ impl<T> Local<T> {
         // SAFETY: the CAS claimed slot `index` for us.
         Some(unsafe { self.ring.read(index) })
     }
-
-    /// Takes the newest entry.
-    pub fn pop_back(&mut self) -> Option<T> {
-        let tail = self.tail();
-        let (_, real) = unpack(self.ring.head.load(Ordering::Acquire));
-        if real == tail {
-            return None;
-        }
-        let last = tail.wrapping_sub(1);
-        self.ring.tail.store(last, Ordering::Relaxed);
-        // SeqCst: pairs with the fence in `steal_into`: either the thief sees the smaller
-        // tail, or this load sees the thief's claim.
-        fence(Ordering::SeqCst);
-        let head = self.ring.head.load(Ordering::Acquire);
-        let (steal, real) = unpack(head);
-        if last.wrapping_sub(real) as i32 > 0 {
-            // At least one older entry stays behind: no thief can claim `last` (a thief
-            // takes the older half, rounded up, of what it saw).
-            // SAFETY: slot `last` is below the published tail and above every claim.
-            return Some(unsafe { self.ring.read(last) });
-        }
-        let value = if real == last {
-            // The last entry: race the thieves for it on `head`.
-            let next_real = tail;
-            let next = if steal == real {
-                pack(next_real, next_real)
-            } else {
-                pack(steal, next_real)
-            };
-            self.ring
-                .head
-                .compare_exchange(head, next, Ordering::AcqRel, Ordering::Relaxed)
-                .ok()
-                // SAFETY: our CAS claimed slot `last`.
-                .map(|_| unsafe { self.ring.read(last) })
-        } else {
-            // Thieves took everything, `last` included.
-            None
-        };
-        // Either way the ring is empty now; put `tail` back where the claims end.
-        self.ring.tail.store(tail, Ordering::Release);
-        value
-    }
 }
 
 impl<T> Drop for Local<T> {
@@ -335,14 +286,12 @@ impl<T> Stealer<T> {
             if steal != real {
                 return 0; // another thief is copying
             }
-            // SeqCst: pairs with the fence in `pop_back` (see the module docs).
-            fence(Ordering::SeqCst);
             // Acquire: pairs with the owner's Release store in `push_back`, so the
             // entries below this tail are visible.
             let tail = self.ring.tail.load(Ordering::Acquire);
             let available = tail.wrapping_sub(real);
-            if available == 0 || available > CAPACITY as u32 {
-                return 0; // empty, or a `pop_back` is between its two tail stores
+            if available == 0 {
+                return 0;
             }
             let count = available - available / 2;
             let next = pack(steal, real.wrapping_add(count));
@@ -409,7 +358,6 @@ mod tests {
     enum Op {
         Push(u32),
         Pop,
-        PopBack,
         Steal,
     }
 
@@ -417,13 +365,12 @@ mod tests {
         prop_oneof![
             6 => any::<u32>().prop_map(Op::Push),
             2 => Just(Op::Pop),
-            2 => Just(Op::PopBack),
             1 => Just(Op::Steal),
         ]
     }
 
     proptest! {
-        /// Push, pop at both ends, steal-half and overflow behave like a `VecDeque` whose
+        /// Push, pop, steal-half and overflow behave like a `VecDeque` whose
         /// oldest half moves to the injector when it holds `CAPACITY` entries, also when
         /// the indices wrap around `u32::MAX`.
         #[test]
@@ -449,7 +396,6 @@ mod tests {
                         prop_assert_eq!(&*sink.0.borrow(), &model_overflow);
                     }
                     Op::Pop => prop_assert_eq!(local.pop(), model.pop_front()),
-                    Op::PopBack => prop_assert_eq!(local.pop_back(), model.pop_back()),
                     Op::Steal => {
                         let (mut thief, _) = new::<u32>();
                         let got = stealer.steal_into(&mut thief);

@@ -5,9 +5,10 @@
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
 
+use super::deque;
 use super::idle::Idle;
 use super::inject::Injector;
-use super::job::Job;
+use super::job::{Job, StackJobRef};
 use super::park::Parker;
 use super::queue::{self, Local, Stealer};
 use crate::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,7 @@ const MAX_LIFO_POLLS: u32 = 3;
 /// What all workers of one pool share.
 pub(crate) struct Shared {
     pub(crate) stealers: Box<[Stealer<Job>]>,
+    pub(crate) join_stealers: Box<[deque::Stealer]>,
     pub(crate) parkers: Box<[Parker]>,
     pub(crate) injector: Injector<Job>,
     pub(crate) idle: Idle,
@@ -33,21 +35,29 @@ pub(crate) struct Shared {
     pub(crate) blocking: super::blocking::Blocking,
 }
 
-/// Where a job comes from, which decides where it goes.
+/// Where a job comes from, which decides where it goes on a worker of its pool: the
+/// LIFO slot, to run next while its data is in cache (the job it displaces goes to the
+/// back of the ring, where others can steal it); but a task that woke itself (a yield)
+/// goes to the back of the ring, behind the others.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Push {
-    /// A new task or scope job: the back of the ring (FIFO).
+    /// A new task or scope job.
     New,
-    /// A woken task: the LIFO slot, to run next while its data is in cache; or the back
-    /// of the ring if it woke itself (a yield).
+    /// A woken task.
     Woken(NonNull<Header>),
 }
 
 impl Shared {
-    pub(crate) fn new(workers: usize, max_blocking: usize) -> (Shared, Vec<Local<Job>>) {
+    /// The shared state, and each worker's own ends of its two queues.
+    pub(crate) fn new(
+        workers: usize,
+        max_blocking: usize,
+    ) -> (Shared, Vec<(Local<Job>, deque::Worker)>) {
         let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| queue::new()).unzip();
+        let (joins, join_stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| deque::new()).unzip();
         let shared = Shared {
             stealers: stealers.into(),
+            join_stealers: join_stealers.into(),
             parkers: (0..workers).map(|_| Parker::new()).collect(),
             injector: Injector::new(),
             idle: Idle::new(workers),
@@ -55,7 +65,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             blocking: super::blocking::Blocking::new(max_blocking),
         };
-        (shared, locals)
+        (shared, locals.into_iter().zip(joins).collect())
     }
 
     pub(crate) fn workers(&self) -> usize {
@@ -75,7 +85,9 @@ impl Shared {
     }
 
     fn has_pending_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+        !self.injector.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
+            || self.join_stealers.iter().any(|s| !s.is_empty())
     }
 
     /// Queues a job: on this pool's worker, into its own queues; elsewhere, into the
@@ -107,6 +119,8 @@ impl Schedule for Arc<Shared> {
 /// may push to this worker.
 struct Core {
     local: Local<Job>,
+    /// `join`'s second halves, newest at the bottom.
+    joins: deque::Worker,
     lifo: Option<Job>,
     lifo_polls: u32,
     tick: u32,
@@ -118,7 +132,7 @@ struct Core {
 
 impl Core {
     fn has_work(&self) -> bool {
-        self.lifo.is_some() || !self.local.is_empty()
+        self.lifo.is_some() || !self.local.is_empty() || !self.joins.is_empty()
     }
 
     /// xorshift32: which victim to try first.
@@ -193,11 +207,12 @@ pub(crate) fn unpark_sibling(index: usize) {
 }
 
 /// The body of worker thread `index`.
-pub(crate) fn run(shared: Arc<Shared>, index: usize, local: Local<Job>) {
+pub(crate) fn run(shared: Arc<Shared>, index: usize, (local, joins): (Local<Job>, deque::Worker)) {
     let worker = Worker {
         index,
         core: RefCell::new(Core {
             local,
+            joins,
             lifo: None,
             lifo_polls: 0,
             tick: 0,
@@ -239,30 +254,35 @@ impl Worker {
             return Some(job);
         };
         let core = &mut *core;
-        let back = match push {
-            Push::Woken(task) if core.running != Some(task) => match core.lifo.replace(job) {
-                // The slot was free: this worker runs the task next, nobody else need wake.
+        let yielded = matches!(push, Push::Woken(task) if core.running == Some(task));
+        let back = if yielded {
+            job
+        } else {
+            match core.lifo.replace(job) {
+                // The slot was free: this worker runs the job next, nobody else need wake.
                 None => return None,
                 Some(displaced) => displaced,
-            },
-            _ => job,
+            }
         };
         core.local.push_back(back, &self.shared.injector);
         self.shared.notify_one();
         None
     }
 
-    /// Pushes a job that `join` will try to take back with `pop_back`.
-    pub(crate) fn push_back(&self, job: Job) {
-        self.core
-            .borrow_mut()
-            .local
-            .push_back(job, &self.shared.injector);
-        self.shared.notify_one();
+    /// Offers `join`'s second half to thieves; gives it back if the deque is full.
+    pub(crate) fn push_join(&self, job: StackJobRef) -> Result<(), StackJobRef> {
+        self.core.borrow_mut().joins.push(job)?;
+        // The joiner takes the job back itself if nobody steals it, so skipping the fence
+        // can delay a thief but never strand the job.
+        if self.shared.idle.may_wake() {
+            self.shared.notify_one();
+        }
+        Ok(())
     }
 
-    pub(crate) fn pop_back(&self) -> Option<Job> {
-        self.core.borrow_mut().local.pop_back()
+    /// Takes back the newest `join` half, unless a thief took it.
+    pub(crate) fn take_join(&self) -> Option<StackJobRef> {
+        self.core.borrow_mut().joins.take()
     }
 
     fn find_work(&self) -> Option<Job> {
@@ -286,7 +306,10 @@ impl Worker {
             core.local.push_back(job, &self.shared.injector);
         }
         core.lifo_polls = 0;
-        core.local.pop().or_else(|| self.pop_injector(core))
+        core.local
+            .pop()
+            .or_else(|| core.joins.take().map(Job::Stack))
+            .or_else(|| self.pop_injector(core))
     }
 
     /// Takes a batch from the injector: one to run, the rest into the ring.
@@ -296,7 +319,9 @@ impl Worker {
             return None;
         }
         let fair_share = injector.len() / self.shared.workers() + 1;
-        let max = fair_share.min(core.local.free_room()).min(queue::CAPACITY / 2);
+        let max = fair_share
+            .min(core.local.free_room())
+            .min(queue::CAPACITY / 2);
         let mut first = None;
         let taken = injector.pop_batch(max.max(1), |job| {
             if first.is_none() {
@@ -327,6 +352,10 @@ impl Worker {
             let victim = (start + offset) % workers;
             if victim == self.index {
                 continue;
+            }
+            // The oldest `join` half first: in fork-join code it is the biggest piece.
+            if let Some(job) = self.shared.join_stealers[victim].steal() {
+                return Some(Job::Stack(job));
             }
             if let Some(job) = self.shared.stealers[victim].steal_into(&mut core.local) {
                 return Some(job);

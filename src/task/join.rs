@@ -46,7 +46,9 @@ impl<T> JoinHandle<T> {
     }
 
     fn task(&self) -> &TaskRef {
-        self.task.as_ref().expect("JoinHandle used after it was dropped")
+        self.task
+            .as_ref()
+            .expect("JoinHandle used after it was dropped")
     }
 
     /// Blocks the calling thread until the task finishes and returns its output (Python's
@@ -117,8 +119,10 @@ impl<T> Future for JoinHandle<T> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: this is the task's handle, `T` is its output type, `out` is valid.
         unsafe {
-            self.task()
-                .read_output((&mut out as *mut Poll<Result<T, JoinError>>).cast(), cx.waker())
+            self.task().read_output(
+                (&mut out as *mut Poll<Result<T, JoinError>>).cast(),
+                cx.waker(),
+            )
         };
         out
     }

@@ -180,7 +180,9 @@ impl Drop for TaskRef {
 
 impl std::fmt::Debug for TaskRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("TaskRef").field(&self.header().state.load()).finish()
+        f.debug_tuple("TaskRef")
+            .field(&self.header().state.load())
+            .finish()
     }
 }
 
@@ -249,7 +251,9 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         Err(payload) => unsafe { complete(cell, Err(JoinError::panic(payload)), 1) },
         Ok(Poll::Pending) => match cell.header.state.to_idle() {
             ToIdle::Idle => unsafe { drop_references(ptr, 1) },
-            ToIdle::Notified => cell.scheduler.schedule(unsafe { TaskRef::from_counted(ptr) }),
+            ToIdle::Notified => cell
+                .scheduler
+                .schedule(unsafe { TaskRef::from_counted(ptr) }),
             ToIdle::Cancel => unsafe { complete(cell, Err(JoinError::cancelled()), 1) },
         },
     }

@@ -321,6 +321,9 @@ mod tests {
     #[test]
     fn debug_names_the_bits() {
         let text = format!("{:?}", StateCell::new(3).load());
-        assert!(text.contains("notified: true") && text.contains("refs: 3"), "{text}");
+        assert!(
+            text.contains("notified: true") && text.contains("refs: 3"),
+            "{text}"
+        );
     }
 }
