@@ -7,6 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use braid::coro::{Generator, GeneratorState};
+use braid::exec::{self, Pool};
+use braid::stm::atomically_async;
 use braid::stm::{
     atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TVar,
 };
@@ -18,6 +20,7 @@ fn main() {
     choice_with_or_else();
     structures();
     generators();
+    pool();
     println!("\nEvery stop checked its own result.");
 }
 
@@ -251,4 +254,62 @@ fn generators() {
     println!(
         "   an outer generator delegated to a countdown: {seen:?}, then it returned {outcome:?}"
     );
+}
+
+/// Stop 6: the work-stealing Pool. "This is a task. Go.": closures and futures, results
+/// and panics through handles, fork-join, an ordered parallel map, and tasks that wait on
+/// a transaction without holding a worker.
+fn pool() {
+    println!("\n6. The Pool: tasks, join, map, and transactions inside tasks.");
+    let pool = Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+
+    let task = pool.spawn_fn(|| (1..=20u64).product::<u64>());
+    let answer = task.join().unwrap();
+    assert_eq!(answer, 2_432_902_008_176_640_000);
+    println!("   a closure on a worker (Pool.apply_async, then .get()): 20! = {answer}");
+
+    // The default panic hook would print the worker's panic here; the handle gets it.
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let failing = pool.spawn_fn(|| -> u32 { panic!("file not found: data.csv") });
+    let error = failing.join().unwrap_err();
+    std::panic::set_hook(quiet);
+    assert_eq!(error.panic_message(), Some("file not found: data.csv"));
+    println!("   a task that panicked handed back its error: {error}");
+
+    fn fib(n: u64) -> u64 {
+        if n < 20 {
+            return (1..=n).fold((0, 1), |(a, b), _| (b, a + b)).0;
+        }
+        let (a, b) = exec::join(|| fib(n - 1), || fib(n - 2));
+        a + b
+    }
+    let fib32 = pool.join(|| fib(32), || ()).0;
+    assert_eq!(fib32, 2_178_309);
+    println!("   fork-join (rayon's join), idle workers steal the halves: fib(32) = {fib32}");
+
+    let lengths = pool.map(["braid", "weaves", "three", "strands"], str::len);
+    assert_eq!(lengths, [5, 6, 5, 7]);
+    println!("   an order-keeping parallel map (Pool.map): {lengths:?}");
+
+    let gate = TVar::new(0u32);
+    let waiters: Vec<_> = (0..64)
+        .map(|_| {
+            let gate = gate.clone();
+            pool.spawn(async move {
+                atomically_async(|tx| {
+                    let value = gate.read(tx)?;
+                    check(value > 0)?;
+                    Ok(value)
+                })
+                .await
+            })
+        })
+        .collect();
+    let still_free = pool.spawn_fn(|| "a worker is still free").join().unwrap();
+    atomically(|tx| gate.write(tx, 7));
+    let woken: u32 = waiters.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(woken, 64 * 7);
+    println!("   64 tasks retried a transaction and were suspended ({still_free});");
+    println!("   one commit from this thread woke all of them");
 }

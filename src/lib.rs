@@ -41,6 +41,19 @@
 //! assert_eq!(evens.collect::<Vec<_>>(), [0, 2, 4, 6, 8]);
 //! ```
 //!
+//! - [`exec`]: a work-stealing [`Pool`](exec::Pool) of worker threads for futures and
+//!   closures, with [`JoinHandle`]s, fork-join [`join`](exec::join), scoped spawning and
+//!   an order-keeping parallel `map`.
+//!
+//! ```
+//! use braid::exec::Pool;
+//!
+//! let pool = Pool::new(2);
+//! let task = pool.spawn_fn(|| (1..=10u64).sum::<u64>());
+//! assert_eq!(task.join().unwrap(), 55);
+//! assert_eq!(pool.map([1, 2, 3], |n| n * n), [1, 4, 9]);
+//! ```
+//!
 //! Everything braid synchronizes with goes through one internal shim, so building with
 //! `RUSTFLAGS="--cfg loom"` swaps in loom's model-checked primitives: braid's own models
 //! live in `models/`, and a user's loom model sees through braid the same way.

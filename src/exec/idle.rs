@@ -48,7 +48,7 @@ impl Idle {
     /// Work was just made available: returns a sleeper to unpark, if one should wake. The
     /// woken worker starts out searching.
     pub(crate) fn worker_to_notify(&self) -> Option<usize> {
-        // SeqCst: pairs with the fence in `to_parked` and `from_searching` callers
+        // SeqCst: pairs with the fence in `to_parked` and `stop_searching` callers
         // (see the module docs); the push happened before this fence.
         fence(Ordering::SeqCst);
         if !self.should_wake(self.state.load(Ordering::Relaxed)) {
@@ -76,7 +76,7 @@ impl Idle {
     }
 
     /// A worker out of local work wants to steal. Refused when half are searching.
-    pub(crate) fn to_searching(&self) -> bool {
+    pub(crate) fn start_searching(&self) -> bool {
         let state = self.state.load(Ordering::Relaxed);
         if 2 * searching(state) >= self.workers {
             return false;
@@ -87,7 +87,7 @@ impl Idle {
 
     /// A searcher found work (or gives up). Returns whether it was the last searcher: then
     /// the caller must make sure no work went unnoticed (wake another, or look again).
-    pub(crate) fn from_searching(&self) -> bool {
+    pub(crate) fn stop_searching(&self) -> bool {
         let previous = self.state.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(searching(previous) > 0);
         searching(previous) == 1

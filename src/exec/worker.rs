@@ -258,11 +258,8 @@ impl Worker {
         let back = if yielded {
             job
         } else {
-            match core.lifo.replace(job) {
-                // The slot was free: this worker runs the job next, nobody else need wake.
-                None => return None,
-                Some(displaced) => displaced,
-            }
+            // A free slot (`None`): this worker runs the job next, nobody else need wake.
+            core.lifo.replace(job)?
         };
         core.local.push_back(back, &self.shared.injector);
         self.shared.notify_one();
@@ -341,7 +338,7 @@ impl Worker {
         let mut core = self.core.borrow_mut();
         let core = &mut *core;
         if !core.searching {
-            if !self.shared.idle.to_searching() {
+            if !self.shared.idle.start_searching() {
                 return None;
             }
             core.searching = true;
@@ -366,7 +363,7 @@ impl Worker {
 
     pub(crate) fn run_job(&self, job: Job) {
         let was_searching = std::mem::replace(&mut self.core.borrow_mut().searching, false);
-        if was_searching && self.shared.idle.from_searching() {
+        if was_searching && self.shared.idle.stop_searching() {
             // The last searcher found work: there may be more, so let another look.
             self.shared.notify_one();
         }

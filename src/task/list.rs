@@ -66,7 +66,7 @@ impl TaskList {
         // SAFETY: the caller holds a reference, so the header is alive.
         let slot = unsafe { task.as_ref() }.list_slot();
         let listed = shard.slots.get(slot)?.as_ref();
-        if !listed.is_some_and(|listed| listed.ptr() == task) {
+        if listed.is_none_or(|listed| listed.ptr() != task) {
             return None;
         }
         shard.free.push(slot);

@@ -112,7 +112,9 @@ impl StateCell {
     /// A new task: queued once, with a `JoinHandle`, and `refs` references (one per owner:
     /// queue entry, handle, the executor's list of live tasks).
     pub(crate) fn new(refs: usize) -> StateCell {
-        StateCell(AtomicUsize::new(NOTIFIED | JOIN_INTEREST | refs * REF_ONE))
+        StateCell(AtomicUsize::new(
+            NOTIFIED | JOIN_INTEREST | (refs * REF_ONE),
+        ))
     }
 
     pub(crate) fn load(&self) -> State {
