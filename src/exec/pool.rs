@@ -68,6 +68,11 @@ impl PoolBuilder {
     ///
     /// # Panics
     /// `build` panics if this is zero.
+    ///
+    /// ```
+    /// let pool = braid::exec::Pool::builder().workers(3).build();
+    /// assert_eq!(pool.workers(), 3);
+    /// ```
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers);
         self
@@ -75,12 +80,24 @@ impl PoolBuilder {
 
     /// The name prefix of worker threads; worker `i` is named `"{name}-{i}"`
     /// (default `"braid-worker"`).
+    ///
+    /// ```
+    /// let pool = braid::exec::Pool::builder().workers(1).thread_name("io").build();
+    /// let name = pool.spawn_fn(|| std::thread::current().name().unwrap().to_owned());
+    /// assert_eq!(name.join().unwrap(), "io-0");
+    /// ```
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = name.into();
         self
     }
 
-    /// The stack size of worker threads, in bytes (default: the standard library's).
+    /// The stack size of worker threads, in bytes (default: the standard library's). Deep
+    /// recursion through `join` may want more.
+    ///
+    /// ```
+    /// let pool = braid::exec::Pool::builder().stack_size(16 << 20).build();
+    /// assert_eq!(pool.spawn_fn(|| 1).join().unwrap(), 1);
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -91,6 +108,12 @@ impl PoolBuilder {
     ///
     /// # Panics
     /// `build` panics if this is zero.
+    ///
+    /// ```
+    /// let pool = braid::exec::Pool::builder().max_blocking_threads(2).build();
+    /// let reads: Vec<_> = (0..4).map(|_| pool.spawn_blocking(|| std::fs::metadata(".").is_ok())).collect();
+    /// assert!(reads.into_iter().all(|read| read.join().unwrap()));
+    /// ```
     pub fn max_blocking_threads(mut self, threads: usize) -> Self {
         self.max_blocking_threads = threads;
         self
@@ -100,6 +123,11 @@ impl PoolBuilder {
     ///
     /// # Panics
     /// If the number of workers or of blocking threads is zero, or a thread cannot start.
+    ///
+    /// ```
+    /// let pool = braid::exec::Pool::builder().build(); // one worker per core
+    /// assert!(pool.workers() >= 1);
+    /// ```
     pub fn build(self) -> Pool {
         let workers = self.workers.unwrap_or_else(default_workers);
         assert!(
@@ -377,6 +405,7 @@ impl Pool {
     }
 
     /// Runs `f` on one of this pool's workers (here, if this thread is one) and waits.
+    /// A worker of another pool blocks here like any other thread.
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         let here =
             worker::with_current(|w| w.is_some_and(|w| std::ptr::eq(&**w.shared(), &*self.shared)));
