@@ -372,28 +372,35 @@ fn retrying_transactions_suspend_their_tasks_instead_of_holding_workers() {
 #[cfg(target_os = "linux")]
 #[test]
 fn an_idle_pool_sleeps() {
-    fn cpu_ticks() -> u64 {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after `)`.
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    /// CPU time (clock ticks, usually 10 ms) used so far by this process's threads whose
+    /// name starts with `prefix`, and how many threads those are.
+    fn cpu_ticks_of_threads(prefix: &str) -> (u64, usize) {
+        let (mut ticks, mut threads) = (0, 0);
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            if !stat[open + 1..close].starts_with(prefix) {
+                continue;
+            }
+            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            // utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
+            ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            threads += 1;
+        }
+        (ticks, threads)
     }
-    let pool = Pool::new(4);
+    let pool = Pool::builder().workers(4).thread_name("idleprobe").build();
     pool.spawn_fn(|| ()).join().unwrap();
     std::thread::sleep(Duration::from_millis(50));
-    let before = cpu_ticks();
+    let (before, workers) = cpu_ticks_of_threads("idleprobe");
+    assert_eq!(workers, 4, "the probe must see the pool's workers");
     std::thread::sleep(Duration::from_millis(500));
-    let used = cpu_ticks() - before;
-    // Clock ticks are 10 ms: four spinning workers would use ~200 in 500 ms. Other tests
-    // run in this process meanwhile, so allow them a generous share.
-    assert!(
-        used < 100,
-        "an idle pool used {used} ticks of CPU in 500 ms"
-    );
+    let used = cpu_ticks_of_threads("idleprobe").0 - before;
+    // A spinning worker would use ~50 ticks in 500 ms; four sleeping ones use none.
+    assert!(used <= 5, "an idle pool's workers used {used} ticks of CPU in 500 ms");
     drop(pool);
 }
