@@ -2,8 +2,8 @@
 //!
 //! A [`Generator`] runs a body that yields values out and receives values in, suspended
 //! between resumes without a thread or a stack of its own (Python's generators, with
-//! `send` and `yield from`). The round-robin `Scheduler` of cooperative tasks is being
-//! built on the same vocabulary.
+//! `send` and `yield from`). A [`Scheduler`] runs cooperative tasks on one thread in
+//! round-robin order, with the same [`JoinHandle`](crate::JoinHandle) as the Pool.
 //!
 //! ```
 //! use braid::coro::Generator;
@@ -20,7 +20,9 @@
 //! ```
 
 mod generator;
+mod scheduler;
 mod yield_now;
 
 pub use generator::{Co, Generator, GeneratorState};
+pub use scheduler::{sleep, spawn, Deadlock, Scheduler};
 pub use yield_now::yield_now;

@@ -30,7 +30,7 @@ mod idle;
 pub(crate) mod inject;
 mod job;
 mod join;
-mod park;
+pub(crate) mod park;
 mod pool;
 #[cfg_attr(loom, allow(missing_docs))]
 pub(crate) mod queue;

@@ -28,6 +28,27 @@ impl Parker {
         *notified = false;
     }
 
+    /// Like `park`, but returns after `timeout` at the latest.
+    #[cfg(not(loom))]
+    pub(crate) fn park_timeout(&self, timeout: std::time::Duration) {
+        let mut notified = lock(&self.notified);
+        if !*notified {
+            notified = self
+                .condvar
+                .wait_timeout(notified, timeout)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        *notified = false;
+    }
+
+    /// Loom has no clock: a timed park is one that times out at once.
+    #[cfg(loom)]
+    pub(crate) fn park_timeout(&self, _timeout: std::time::Duration) {
+        crate::sync::thread::yield_now();
+        *lock(&self.notified) = false;
+    }
+
     pub(crate) fn unpark(&self) {
         *lock(&self.notified) = true;
         self.condvar.notify_one();

@@ -73,6 +73,14 @@ impl TaskList {
         shard.slots[slot].take()
     }
 
+    /// Calls `f` with every task in the list (under the shards' locks: `f` must not
+    /// touch the list).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&TaskRef)) {
+        for shard in self.shards.iter() {
+            lock(shard).slots.iter().flatten().for_each(&mut f);
+        }
+    }
+
     /// Closes the list to new tasks and returns every task still in it.
     pub(crate) fn close(&self) -> Vec<TaskRef> {
         self.closed.store(true, Ordering::Relaxed);

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use super::error::JoinError;
 use super::state::{StateCell, ToIdle, ToRunning, Wake};
 use super::Schedule;
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 
 /// The part of a task every executor and handle can read without knowing its types.
@@ -28,6 +28,10 @@ pub(crate) struct Header {
     /// Where the executor's list of live tasks keeps this task; written and read only
     /// under that list's lock (so Relaxed).
     pub(crate) list_slot: AtomicUsize,
+    /// The data pointer of the waker the `JoinHandle` left in the slot, readable without
+    /// touching the slot: the Scheduler's deadlock check uses it to tell a waker held by
+    /// another of its tasks from one held outside.
+    join_waiter: AtomicPtr<()>,
 }
 
 /// The type-specific operations, one static table per (future, executor) pair.
@@ -90,6 +94,7 @@ impl TaskRef {
                 state: StateCell::new(refs),
                 vtable: &Vtables::<F, S>::VTABLE,
                 list_slot: AtomicUsize::new(usize::MAX),
+                join_waiter: AtomicPtr::new(std::ptr::null_mut()),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -361,6 +366,11 @@ fn register_join_waker<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> bool {
     // SAFETY: `JOIN_WAKER` is clear, so the slot belongs to the handle alone.
     cell.join_waker
         .with_mut(|slot| unsafe { *slot = Some(waker.clone()) });
+    // Relaxed: read only by the Scheduler's deadlock check, on the thread that polls
+    // every task of that scheduler (and so every handle awaited inside it).
+    cell.header
+        .join_waiter
+        .store(waker.data() as *mut (), Ordering::Relaxed);
     cell.header.state.set_join_waker()
 }
 
@@ -439,5 +449,13 @@ impl Header {
     }
     pub(crate) fn set_list_slot(&self, slot: usize) {
         self.list_slot.store(slot, Ordering::Relaxed);
+    }
+
+    /// The data pointer of the waker a `JoinHandle` left for this task's completion, if one
+    /// is there now.
+    pub(crate) fn join_waiter(&self) -> Option<*const ()> {
+        let state = self.state.load();
+        (state.has_join_waker() && !state.is_complete())
+            .then(|| self.join_waiter.load(Ordering::Relaxed) as *const ())
     }
 }

@@ -1,0 +1,491 @@
+//! A single-threaded, round-robin scheduler of cooperative tasks (Beazley's generator
+//! scheduler, with futures): ready tasks run in FIFO order and a woken task joins the tail.
+//! Tasks may be `!Send`. When nothing can run, nothing sleeps on a timer, and no waker of a
+//! blocked task is held outside the scheduler, `run` reports a [`Deadlock`] instead of
+//! hanging.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::{pin, Pin};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicBool as StdAtomicBool;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::exec::park::Parker;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{lock, Arc, Mutex};
+use crate::task::{self, Header, JoinHandle, Schedule, TaskList, TaskRef};
+
+/// What the tasks' wakers reach: the queue of woken tasks and the way to wake the
+/// scheduler's thread. `Send + Sync`, so a waker may be used from any thread.
+struct Shared {
+    ready: Mutex<VecDeque<TaskRef>>,
+    /// Set while the scheduler's thread sleeps (or is about to): a wake must unpark it.
+    sleeping: AtomicBool,
+    parker: Parker,
+    tasks: TaskList,
+}
+
+impl Schedule for Arc<Shared> {
+    const BLOCKING_JOIN: bool = false;
+
+    fn schedule(&self, task: TaskRef) {
+        lock(&self.ready).push_back(task);
+        // SeqCst: pairs with the store in `Scheduler::sleep` (see there).
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.parker.unpark();
+        }
+    }
+
+    fn release(&self, task: NonNull<Header>) -> Option<TaskRef> {
+        self.tasks.remove(task)
+    }
+}
+
+/// A single-threaded round-robin scheduler of cooperative tasks.
+///
+/// ```
+/// use braid::coro::{self, yield_now, Scheduler};
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// // Beazley's countdowns: three tasks taking turns.
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let mut scheduler = Scheduler::new();
+/// for start in [3, 6] {
+///     let log = log.clone();
+///     scheduler.spawn(async move {
+///         for n in (start - 2..=start).rev() {
+///             log.borrow_mut().push(n);
+///             yield_now().await;
+///         }
+///     });
+/// }
+/// scheduler.run().unwrap();
+/// assert_eq!(*log.borrow(), [3, 6, 2, 5, 1, 4]);
+/// ```
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    timers: RefCell<BinaryHeap<Reverse<Timer>>>,
+    next_timer: Cell<u64>,
+    /// Tasks are polled on this thread only.
+    _not_send: PhantomData<*const ()>,
+}
+
+struct Timer {
+    deadline: Instant,
+    seq: u64,
+    waker: Waker,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.deadline, self.seq) == (other.deadline, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+    }
+}
+
+/// `run` or `block_on` found every remaining task blocked with nothing able to wake it.
+///
+/// ```
+/// use braid::coro::Scheduler;
+///
+/// let mut scheduler = Scheduler::new();
+/// scheduler.spawn(std::future::pending::<()>());
+/// let deadlock = scheduler.run().unwrap_err();
+/// assert_eq!(deadlock.blocked(), 1);
+/// assert!(deadlock.to_string().contains("1 task"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadlock {
+    blocked: usize,
+}
+
+impl Deadlock {
+    /// How many tasks were blocked (not counting `block_on`'s own future).
+    pub fn blocked(&self) -> usize {
+        self.blocked
+    }
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.blocked == 1 { "" } else { "s" };
+        write!(
+            f,
+            "deadlock: {} task{s} blocked, no timer pending, and no waker held outside the scheduler",
+            self.blocked
+        )
+    }
+}
+
+impl std::error::Error for Deadlock {}
+
+thread_local! {
+    /// The scheduler running on this thread, for `coro::spawn` and `sleep`.
+    static CURRENT: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
+}
+
+/// The waker of `block_on`'s own future: sets a flag and wakes the scheduler. Its `Arc`'s
+/// count tells how many clones exist.
+struct MainWaker {
+    woken: StdAtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.woken.store(true, std::sync::atomic::Ordering::SeqCst);
+        if self.shared.sleeping.load(Ordering::SeqCst) {
+            self.shared.parker.unpark();
+        }
+    }
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Scheduler::new()
+    }
+}
+
+impl Scheduler {
+    /// An empty scheduler.
+    ///
+    /// ```
+    /// let mut scheduler = braid::coro::Scheduler::new();
+    /// assert!(scheduler.run().is_ok()); // nothing to do
+    /// ```
+    pub fn new() -> Scheduler {
+        Scheduler {
+            shared: Arc::new(Shared {
+                ready: Mutex::new(VecDeque::new()),
+                sleeping: AtomicBool::new(false),
+                parker: Parker::new(),
+                tasks: TaskList::new(),
+            }),
+            timers: RefCell::new(BinaryHeap::new()),
+            next_timer: Cell::new(0),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Adds a task; it runs when `run` or `block_on` drives the scheduler. The task may
+    /// hold `!Send` values (`Rc`, `RefCell`).
+    ///
+    /// ```
+    /// use braid::coro::Scheduler;
+    /// use std::rc::Rc;
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let shared = Rc::new(5); // not Send: fine on one thread
+    /// let task = scheduler.spawn(async move { *shared * 2 });
+    /// assert_eq!(scheduler.block_on(task).unwrap().unwrap(), 10);
+    /// ```
+    pub fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+        let (entry, listed, handle) = task::new_task(future, self.shared.clone());
+        match self.shared.tasks.insert(listed) {
+            Ok(()) => lock(&self.shared.ready).push_back(entry),
+            Err(listed) => listed.shutdown(),
+        }
+        handle
+    }
+
+    /// Runs tasks until every task has finished.
+    ///
+    /// # Errors
+    /// [`Deadlock`] when tasks remain but none can ever run again.
+    ///
+    /// ```
+    /// use braid::coro::{self, Scheduler};
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// scheduler.spawn(async {
+    ///     let child = coro::spawn(async { 2 + 2 });
+    ///     assert_eq!(child.await.unwrap(), 4);
+    /// });
+    /// scheduler.run().unwrap();
+    /// ```
+    pub fn run(&mut self) -> Result<(), Deadlock> {
+        self.drive(None::<Pin<&mut std::future::Pending<()>>>)
+            .map(|_| ())
+    }
+
+    /// Runs `future` on this thread, with the scheduler's tasks, until it completes.
+    ///
+    /// # Errors
+    /// [`Deadlock`] when `future` and every remaining task are blocked for good.
+    ///
+    /// ```
+    /// use braid::coro::{sleep, Scheduler};
+    /// use std::time::Duration;
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let waited = scheduler.block_on(async {
+    ///     sleep(Duration::from_millis(5)).await;
+    ///     "woke up"
+    /// });
+    /// assert_eq!(waited.unwrap(), "woke up");
+    /// ```
+    pub fn block_on<T>(&mut self, future: impl Future<Output = T>) -> Result<T, Deadlock> {
+        let future = pin!(future);
+        self.drive(Some(future))
+            .map(|output| output.expect("block_on ends when its future does"))
+    }
+
+    fn drive<F: Future>(&mut self, mut main: Option<Pin<&mut F>>) -> Result<Option<F::Output>, Deadlock> {
+        struct Reset(*const Scheduler);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                CURRENT.with(|current| current.set(self.0));
+            }
+        }
+        let _reset = Reset(CURRENT.with(|current| current.replace(self as *const Scheduler)));
+        let main_waker = std::sync::Arc::new(MainWaker {
+            // Polled first thing when there is a main future; never set otherwise.
+            woken: StdAtomicBool::new(main.is_some()),
+            shared: self.shared.clone(),
+        });
+        let waker = Waker::from(main_waker.clone());
+        loop {
+            if let Some(future) = main.as_mut() {
+                if main_waker.woken.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+                        return Ok(Some(output));
+                    }
+                }
+            }
+            // One round: the tasks ready now, in order; those they wake run next round.
+            let round = std::mem::take(&mut *lock(&self.shared.ready));
+            let ran = !round.is_empty();
+            for task in round {
+                task.run();
+            }
+            let fired = self.fire_timers();
+            if ran || fired || main_waker.woken.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
+            if main.is_none() && self.live_tasks() == 0 {
+                return Ok(None);
+            }
+            if let Some(deadlock) = self.deadlock(&main_waker, main.is_some()) {
+                return Err(deadlock);
+            }
+            self.sleep(&main_waker);
+        }
+    }
+
+    fn live_tasks(&self) -> usize {
+        let mut count = 0;
+        self.shared.tasks.for_each(|_| count += 1);
+        count
+    }
+
+    /// Wakes every timer whose deadline has passed; `true` if any did.
+    fn fire_timers(&self) -> bool {
+        let now = Instant::now();
+        let mut fired = false;
+        loop {
+            let timer = {
+                let mut timers = self.timers.borrow_mut();
+                match timers.peek() {
+                    Some(Reverse(timer)) if timer.deadline <= now => timers.pop(),
+                    _ => None,
+                }
+            };
+            match timer {
+                Some(Reverse(timer)) => {
+                    timer.waker.wake();
+                    fired = true;
+                }
+                None => return fired,
+            }
+        }
+    }
+
+    /// Sleeps until a wake-up from any thread, or the next timer's deadline.
+    fn sleep(&self, main: &MainWaker) {
+        // SeqCst: pairs with the load in `schedule`: either the waker sees `sleeping`
+        // and unparks, or this thread's look at the queue (under its lock) sees the task.
+        self.shared.sleeping.store(true, Ordering::SeqCst);
+        let idle = lock(&self.shared.ready).is_empty()
+            && !main.woken.load(std::sync::atomic::Ordering::SeqCst);
+        if idle {
+            let next = self.timers.borrow().peek().map(|Reverse(timer)| timer.deadline);
+            match next {
+                Some(deadline) => self
+                    .shared
+                    .parker
+                    .park_timeout(deadline.saturating_duration_since(Instant::now())),
+                None => self.shared.parker.park(),
+            }
+        }
+        self.shared.sleeping.store(false, Ordering::SeqCst);
+    }
+
+    /// `Some` when no task can ever run again: none is queued, no timer is pending, and
+    /// every waker of a blocked task (and of `block_on`'s future) sits in the join slot of
+    /// another blocked task of this scheduler, where only that task's completion can fire it.
+    fn deadlock(&self, main: &std::sync::Arc<MainWaker>, has_main: bool) -> Option<Deadlock> {
+        if !self.timers.borrow().is_empty() || !lock(&self.shared.ready).is_empty() {
+            return None;
+        }
+        // Wakers each task (by header address) has, and how many are in join slots.
+        let mut wakers: HashMap<*const (), (usize, usize)> = HashMap::new();
+        let main_key = std::sync::Arc::as_ptr(main) as *const ();
+        if has_main {
+            // Our own two references (`main` and the `Waker` in `drive`) are not held out.
+            wakers.insert(main_key, (std::sync::Arc::strong_count(main) - 2, 0));
+        }
+        let mut blocked = 0;
+        let mut runnable = false;
+        self.shared.tasks.for_each(|task| {
+            let state = task.header().state.load();
+            if state.is_notified() || state.is_running() {
+                runnable = true;
+                return;
+            }
+            blocked += 1;
+            // References: the list's, the handle's, and the rest are wakers.
+            let held = state.ref_count() - 1 - usize::from(state.has_join_interest());
+            wakers.entry(task.ptr().as_ptr() as *const ()).or_default().0 += held;
+        });
+        if runnable {
+            return None;
+        }
+        self.shared.tasks.for_each(|task| {
+            if let Some(waiter) = task.header().join_waiter() {
+                if let Some(entry) = wakers.get_mut(&waiter) {
+                    entry.1 += 1;
+                }
+            }
+        });
+        wakers
+            .values()
+            .all(|&(held, in_join_slots)| held <= in_join_slots)
+            .then_some(Deadlock { blocked })
+    }
+
+    fn add_timer(&self, deadline: Instant, waker: Waker) {
+        let seq = self.next_timer.get();
+        self.next_timer.set(seq + 1);
+        self.timers
+            .borrow_mut()
+            .push(Reverse(Timer { deadline, seq, waker }));
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        // Cancel unfinished tasks here, on the thread that owns their futures.
+        for task in self.shared.tasks.close() {
+            task.shutdown();
+        }
+        drop(std::mem::take(&mut *lock(&self.shared.ready)));
+        self.timers.borrow_mut().clear();
+    }
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("tasks", &self.live_tasks())
+            .finish_non_exhaustive()
+    }
+}
+
+fn with_current<R>(what: &str, f: impl FnOnce(&Scheduler) -> R) -> R {
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: `CURRENT` points to the scheduler whose `run`/`block_on` is on this thread's
+    // stack, and is reset before that call returns.
+    let scheduler = unsafe { current.as_ref() }
+        .unwrap_or_else(|| panic!("{what} works only inside a task of a running braid::coro::Scheduler"));
+    f(scheduler)
+}
+
+/// Spawns a task on the scheduler running this code.
+///
+/// # Panics
+/// Outside a running [`Scheduler`].
+///
+/// ```
+/// use braid::coro::{self, Scheduler};
+///
+/// let mut scheduler = Scheduler::new();
+/// let total = scheduler.block_on(async {
+///     let a = coro::spawn(async { 1 });
+///     let b = coro::spawn(async { 2 });
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(total.unwrap(), 3);
+/// ```
+pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+    with_current("braid::coro::spawn", |scheduler| scheduler.spawn(future))
+}
+
+/// Suspends the task for `duration`; other tasks run meanwhile, and the thread sleeps when
+/// none can.
+///
+/// # Panics
+/// When polled outside a running [`Scheduler`].
+///
+/// ```
+/// use braid::coro::{self, sleep, Scheduler};
+/// use std::time::{Duration, Instant};
+///
+/// let mut scheduler = Scheduler::new();
+/// let start = Instant::now();
+/// scheduler.block_on(async {
+///     let a = coro::spawn(sleep(Duration::from_millis(20)));
+///     let b = coro::spawn(sleep(Duration::from_millis(20)));
+///     a.await.unwrap();
+///     b.await.unwrap();
+/// }).unwrap();
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
+pub async fn sleep(duration: Duration) {
+    Sleep {
+        deadline: Instant::now() + duration,
+        registered: false,
+    }
+    .await
+}
+
+struct Sleep {
+    deadline: Instant,
+    registered: bool,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        if !self.registered {
+            let deadline = self.deadline;
+            with_current("braid::coro::sleep", |scheduler| {
+                scheduler.add_timer(deadline, cx.waker().clone())
+            });
+            self.registered = true;
+        }
+        Poll::Pending
+    }
+}
