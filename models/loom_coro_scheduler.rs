@@ -43,7 +43,9 @@ fn a_wake_from_another_thread_while_the_scheduler_falls_asleep_is_not_lost() {
         };
         let mut scheduler = Scheduler::new();
         let task = scheduler.spawn(gate);
-        scheduler.run().expect("another thread holds the waker: no deadlock");
+        scheduler
+            .run()
+            .expect("another thread holds the waker: no deadlock");
         assert!(task.is_finished());
         opener.join().unwrap();
     });

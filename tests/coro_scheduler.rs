@@ -90,7 +90,10 @@ fn tasks_awaiting_each_other_are_a_deadlock_not_a_hang() {
     to_second.send(second).unwrap();
     let deadlock = scheduler.run().unwrap_err();
     assert_eq!(deadlock.blocked(), 2);
-    assert!(deadlock.to_string().contains("2 tasks blocked"), "{deadlock}");
+    assert!(
+        deadlock.to_string().contains("2 tasks blocked"),
+        "{deadlock}"
+    );
 }
 
 #[test]
@@ -123,7 +126,10 @@ fn a_waker_held_by_another_thread_is_not_a_deadlock() {
             std::task::Poll::Pending
         }
     }));
-    assert_eq!(scheduler.block_on(task).unwrap().unwrap(), "woken from another thread");
+    assert_eq!(
+        scheduler.block_on(task).unwrap().unwrap(),
+        "woken from another thread"
+    );
     waker_thread.join().unwrap();
 }
 

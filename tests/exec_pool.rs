@@ -401,6 +401,9 @@ fn an_idle_pool_sleeps() {
     std::thread::sleep(Duration::from_millis(500));
     let used = cpu_ticks_of_threads("idleprobe").0 - before;
     // A spinning worker would use ~50 ticks in 500 ms; four sleeping ones use none.
-    assert!(used <= 5, "an idle pool's workers used {used} ticks of CPU in 500 ms");
+    assert!(
+        used <= 5,
+        "an idle pool's workers used {used} ticks of CPU in 500 ms"
+    );
     drop(pool);
 }

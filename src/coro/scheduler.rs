@@ -250,7 +250,10 @@ impl Scheduler {
             .map(|output| output.expect("block_on ends when its future does"))
     }
 
-    fn drive<F: Future>(&mut self, mut main: Option<Pin<&mut F>>) -> Result<Option<F::Output>, Deadlock> {
+    fn drive<F: Future>(
+        &mut self,
+        mut main: Option<Pin<&mut F>>,
+    ) -> Result<Option<F::Output>, Deadlock> {
         struct Reset(*const Scheduler);
         impl Drop for Reset {
             fn drop(&mut self) {
@@ -266,8 +269,13 @@ impl Scheduler {
         let waker = Waker::from(main_waker.clone());
         loop {
             if let Some(future) = main.as_mut() {
-                if main_waker.woken.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                    if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+                if main_waker
+                    .woken
+                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+                {
+                    if let Poll::Ready(output) =
+                        future.as_mut().poll(&mut Context::from_waker(&waker))
+                    {
                         return Ok(Some(output));
                     }
                 }
@@ -328,7 +336,11 @@ impl Scheduler {
         let idle = lock(&self.shared.ready).is_empty()
             && !main.woken.load(std::sync::atomic::Ordering::SeqCst);
         if idle {
-            let next = self.timers.borrow().peek().map(|Reverse(timer)| timer.deadline);
+            let next = self
+                .timers
+                .borrow()
+                .peek()
+                .map(|Reverse(timer)| timer.deadline);
             match next {
                 Some(deadline) => self
                     .shared
@@ -365,7 +377,10 @@ impl Scheduler {
             blocked += 1;
             // References: the list's, the handle's, and the rest are wakers.
             let held = state.ref_count() - 1 - usize::from(state.has_join_interest());
-            wakers.entry(task.ptr().as_ptr() as *const ()).or_default().0 += held;
+            wakers
+                .entry(task.ptr().as_ptr() as *const ())
+                .or_default()
+                .0 += held;
         });
         if runnable {
             return None;
@@ -386,9 +401,11 @@ impl Scheduler {
     fn add_timer(&self, deadline: Instant, waker: Waker) {
         let seq = self.next_timer.get();
         self.next_timer.set(seq + 1);
-        self.timers
-            .borrow_mut()
-            .push(Reverse(Timer { deadline, seq, waker }));
+        self.timers.borrow_mut().push(Reverse(Timer {
+            deadline,
+            seq,
+            waker,
+        }));
     }
 }
 
@@ -415,8 +432,9 @@ fn with_current<R>(what: &str, f: impl FnOnce(&Scheduler) -> R) -> R {
     let current = CURRENT.with(Cell::get);
     // SAFETY: `CURRENT` points to the scheduler whose `run`/`block_on` is on this thread's
     // stack, and is reset before that call returns.
-    let scheduler = unsafe { current.as_ref() }
-        .unwrap_or_else(|| panic!("{what} works only inside a task of a running braid::coro::Scheduler"));
+    let scheduler = unsafe { current.as_ref() }.unwrap_or_else(|| {
+        panic!("{what} works only inside a task of a running braid::coro::Scheduler")
+    });
     f(scheduler)
 }
 
