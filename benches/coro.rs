@@ -62,7 +62,9 @@ fn round_robin(c: &mut Criterion) {
     });
     group.bench_function("tokio-localset", |b| {
         b.iter(|| {
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
             let local = tokio::task::LocalSet::new();
             for _ in 0..TASKS {
                 local.spawn_local(async {
@@ -90,7 +92,9 @@ fn local_spawn(c: &mut Criterion) {
     });
     group.bench_function("tokio-localset", |b| {
         b.iter(|| {
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
             let local = tokio::task::LocalSet::new();
             for i in 0..TASKS {
                 local.spawn_local(async move { black_box(i) });
