@@ -377,17 +377,26 @@ fn register_join_waker<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> bool {
 unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the handle's reference keeps the task alive until the drop below.
     let cell = unsafe { cell::<F, S>(ptr) };
-    let output = if cell.header.state.drop_join_interest() {
-        None
+    let (waker, output) = if cell.header.state.drop_join_interest() {
+        // Not complete, and `JOIN_WAKER` went with the interest: the completing thread
+        // will not read the slot, so it is ours. Drop the waker now rather than with the
+        // task: two tasks awaiting each other's handles would otherwise keep each other
+        // alive through the wakers in their slots after both were cancelled.
+        // SAFETY: as just said, nobody else touches the slot any more.
+        (
+            cell.join_waker.with_mut(|slot| unsafe { (*slot).take() }),
+            None,
+        )
     } else {
         // SAFETY: complete with interest still held: the stage is the handle's.
-        Some(
-            cell.stage
-                .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) }),
-        )
+        let output = cell
+            .stage
+            .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+        (None, Some(output))
     };
-    // SAFETY: the handle's reference is given up; the output (if any) is already ours.
+    // SAFETY: the handle's reference is given up; the waker and output are already ours.
     unsafe { drop_references(ptr, 1) };
+    drop(waker);
     drop(output);
 }
 
