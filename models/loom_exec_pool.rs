@@ -4,44 +4,13 @@
 //! without losing or double-dropping anything; `join`'s latch; shutdown with tasks in
 //! flight. `Track` makes loom report any future or output that is never dropped.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+#[path = "common/gate.rs"]
+mod gate;
 
 use braid::exec::Pool;
+use gate::Gate;
 use loom::alloc::Track;
-use loom::sync::atomic::{AtomicBool, Ordering};
-use loom::sync::{Arc, Mutex};
 use loom::thread;
-
-/// A future that stays pending until `open` is called from elsewhere.
-#[derive(Clone)]
-struct Gate(Arc<(AtomicBool, Mutex<Option<Waker>>)>);
-
-impl Gate {
-    fn new() -> Gate {
-        Gate(Arc::new((AtomicBool::new(false), Mutex::new(None))))
-    }
-
-    fn open(&self) {
-        self.0 .0.store(true, Ordering::SeqCst);
-        if let Some(waker) = self.0 .1.lock().unwrap().take() {
-            waker.wake();
-        }
-    }
-}
-
-impl Future for Gate {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        *self.0 .1.lock().unwrap() = Some(cx.waker().clone());
-        if self.0 .0.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
 
 #[test]
 fn work_sent_while_the_worker_falls_asleep_is_run() {
