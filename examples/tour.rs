@@ -6,7 +6,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use braid::coro::{Generator, GeneratorState};
+use braid::coro::{self, yield_now, Generator, GeneratorState, Scheduler};
 use braid::exec::{self, Pool};
 use braid::stm::atomically_async;
 use braid::stm::{
@@ -21,6 +21,7 @@ fn main() {
     structures();
     generators();
     pool();
+    scheduler();
     println!("\nEvery stop checked its own result.");
 }
 
@@ -312,4 +313,46 @@ fn pool() {
     assert_eq!(woken, 64 * 7);
     println!("   64 tasks retried a transaction and were suspended ({still_free});");
     println!("   one commit from this thread woke all of them");
+}
+
+/// Stop 7: cooperative tasks on one thread, in Beazley's round-robin order, with the same
+/// handles as the Pool; and a deadlock reported instead of a hang.
+fn scheduler() {
+    println!("\n7. The Scheduler: cooperative tasks taking turns on one thread.");
+    let printed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut scheduler = Scheduler::new();
+    for start in [3, 6, 9] {
+        let printed = printed.clone(); // `Rc`: tasks never leave this thread
+        scheduler.spawn(async move {
+            for n in (start - 2..=start).rev() {
+                printed.borrow_mut().push(n);
+                yield_now().await;
+            }
+        });
+    }
+    scheduler.run().unwrap();
+    assert_eq!(*printed.borrow(), [3, 6, 9, 2, 5, 8, 1, 4, 7]);
+    println!(
+        "   three countdowns, each yielding after every number: {:?}",
+        printed.borrow()
+    );
+
+    let total = scheduler
+        .block_on(async {
+            let a = coro::spawn(async {
+                coro::sleep(Duration::from_millis(5)).await;
+                20
+            });
+            let b = coro::spawn(async { 22 });
+            a.await.unwrap() + b.await.unwrap()
+        })
+        .unwrap();
+    assert_eq!(total, 42);
+    println!("   block_on awaited two spawned tasks (one slept 5 ms): {total}");
+
+    let stuck = scheduler.spawn(std::future::pending::<()>());
+    let deadlock = scheduler.block_on(stuck).unwrap_err();
+    assert_eq!(deadlock.blocked(), 1);
+    println!("   a task nothing can wake is reported, not waited on forever:");
+    println!("   \"{deadlock}\"");
 }
