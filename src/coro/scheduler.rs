@@ -250,8 +250,11 @@ impl Scheduler {
             .map(|output| output.expect("block_on ends when its future does"))
     }
 
+    /// Runs tasks (and `main`, if any) until `main` completes, or every task has finished
+    /// when there is none. Takes `&self`: tasks reach the scheduler through `CURRENT` as
+    /// `&Scheduler` while this runs, and every field is interior-mutable for that.
     fn drive<F: Future>(
-        &mut self,
+        &self,
         mut main: Option<Pin<&mut F>>,
     ) -> Result<Option<F::Output>, Deadlock> {
         struct Reset(*const Scheduler);
