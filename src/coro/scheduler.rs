@@ -12,13 +12,12 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::{pin, Pin};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::AtomicBool as StdAtomicBool;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::exec::park::Parker;
-use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{lock, Arc, Mutex};
+use crate::sync::atomic::{fence, AtomicBool, Ordering};
+use crate::sync::{lock, Arc, CountedWaker, Mutex};
 use crate::task::{self, Header, JoinHandle, Schedule, TaskList, TaskRef};
 
 /// What the tasks' wakers reach: the queue of woken tasks and the way to wake the
@@ -36,7 +35,7 @@ impl Schedule for Arc<Shared> {
 
     fn schedule(&self, task: TaskRef) {
         lock(&self.ready).push_back(task);
-        // SeqCst: pairs with the store in `Scheduler::sleep` (see there).
+        // Read after the push's unlock: see `Scheduler::sleep` for why this cannot miss.
         if self.sleeping.load(Ordering::SeqCst) {
             self.parker.unpark();
         }
@@ -139,25 +138,6 @@ impl std::error::Error for Deadlock {}
 thread_local! {
     /// The scheduler running on this thread, for `coro::spawn` and `sleep`.
     static CURRENT: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
-}
-
-/// The waker of `block_on`'s own future: sets a flag and wakes the scheduler. Its `Arc`'s
-/// count tells how many clones exist.
-struct MainWaker {
-    woken: StdAtomicBool,
-    shared: Arc<Shared>,
-}
-
-impl Wake for MainWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.woken.store(true, std::sync::atomic::Ordering::SeqCst);
-        if self.shared.sleeping.load(Ordering::SeqCst) {
-            self.shared.parker.unpark();
-        }
-    }
 }
 
 impl Default for Scheduler {
@@ -264,20 +244,27 @@ impl Scheduler {
             }
         }
         let _reset = Reset(CURRENT.with(|current| current.replace(self as *const Scheduler)));
-        let main_waker = std::sync::Arc::new(MainWaker {
-            // Polled first thing when there is a main future; never set otherwise.
-            woken: StdAtomicBool::new(main.is_some()),
-            shared: self.shared.clone(),
-        });
-        let waker = Waker::from(main_waker.clone());
+        // `block_on`'s future: polled first thing when there is one, then whenever its
+        // waker sets `woken`.
+        let woken = Arc::new(AtomicBool::new(main.is_some()));
+        let main_waker = {
+            let (woken, shared) = (woken.clone(), self.shared.clone());
+            CountedWaker::new(move || {
+                woken.store(true, Ordering::SeqCst);
+                // SeqCst fence: pairs with the one in `sleep` (store, fence, load on both
+                // sides): either this sees `sleeping`, or `sleep` sees `woken`.
+                fence(Ordering::SeqCst);
+                if shared.sleeping.load(Ordering::SeqCst) {
+                    shared.parker.unpark();
+                }
+            })
+        };
         loop {
             if let Some(future) = main.as_mut() {
-                if main_waker
-                    .woken
-                    .swap(false, std::sync::atomic::Ordering::SeqCst)
-                {
-                    if let Poll::Ready(output) =
-                        future.as_mut().poll(&mut Context::from_waker(&waker))
+                if woken.swap(false, Ordering::SeqCst) {
+                    if let Poll::Ready(output) = future
+                        .as_mut()
+                        .poll(&mut Context::from_waker(main_waker.waker()))
                     {
                         return Ok(Some(output));
                     }
@@ -290,16 +277,16 @@ impl Scheduler {
                 task.run();
             }
             let fired = self.fire_timers();
-            if ran || fired || main_waker.woken.load(std::sync::atomic::Ordering::SeqCst) {
+            if ran || fired || woken.load(Ordering::SeqCst) {
                 continue;
             }
             if main.is_none() && self.live_tasks() == 0 {
                 return Ok(None);
             }
-            if let Some(deadlock) = self.deadlock(&main_waker, main.is_some()) {
+            if let Some(deadlock) = self.deadlock(main.is_some().then_some(&main_waker)) {
                 return Err(deadlock);
             }
-            self.sleep(&main_waker);
+            self.sleep(&woken);
         }
     }
 
@@ -332,12 +319,15 @@ impl Scheduler {
     }
 
     /// Sleeps until a wake-up from any thread, or the next timer's deadline.
-    fn sleep(&self, main: &MainWaker) {
-        // SeqCst: pairs with the load in `schedule`: either the waker sees `sleeping`
-        // and unparks, or this thread's look at the queue (under its lock) sees the task.
+    fn sleep(&self, main_woken: &AtomicBool) {
+        // A task's wake pushes under the queue's lock and then reads `sleeping`: if its
+        // push comes after our look at the queue below, its read comes after this store
+        // (the lock orders them) and it unparks us.
         self.shared.sleeping.store(true, Ordering::SeqCst);
-        let idle = lock(&self.shared.ready).is_empty()
-            && !main.woken.load(std::sync::atomic::Ordering::SeqCst);
+        // SeqCst fence: pairs with the one in `block_on`'s waker (see there). Task wakes
+        // need none: they push under the queue's lock, which this thread takes next.
+        fence(Ordering::SeqCst);
+        let idle = lock(&self.shared.ready).is_empty() && !main_woken.load(Ordering::SeqCst);
         if idle {
             let next = self
                 .timers
@@ -358,16 +348,17 @@ impl Scheduler {
     /// `Some` when no task can ever run again: none is queued, no timer is pending, and
     /// every waker of a blocked task (and of `block_on`'s future) sits in the join slot of
     /// another blocked task of this scheduler, where only that task's completion can fire it.
-    fn deadlock(&self, main: &std::sync::Arc<MainWaker>, has_main: bool) -> Option<Deadlock> {
+    fn deadlock<W: Fn() + Send + Sync + 'static>(
+        &self,
+        main: Option<&CountedWaker<W>>,
+    ) -> Option<Deadlock> {
         if !self.timers.borrow().is_empty() || !lock(&self.shared.ready).is_empty() {
             return None;
         }
         // Wakers each task (by header address) has, and how many are in join slots.
         let mut wakers: HashMap<*const (), (usize, usize)> = HashMap::new();
-        let main_key = std::sync::Arc::as_ptr(main) as *const ();
-        if has_main {
-            // Our own two references (`main` and the `Waker` in `drive`) are not held out.
-            wakers.insert(main_key, (std::sync::Arc::strong_count(main) - 2, 0));
+        if let Some(main) = main {
+            wakers.insert(main.key(), (main.clones(), 0));
         }
         let mut blocked = 0;
         let mut runnable = false;

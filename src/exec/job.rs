@@ -166,6 +166,8 @@ impl<F: FnOnce() -> R + Send, R: Send> StackJob<F, R> {
             .with_mut(|func| unsafe { (*func).take() })
             .expect("a join job runs once");
         let result = catch_unwind(AssertUnwindSafe(func));
+        // SAFETY: as above: alive until the latch is set, and the result cell is this
+        // thread's until then.
         unsafe { &*this }
             .result
             .with_mut(|slot| unsafe { *slot = Some(result) });

@@ -43,20 +43,21 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///
     /// ```
     /// use braid::exec::Pool;
-    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Mutex;
     ///
     /// let pool = Pool::new(2);
-    /// let leaves = AtomicU32::new(0);
+    /// let leaves = Mutex::new(Vec::new());
     /// pool.scope(|s| {
-    ///     for _ in 0..4 {
-    ///         s.spawn(|s| {
-    ///             for _ in 0..4 {
-    ///                 s.spawn(|_| { leaves.fetch_add(1, Ordering::Relaxed); });
+    ///     for branch in 0..4 {
+    ///         let leaves = &leaves;
+    ///         s.spawn(move |s| {
+    ///             for leaf in 0..4 {
+    ///                 s.spawn(move |_| leaves.lock().unwrap().push((branch, leaf)));
     ///             }
     ///         });
     ///     }
     /// });
-    /// assert_eq!(leaves.into_inner(), 16);
+    /// assert_eq!(leaves.into_inner().unwrap().len(), 16);
     /// ```
     pub fn spawn<F>(&'scope self, f: F)
     where

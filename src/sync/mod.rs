@@ -145,14 +145,45 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `std` `Arc` under both configurations (`std::task::Wake` requires it); only what `wake`
 /// does synchronizes, and that goes through this module's primitives.
 pub(crate) fn waker_fn(wake: impl Fn() + Send + Sync + 'static) -> std::task::Waker {
-    struct WakeFn<F>(F);
-    impl<F: Fn() + Send + Sync + 'static> std::task::Wake for WakeFn<F> {
-        fn wake(self: std::sync::Arc<Self>) {
-            (self.0)();
-        }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            (self.0)();
-        }
-    }
     std::task::Waker::from(std::sync::Arc::new(WakeFn(wake)))
+}
+
+struct WakeFn<F>(F);
+
+impl<F: Fn() + Send + Sync + 'static> std::task::Wake for WakeFn<F> {
+    fn wake(self: std::sync::Arc<Self>) {
+        (self.0)();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        (self.0)();
+    }
+}
+
+/// A `waker_fn` waker that can tell how many clones of it exist elsewhere (the
+/// Scheduler's deadlock check counts the wakers of `block_on`'s future).
+pub(crate) struct CountedWaker<F> {
+    inner: std::sync::Arc<WakeFn<F>>,
+    waker: std::task::Waker,
+}
+
+impl<F: Fn() + Send + Sync + 'static> CountedWaker<F> {
+    pub(crate) fn new(wake: F) -> Self {
+        let inner = std::sync::Arc::new(WakeFn(wake));
+        let waker = std::task::Waker::from(inner.clone());
+        CountedWaker { inner, waker }
+    }
+
+    pub(crate) fn waker(&self) -> &std::task::Waker {
+        &self.waker
+    }
+
+    /// Clones of the waker alive besides the one this holds.
+    pub(crate) fn clones(&self) -> usize {
+        std::sync::Arc::strong_count(&self.inner) - 2
+    }
+
+    /// The waker's data pointer (`Waker::data`), which identifies it and its clones.
+    pub(crate) fn key(&self) -> *const () {
+        self.waker.data()
+    }
 }

@@ -250,18 +250,25 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
             }
         })
     }));
-    // SAFETY (all arms): we own `RUNNING` and the entry's reference.
-    match polled {
-        Ok(Poll::Ready(output)) => unsafe { complete(cell, Ok(output), 1) },
-        Err(payload) => unsafe { complete(cell, Err(JoinError::panic(payload)), 1) },
+    let result = match polled {
+        Ok(Poll::Ready(output)) => Ok(output),
+        Err(payload) => Err(JoinError::panic(payload)),
         Ok(Poll::Pending) => match cell.header.state.to_idle() {
-            ToIdle::Idle => unsafe { drop_references(ptr, 1) },
-            ToIdle::Notified => cell
-                .scheduler
-                .schedule(unsafe { TaskRef::from_counted(ptr) }),
-            ToIdle::Cancel => unsafe { complete(cell, Err(JoinError::cancelled()), 1) },
+            ToIdle::Idle => {
+                // SAFETY: the entry's reference is given up; a later wake takes a new one.
+                return unsafe { drop_references(ptr, 1) };
+            }
+            ToIdle::Notified => {
+                // SAFETY: `to_idle` kept `NOTIFIED`, so the entry's reference becomes the
+                // new queue entry.
+                let entry = unsafe { TaskRef::from_counted(ptr) };
+                return cell.scheduler.schedule(entry);
+            }
+            ToIdle::Cancel => Err(JoinError::cancelled()),
         },
-    }
+    };
+    // SAFETY: we own `RUNNING` (`to_idle` keeps it on `Cancel`) and the entry's reference.
+    unsafe { complete(cell, result, 1) }
 }
 
 /// Drops the future, stores `result` for the handle, wakes it, leaves the executor's list,
@@ -289,8 +296,9 @@ unsafe fn complete<F: Future, S: Schedule>(
         .with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
     let state = cell.header.state.to_complete();
     if !state.has_join_interest() {
-        // Nobody will read the output: drop it here. The handle is gone, so the stage
-        // is still ours. A panicking destructor has nowhere to go; it is dropped.
+        // Nobody will read the output: drop it here. A panicking destructor has nowhere
+        // to go; it is dropped.
+        // SAFETY: the handle is gone, so the stage is still ours.
         let output = cell
             .stage
             .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
