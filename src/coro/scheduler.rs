@@ -17,13 +17,15 @@ use std::time::{Duration, Instant};
 
 use crate::exec::park::Parker;
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
-use crate::sync::{lock, Arc, CountedWaker, Mutex};
+use crate::sync::{lock, thread_local, Arc, CountedWaker, Mutex};
 use crate::task::{self, Header, JoinHandle, Schedule, TaskList, TaskRef};
 
-/// What the tasks' wakers reach: the queue of woken tasks and the way to wake the
-/// scheduler's thread. `Send + Sync`, so a waker may be used from any thread.
+/// What the tasks' wakers reach: the inbox for tasks woken on other threads and the way
+/// to wake the scheduler's thread. `Send + Sync`, so a waker may be used from any thread.
 struct Shared {
-    ready: Mutex<VecDeque<TaskRef>>,
+    /// Tasks woken from other threads (or on this one while the scheduler is not
+    /// running); moved to the ready queue once per round.
+    inbox: Mutex<VecDeque<TaskRef>>,
     /// Set while the scheduler's thread sleeps (or is about to): a wake must unpark it.
     sleeping: AtomicBool,
     parker: Parker,
@@ -34,7 +36,17 @@ impl Schedule for Arc<Shared> {
     const BLOCKING_JOIN: bool = false;
 
     fn schedule(&self, task: TaskRef) {
-        lock(&self.ready).push_back(task);
+        // A wake on the scheduler's own thread while it runs (a task waking itself or
+        // another task) goes straight to the ready queue: no lock, no atomics.
+        let current = CURRENT.with(Cell::get);
+        // SAFETY: `CURRENT` points to the scheduler whose `run`/`block_on` is on this
+        // thread's stack, and is reset before that call returns.
+        if let Some(scheduler) = unsafe { current.as_ref() } {
+            if Arc::ptr_eq(&scheduler.shared, self) {
+                return scheduler.ready.borrow_mut().push_back(task);
+            }
+        }
+        lock(&self.inbox).push_back(task);
         // Read after the push's unlock: see `Scheduler::sleep` for why this cannot miss.
         if self.sleeping.load(Ordering::SeqCst) {
             self.parker.unpark();
@@ -70,6 +82,9 @@ impl Schedule for Arc<Shared> {
 /// ```
 pub struct Scheduler {
     shared: Arc<Shared>,
+    /// Tasks ready to run, in FIFO order. Only this thread touches it, and never holds
+    /// the borrow while a task runs or a waker fires.
+    ready: RefCell<VecDeque<TaskRef>>,
     timers: RefCell<BinaryHeap<Reverse<Timer>>>,
     next_timer: Cell<u64>,
     /// Tasks are polled on this thread only.
@@ -156,11 +171,12 @@ impl Scheduler {
     pub fn new() -> Scheduler {
         Scheduler {
             shared: Arc::new(Shared {
-                ready: Mutex::new(VecDeque::new()),
+                inbox: Mutex::new(VecDeque::new()),
                 sleeping: AtomicBool::new(false),
                 parker: Parker::new(),
                 tasks: TaskList::new(),
             }),
+            ready: RefCell::new(VecDeque::new()),
             timers: RefCell::new(BinaryHeap::new()),
             next_timer: Cell::new(0),
             _not_send: PhantomData,
@@ -182,7 +198,7 @@ impl Scheduler {
     pub fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
         let (entry, listed, handle) = task::new_task(future, self.shared.clone());
         match self.shared.tasks.insert(listed) {
-            Ok(()) => lock(&self.shared.ready).push_back(entry),
+            Ok(()) => self.ready.borrow_mut().push_back(entry),
             Err(listed) => listed.shutdown(),
         }
         handle
@@ -259,6 +275,7 @@ impl Scheduler {
                 }
             })
         };
+        let mut round = VecDeque::new();
         loop {
             if let Some(future) = main.as_mut() {
                 if woken.swap(false, Ordering::SeqCst) {
@@ -271,9 +288,9 @@ impl Scheduler {
                 }
             }
             // One round: the tasks ready now, in order; those they wake run next round.
-            let round = std::mem::take(&mut *lock(&self.shared.ready));
+            self.take_round(&mut round);
             let ran = !round.is_empty();
-            for task in round {
+            while let Some(task) = round.pop_front() {
                 task.run();
             }
             let fired = self.fire_timers();
@@ -288,6 +305,14 @@ impl Scheduler {
             }
             self.sleep(&woken);
         }
+    }
+
+    /// Moves the tasks ready now into the empty `round`, in order: the ready queue, then
+    /// those woken from elsewhere. Swapping buffers keeps both allocations.
+    fn take_round(&self, round: &mut VecDeque<TaskRef>) {
+        debug_assert!(round.is_empty());
+        std::mem::swap(round, &mut *self.ready.borrow_mut());
+        round.append(&mut lock(&self.shared.inbox));
     }
 
     fn live_tasks(&self) -> usize {
@@ -320,14 +345,17 @@ impl Scheduler {
 
     /// Sleeps until a wake-up from any thread, or the next timer's deadline.
     fn sleep(&self, main_woken: &AtomicBool) {
-        // A task's wake pushes under the queue's lock and then reads `sleeping`: if its
-        // push comes after our look at the queue below, its read comes after this store
-        // (the lock orders them) and it unparks us.
+        // A wake from another thread pushes under the inbox's lock and then reads
+        // `sleeping`: if its push comes after our look at the inbox below, its read comes
+        // after this store (the lock orders them) and it unparks us. (Wakes on this thread
+        // cannot happen while it sleeps.)
         self.shared.sleeping.store(true, Ordering::SeqCst);
         // SeqCst fence: pairs with the one in `block_on`'s waker (see there). Task wakes
-        // need none: they push under the queue's lock, which this thread takes next.
+        // need none: they push under the inbox's lock, which this thread takes next.
         fence(Ordering::SeqCst);
-        let idle = lock(&self.shared.ready).is_empty() && !main_woken.load(Ordering::SeqCst);
+        let idle = self.ready.borrow().is_empty()
+            && lock(&self.shared.inbox).is_empty()
+            && !main_woken.load(Ordering::SeqCst);
         if idle {
             let next = self
                 .timers
@@ -352,7 +380,10 @@ impl Scheduler {
         &self,
         main: Option<&CountedWaker<W>>,
     ) -> Option<Deadlock> {
-        if !self.timers.borrow().is_empty() || !lock(&self.shared.ready).is_empty() {
+        if !self.timers.borrow().is_empty()
+            || !self.ready.borrow().is_empty()
+            || !lock(&self.shared.inbox).is_empty()
+        {
             return None;
         }
         // Wakers each task (by header address) has, and how many are in join slots.
@@ -409,7 +440,9 @@ impl Drop for Scheduler {
         for task in self.shared.tasks.close() {
             task.shutdown();
         }
-        drop(std::mem::take(&mut *lock(&self.shared.ready)));
+        // Taken out before dropping: a dropped task may wake another.
+        drop(std::mem::take(&mut *self.ready.borrow_mut()));
+        drop(std::mem::take(&mut *lock(&self.shared.inbox)));
         self.timers.borrow_mut().clear();
     }
 }
