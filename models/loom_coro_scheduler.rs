@@ -1,13 +1,21 @@
 #![cfg(loom)]
 //! The Scheduler going to sleep races a wake-up from another thread, for a task and for
 //! `block_on`'s own future: the wake is never lost (the run finishes), and the deadlock
-//! check does not fire while another thread holds the waker.
+//! check does not fire while another thread holds the waker. A task that yields waits in
+//! the queue still holding `RUNNING`: an abort or a wake from another thread racing that
+//! is neither lost nor doubled.
 
 #[path = "common/gate.rs"]
 mod gate;
 
-use braid::coro::Scheduler;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+
+use braid::coro::{yield_now, Scheduler};
 use gate::Gate;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
 use loom::thread;
 
 #[test]
@@ -40,6 +48,73 @@ fn block_on_wakes_for_its_own_future_opened_from_another_thread() {
         scheduler
             .block_on(gate)
             .expect("another thread holds the waker: no deadlock");
+        opener.join().unwrap();
+    });
+}
+
+struct CountsDrops(Arc<AtomicUsize>);
+
+impl Drop for CountsDrops {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_abort_racing_a_task_that_yields_cancels_or_misses_it_cleanly() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut scheduler = Scheduler::new();
+        let guard = CountsDrops(drops.clone());
+        let task = scheduler.spawn(async move {
+            let _guard = guard;
+            for _ in 0..2 {
+                yield_now().await;
+            }
+            7
+        });
+        let aborter = thread::spawn(move || {
+            task.abort();
+            task
+        });
+        scheduler.run().expect("the task always finishes");
+        let task = aborter.join().unwrap();
+        assert!(task.is_finished());
+        match scheduler.block_on(task).unwrap() {
+            Ok(value) => assert_eq!(value, 7),
+            Err(error) => assert!(error.is_cancelled()),
+        }
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the future is dropped once"
+        );
+    });
+}
+
+#[test]
+fn a_wake_landing_while_a_task_waits_behind_its_yield_is_not_lost() {
+    loom::model(|| {
+        let gate = Gate::new();
+        let opener = {
+            let gate = gate.clone();
+            thread::spawn(move || gate.open())
+        };
+        let mut scheduler = Scheduler::new();
+        let task = scheduler.spawn(async move {
+            let mut gate = gate;
+            // Leave the waker with the gate, then yield: the opener's wake may land while
+            // the task runs or while it waits in the queue holding `RUNNING`.
+            let opened = poll_fn(|cx| Poll::Ready(Pin::new(&mut gate).poll(cx).is_ready())).await;
+            yield_now().await;
+            if !opened {
+                gate.await;
+            }
+        });
+        scheduler
+            .run()
+            .expect("the opener holds the waker: no deadlock");
+        assert!(task.is_finished());
         opener.join().unwrap();
     });
 }

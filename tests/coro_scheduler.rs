@@ -212,6 +212,83 @@ fn dropping_the_scheduler_drops_unfinished_tasks() {
     }
 }
 
+/// A task that only ever yields: it is always either running or queued behind a yield.
+async fn spin_forever(held: Counted) {
+    let _held = held;
+    loop {
+        yield_now().await;
+    }
+}
+
+#[test]
+fn a_task_aborted_while_queued_after_a_yield_is_cancelled_and_dropped() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut scheduler = Scheduler::new();
+    let spinner = scheduler.spawn(spin_forever(Counted::new(&live)));
+    let outcome = scheduler
+        .block_on(async move {
+            // The spinner has run and yielded by now: it waits in the queue.
+            yield_now().await;
+            yield_now().await;
+            spinner.abort();
+            spinner.await
+        })
+        .unwrap();
+    assert!(outcome.unwrap_err().is_cancelled());
+    assert_eq!(live.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn dropping_the_scheduler_cancels_tasks_queued_after_a_yield() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut scheduler = Scheduler::new();
+    let spinners: Vec<_> = (0..3)
+        .map(|_| scheduler.spawn(spin_forever(Counted::new(&live))))
+        .collect();
+    // Leave `block_on` while the spinners wait in the queue behind their yields.
+    scheduler
+        .block_on(async {
+            for _ in 0..5 {
+                yield_now().await;
+            }
+        })
+        .unwrap();
+    assert_eq!(live.load(std::sync::atomic::Ordering::SeqCst), 3);
+    drop(scheduler);
+    assert_eq!(live.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let mut other = Scheduler::new();
+    for spinner in spinners {
+        assert!(spinner.is_finished());
+        let outcome = other.block_on(spinner).unwrap();
+        assert!(outcome.unwrap_err().is_cancelled());
+    }
+}
+
+#[test]
+fn wakes_from_another_thread_while_a_task_yields_are_harmless() {
+    let (send, receive) = mpsc::channel::<std::task::Waker>();
+    let waker_thread = std::thread::spawn(move || {
+        for waker in receive {
+            waker.wake();
+        }
+    });
+    let mut scheduler = Scheduler::new();
+    let task = scheduler.spawn(async move {
+        for _ in 0..1000 {
+            // Another thread wakes the task while it runs or waits behind its yield.
+            std::future::poll_fn(|cx| {
+                send.send(cx.waker().clone()).unwrap();
+                std::task::Poll::Ready(())
+            })
+            .await;
+            yield_now().await;
+        }
+        "done"
+    });
+    assert_eq!(scheduler.block_on(task).unwrap().unwrap(), "done");
+    waker_thread.join().unwrap();
+}
+
 /// The sequential model of round robin: each round runs every unfinished task one step,
 /// in spawn order.
 fn round_robin_model(lengths: &[usize]) -> Vec<(usize, usize)> {

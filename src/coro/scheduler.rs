@@ -34,6 +34,8 @@ struct Shared {
 
 impl Schedule for Arc<Shared> {
     const BLOCKING_JOIN: bool = false;
+    // A yielding task is queued on this thread and run here; `Drop` runs queued entries.
+    const KEEP_RUNNING_ON_YIELD: bool = true;
 
     fn schedule(&self, task: TaskRef) {
         // A wake on the scheduler's own thread while it runs (a task waking itself or
@@ -440,9 +442,20 @@ impl Drop for Scheduler {
         for task in self.shared.tasks.close() {
             task.shutdown();
         }
-        // Taken out before dropping: a dropped task may wake another.
-        drop(std::mem::take(&mut *self.ready.borrow_mut()));
-        drop(std::mem::take(&mut *lock(&self.shared.inbox)));
+        // A task that yielded waits in the ready queue still holding `RUNNING`, which
+        // `shutdown` could not take: running its entry now completes it as cancelled.
+        // Every other entry belongs to a finished task and is just given up. Completing
+        // a task can wake another, so repeat until both queues stay empty.
+        let mut round = VecDeque::new();
+        loop {
+            self.take_round(&mut round);
+            if round.is_empty() {
+                break;
+            }
+            while let Some(task) = round.pop_front() {
+                task.run();
+            }
+        }
         self.timers.borrow_mut().clear();
     }
 }

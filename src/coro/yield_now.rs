@@ -37,7 +37,11 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        cx.waker().wake_by_ref();
+        // A braid task polled right here is queued again by its poller, without the cost
+        // of a wake-up; any other waker is woken.
+        if !crate::task::request_yield(cx) {
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }

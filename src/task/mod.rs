@@ -8,6 +8,7 @@
 mod error;
 mod join;
 mod list;
+mod polling;
 mod raw;
 mod state;
 
@@ -16,6 +17,7 @@ use std::ptr::NonNull;
 pub use error::JoinError;
 pub use join::JoinHandle;
 pub(crate) use list::TaskList;
+pub(crate) use polling::request_yield;
 pub(crate) use raw::{Header, TaskRef};
 
 /// What a task needs from the executor that runs it.
@@ -23,6 +25,13 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     /// Whether `JoinHandle::join` may block the calling thread until the task finishes.
     /// A single-threaded executor says no: blocking its only thread would hang it.
     const BLOCKING_JOIN: bool = true;
+
+    /// Whether a task that yields (`yield_now`) is queued still holding `RUNNING`, so that
+    /// its next poll takes no transition on the state word. Only for an executor that
+    /// queues such a task on the polling thread and runs it there: nothing else may take
+    /// `RUNNING` meanwhile, and its shutdown must run the queued entries (which then see
+    /// `CANCELLED` and complete the task).
+    const KEEP_RUNNING_ON_YIELD: bool = false;
 
     /// Queues a task that was just woken (its `NOTIFIED` bit set by the caller). The
     /// `TaskRef` is the queue entry's reference.

@@ -15,6 +15,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::error::JoinError;
+use super::polling::polling;
 use super::state::{StateCell, ToIdle, ToRunning, Wake};
 use super::Schedule;
 use crate::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -228,39 +229,59 @@ unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
 unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the queue entry's reference keeps the task alive through this call.
     let cell = unsafe { cell::<F, S>(ptr) };
-    match cell.header.state.to_running() {
-        ToRunning::Poll => {}
-        // SAFETY: `to_running` gave us `RUNNING`; the entry's reference is handed over.
-        ToRunning::Cancel => return unsafe { complete(cell, Err(JoinError::cancelled()), 1) },
-        // SAFETY: nothing to do but give up the entry's reference.
-        ToRunning::Gone => return unsafe { drop_references(ptr, 1) },
+    let state = cell.header.state.load();
+    if S::KEEP_RUNNING_ON_YIELD && state.is_running() {
+        // The entry of a task that yielded and kept `RUNNING` (see below): the future is
+        // still ours. Only an abort or shutdown since then stops it.
+        if state.is_cancelled() {
+            // SAFETY: we own `RUNNING` and the entry's reference.
+            return unsafe { complete(cell, Err(JoinError::cancelled()), 1) };
+        }
+    } else {
+        match cell.header.state.to_running() {
+            ToRunning::Poll => {}
+            // SAFETY: `to_running` gave us `RUNNING`; the entry's reference is handed over.
+            ToRunning::Cancel => return unsafe { complete(cell, Err(JoinError::cancelled()), 1) },
+            // SAFETY: nothing to do but give up the entry's reference.
+            ToRunning::Gone => return unsafe { drop_references(ptr, 1) },
+        }
     }
     // A waker borrowed from the entry's reference: no count change unless it is cloned.
     // SAFETY: the vtable's functions treat the pointer as a counted task reference, and
     // `ManuallyDrop` keeps this borrowed one from being given up.
     let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
     let mut cx = Context::from_waker(&waker);
-    let polled = catch_unwind(AssertUnwindSafe(|| {
-        cell.stage.with_mut(|stage| {
-            // SAFETY: we own `RUNNING`, so nobody else touches the stage; the future is
-            // never moved out of its allocation while it runs, so pinning is sound.
-            match unsafe { &mut *stage } {
-                Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
-                _ => unreachable!("a running task always holds its future"),
-            }
-        })
-    }));
+    let (polled, yielded) = polling(ptr, || {
+        catch_unwind(AssertUnwindSafe(|| {
+            cell.stage.with_mut(|stage| {
+                // SAFETY: we own `RUNNING`, so nobody else touches the stage; the future
+                // is never moved out of its allocation while it runs, so pinning is sound.
+                match unsafe { &mut *stage } {
+                    Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
+                    _ => unreachable!("a running task always holds its future"),
+                }
+            })
+        }))
+    });
     let result = match polled {
         Ok(Poll::Ready(output)) => Ok(output),
         Err(payload) => Err(JoinError::panic(payload)),
-        Ok(Poll::Pending) => match cell.header.state.to_idle() {
+        Ok(Poll::Pending) if yielded && S::KEEP_RUNNING_ON_YIELD => {
+            // Queued as it is, still `RUNNING`: a wake from elsewhere meanwhile only sets
+            // `NOTIFIED`, an abort `CANCELLED`, and the next poll sees both.
+            // SAFETY: the entry's reference becomes the new queue entry.
+            return cell
+                .scheduler
+                .schedule(unsafe { TaskRef::from_counted(ptr) });
+        }
+        Ok(Poll::Pending) => match cell.header.state.to_idle(yielded) {
             ToIdle::Idle => {
                 // SAFETY: the entry's reference is given up; a later wake takes a new one.
                 return unsafe { drop_references(ptr, 1) };
             }
             ToIdle::Notified => {
-                // SAFETY: `to_idle` kept `NOTIFIED`, so the entry's reference becomes the
-                // new queue entry.
+                // SAFETY: `to_idle` kept (or, for a yield, set) `NOTIFIED`, so the entry's
+                // reference becomes the new queue entry.
                 let entry = unsafe { TaskRef::from_counted(ptr) };
                 return cell.scheduler.schedule(entry);
             }
@@ -421,6 +442,11 @@ fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
 /// table serves every task type.
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// Whether `waker` is a braid task's waker (its data is then the task's header).
+pub(super) fn is_task_waker(waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
+}
 
 fn header_ptr(data: *const ()) -> NonNull<Header> {
     // SAFETY: every waker made by `raw_waker` carries a non-null header pointer.

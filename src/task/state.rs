@@ -4,7 +4,9 @@
 //!
 //! The rules the bits encode:
 //! - `RUNNING`: one thread owns the future (polls it, or drops it to cancel). Only the
-//!   owner of `RUNNING` touches the stage before `COMPLETE` is set.
+//!   owner of `RUNNING` touches the stage before `COMPLETE` is set. On an executor that
+//!   keeps a yielding task `RUNNING` (`Schedule::KEEP_RUNNING_ON_YIELD`), the task's queue
+//!   entry holds it while queued, and the next poll needs no transition.
 //! - `NOTIFIED`: a wake-up is pending: the task is in a run queue, or the thread that owns
 //!   `RUNNING` will queue it again when the poll ends. At most one queue entry exists.
 //! - `COMPLETE`: the stage holds the output (or the cancellation) for the `JoinHandle`.
@@ -155,15 +157,16 @@ impl StateCell {
         })
     }
 
-    /// A poll returned `Pending`: release `RUNNING`.
-    pub(crate) fn to_idle(&self) -> ToIdle {
+    /// A poll returned `Pending`: release `RUNNING`. `yielded` says the task asked to be
+    /// queued again (`yield_now`), which counts as a wake during the poll.
+    pub(crate) fn to_idle(&self, yielded: bool) -> ToIdle {
         self.update(|s| {
             debug_assert!(s.is_running());
             if s.is_cancelled() {
                 return (None, ToIdle::Cancel);
             }
             let next = s.0 & !RUNNING & !NOTIFIED;
-            if s.is_notified() {
+            if s.is_notified() || yielded {
                 // Keep NOTIFIED set: the poller's reference becomes the queue entry.
                 (Some(next | NOTIFIED), ToIdle::Notified)
             } else {
@@ -285,7 +288,7 @@ mod tests {
         assert_eq!(state.to_running(), ToRunning::Poll);
         assert_eq!(state.wake(false), Wake::Nothing);
         assert_eq!(state.wake(false), Wake::Nothing);
-        assert_eq!(state.to_idle(), ToIdle::Notified);
+        assert_eq!(state.to_idle(false), ToIdle::Notified);
         assert!(state.load().is_notified());
         assert_eq!(state.load().ref_count(), 2);
     }
@@ -294,7 +297,7 @@ mod tests {
     fn an_idle_task_is_scheduled_by_the_first_wake_only() {
         let state = StateCell::new(2);
         state.to_running();
-        assert_eq!(state.to_idle(), ToIdle::Idle);
+        assert_eq!(state.to_idle(false), ToIdle::Idle);
         assert_eq!(state.wake(false), Wake::Schedule);
         assert_eq!(state.wake(false), Wake::Nothing);
         assert_eq!(state.load().ref_count(), 3);
@@ -304,7 +307,7 @@ mod tests {
     fn abort_of_an_idle_task_queues_it_for_cancellation() {
         let state = StateCell::new(2);
         state.to_running();
-        state.to_idle();
+        state.to_idle(false);
         assert_eq!(state.abort(), Wake::Schedule);
         assert_eq!(state.to_running(), ToRunning::Cancel);
     }
