@@ -3,6 +3,7 @@
 //! that dropping an unfinished generator drops the body's locals.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
@@ -54,6 +55,23 @@ fn an_untaken_first_input_is_refused_not_dropped() {
         g.is_complete(),
         "a generator whose body panicked is complete"
     );
+}
+
+#[test]
+fn two_yields_pending_at_once_are_refused_not_one_lost() {
+    let mut g: Generator<i32> = Generator::new(|co| async move {
+        let mut first = Box::pin(co.yield_(1));
+        let mut second = Box::pin(co.yield_(2));
+        std::future::poll_fn(|cx| {
+            let _ = first.as_mut().poll(cx);
+            let _ = second.as_mut().poll(cx);
+            std::task::Poll::<()>::Pending
+        })
+        .await;
+    });
+    let err = catch_unwind(AssertUnwindSafe(|| g.start())).unwrap_err();
+    assert!(panic_message(err).contains("yielded twice"));
+    assert!(g.is_complete());
 }
 
 #[test]

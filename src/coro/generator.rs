@@ -38,17 +38,12 @@ pub enum GeneratorState<Y, Ret> {
     Complete(Ret),
 }
 
-/// What passes between a generator and its body.
-enum Message<Y, R> {
-    /// A resume value, for the `yield_` the body is suspended in.
-    Input(R),
-    /// A value the body yielded, for `resume` to return.
-    Yield(Y),
-}
-
 /// The slot a generator and its body share.
 struct Slot<Y, R> {
-    message: Cell<Option<Message<Y, R>>>,
+    /// A value the body yielded, for `resume` to return.
+    yielded: Cell<Option<Y>>,
+    /// A resume value, for the `yield_` the body is suspended in.
+    input: Cell<Option<R>>,
     /// The first `resume`'s input, until the body takes it.
     first_input: Cell<Option<R>>,
 }
@@ -110,7 +105,8 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
         Fut: Future<Output = Ret> + 'static,
     {
         let slot = Rc::new(Slot {
-            message: Cell::new(None),
+            yielded: Cell::new(None),
+            input: Cell::new(None),
             first_input: Cell::new(None),
         });
         let co = Co { slot: slot.clone() };
@@ -127,8 +123,9 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     /// # Panics
     /// If the generator has completed; if the body awaits a future other than its own
     /// `yield_` and that future is not ready; if this is the first resume and the body
-    /// yields or returns without taking the input (see the module docs); and with the
-    /// body's own panic, after which the generator is complete.
+    /// yields or returns without taking the input (see the module docs; the body is
+    /// dropped first); and with the body's own panic, after which the generator is
+    /// complete.
     ///
     /// ```
     /// use braid::coro::{Generator, GeneratorState};
@@ -146,10 +143,15 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     pub fn resume(&mut self, input: R) -> GeneratorState<Y, Ret> {
         match self.stage {
             Stage::Complete => resumed_after_completion(),
-            Stage::NotStarted => self.slot.first_input.set(Some(input)),
-            Stage::Suspended => self.slot.message.set(Some(Message::Input(input))),
+            Stage::NotStarted => {
+                self.slot.first_input.set(Some(input));
+                self.first_step()
+            }
+            Stage::Suspended => {
+                self.slot.input.set(Some(input));
+                self.step()
+            }
         }
-        self.step()
     }
 
     /// Runs a generator that has not started yet until its first yield or return, with no
@@ -175,7 +177,7 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
             self.stage == Stage::NotStarted,
             "braid::coro::Generator::start: the generator has already started; use resume"
         );
-        self.step()
+        self.first_step()
     }
 
     /// Whether the body has returned (or panicked).
@@ -192,30 +194,54 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
         self.stage == Stage::Complete
     }
 
+    /// The first step, which also checks that the first resume's input was taken. Kept
+    /// out of line so that the check costs the later resumes nothing.
+    #[inline(never)]
+    fn first_step(&mut self) -> GeneratorState<Y, Ret> {
+        let state = self.step();
+        let untaken = self.slot.first_input.take();
+        if untaken.is_some() && (size_of::<R>() != 0 || std::mem::needs_drop::<R>()) {
+            self.finish();
+            drop(untaken);
+            panic!(
+                "braid::coro::Generator: the first resume passed an input that the body \
+                 never took. Take it with co.first_input() before the first yield, or start \
+                 the generator with Generator::start()"
+            );
+        }
+        state
+    }
+
     /// Polls the body once and reads what it left in the slot.
     #[inline]
     fn step(&mut self) -> GeneratorState<Y, Ret> {
+        /// Marks the generator complete if the body panics: the unwind has dropped the
+        /// body's live locals, so it must never be polled again. Forgotten otherwise.
+        struct CompleteOnUnwind<'a>(&'a mut Stage);
+        impl Drop for CompleteOnUnwind<'_> {
+            fn drop(&mut self) {
+                *self.0 = Stage::Complete;
+            }
+        }
+
         let Generator { slot, body, stage } = self;
         let body = body
             .as_mut()
             .expect("a generator that is not complete has a body");
-        // Complete while polling: if the body panics, the unwind drops its live locals
-        // and the generator stays complete, so the body is never polled again.
-        *stage = Stage::Complete;
+        let on_unwind = CompleteOnUnwind(stage);
         let polled = body.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        std::mem::forget(on_unwind);
         match polled {
             Poll::Ready(value) => {
-                let untaken = slot.first_input.take();
                 self.finish();
-                refuse_untaken_first_input(untaken);
                 GeneratorState::Complete(value)
             }
-            Poll::Pending => match slot.message.take() {
-                Some(Message::Yield(value)) => {
+            Poll::Pending => match slot.yielded.take() {
+                Some(value) => {
                     *stage = Stage::Suspended;
                     GeneratorState::Yielded(value)
                 }
-                _ => self.awaited_a_foreign_future(),
+                None => self.awaited_a_foreign_future(),
             },
         }
     }
@@ -234,22 +260,8 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     fn finish(&mut self) {
         self.stage = Stage::Complete;
         self.body = None;
-        self.slot.message.set(None);
-        self.slot.first_input.set(None);
-    }
-}
-
-/// Panics if the first resume's input was never taken by the body (it reached its first
-/// yield, or returned, without calling `Co::first_input`). Zero-sized inputs carry
-/// nothing, so dropping one loses nothing and is allowed.
-fn refuse_untaken_first_input<R>(untaken: Option<R>) {
-    if untaken.is_some() && (size_of::<R>() != 0 || std::mem::needs_drop::<R>()) {
-        drop(untaken);
-        panic!(
-            "braid::coro::Generator: the first resume passed an input that the body never \
-             took. Take it with co.first_input() before the first yield, or start the \
-             generator with Generator::start()"
-        );
+        self.slot.yielded.set(None);
+        self.slot.input.set(None);
     }
 }
 
@@ -294,8 +306,9 @@ impl<Y, R> Co<Y, R> {
     /// the next `resume`.
     ///
     /// # Panics
-    /// If the first `resume` passed an input that the body has not taken with
-    /// [`first_input`](Self::first_input) (unless the input's type is zero-sized).
+    /// When polled while another `yield_`'s value is still waiting to be returned by
+    /// `resume` (two `yield_` futures polled together, say by a `join`): one value would
+    /// be lost. Await each `yield_` before the next.
     ///
     /// ```
     /// use braid::coro::{Generator, GeneratorState};
@@ -397,17 +410,27 @@ impl<Y, R> Future for YieldNow<'_, Y, R> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
         if let Some(value) = self.value.take() {
-            refuse_untaken_first_input(self.slot.first_input.take());
-            self.slot.message.set(Some(Message::Yield(value)));
+            if let Some(earlier) = self.slot.yielded.replace(Some(value)) {
+                two_yields_at_once(earlier);
+            }
             return Poll::Pending;
         }
-        match self.slot.message.take() {
-            Some(Message::Input(input)) => Poll::Ready(input),
-            other => {
-                // Polled without a resume (not by `Generator::resume`): keep waiting.
-                self.slot.message.set(other);
-                Poll::Pending
-            }
+        // `None` when polled again without a resume (by a combinator in the body, not by
+        // `Generator::resume`): keep waiting.
+        match self.slot.input.take() {
+            Some(input) => Poll::Ready(input),
+            None => Poll::Pending,
         }
     }
+}
+
+/// The body had two `yield_`s pending in one step (say, joined with a combinator): one
+/// value would be lost, so it is refused.
+#[cold]
+fn two_yields_at_once<Y>(earlier: Y) -> ! {
+    drop(earlier);
+    panic!(
+        "braid::coro::Co::yield_: the body yielded twice in one step (two yield_ futures \
+         polled together, e.g. by join or select); await each yield_ before the next"
+    )
 }
