@@ -77,6 +77,25 @@ pub mod __loom {
     pub use crate::exec::inject::Injector;
     pub use crate::exec::queue::{new, new_at, Local, Overflow, Stealer, CAPACITY};
 
+    /// The persistent stack behind `TQueue`, holding numbers.
+    #[derive(Clone)]
+    pub struct Stack(crate::stm::stack::Stack<usize>);
+
+    impl Stack {
+        /// An empty stack.
+        pub fn new() -> Stack {
+            Stack(crate::stm::stack::Stack::new())
+        }
+        /// This stack with `n` on top (this one is unchanged).
+        pub fn push(&self, n: usize) -> Stack {
+            Stack(self.0.clone().push(n))
+        }
+        /// The values, oldest first.
+        pub fn values(&self) -> Vec<usize> {
+            self.0.to_vec_oldest_first()
+        }
+    }
+
     /// The `join` deque, with plain numbers as jobs.
     pub mod deque {
         use crate::exec::deque;

@@ -52,7 +52,7 @@ mod error;
 mod lock;
 mod node;
 mod progress;
-mod stack;
+pub(crate) mod stack;
 mod tbqueue;
 mod tchan;
 mod tmvar;
