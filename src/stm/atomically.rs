@@ -155,7 +155,9 @@ pub fn atomically_timeout<T>(
 
 /// How many times a retrying transaction runs again after a short pause before it
 /// registers as a waiter and sleeps. Under loom: never (the models explore the sleep).
-const QUICK_RETRIES: u32 = if cfg!(loom) { 0 } else { 4 };
+/// The pauses grow 1, 2, 4 ... 32 spins, about 60 in all. Measured on a capacity-1 queue
+/// hand-off: 2.3 µs per message with 4 looks, 2.0 µs with 6, 8 or 12.
+const QUICK_RETRIES: u32 = if cfg!(loom) { 0 } else { 6 };
 
 /// The attempt loop of the blocking entry points: run, commit, back off on conflict,
 /// sleep on retry until woken or until `deadline`.
