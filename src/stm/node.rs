@@ -9,14 +9,21 @@
 //! So small nodes (at most 64 bytes, alignment at most 16) are recycled: each size class
 //! of 16, 32 and 64 bytes has a per-thread free list of up to `KEEP_BYTES`, filled by
 //! frees on this thread and drained by allocations on it. Everything else is a plain
-//! `Box`. No locks and no atomics: the lists are thread-local, and intrusive (a free
-//! block holds the link to the next), so keeping a block allocates nothing.
+//! `Box`. The lists are thread-local, and intrusive (a free block holds the link to the
+//! next), so keeping a block allocates nothing.
+//!
+//! Frees and allocations are often on different threads: the epoch collector runs where
+//! it happens to run, and a queue's consumer frees the nodes its producer allocated. So a
+//! thread whose list is full gathers further frees into a chain of `CHAIN_BYTES`, and
+//! hands the whole chain to a shared pool (one lock per chain); a thread whose lists are
+//! empty takes a chain from there before it asks the allocator. Only when the pool is
+//! full do blocks go back to the allocator.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::RefCell;
 use std::ptr::NonNull;
 
-use crate::sync::thread_local;
+use crate::sync::{lock, sync_static, thread_local, Mutex};
 
 /// Block sizes of the recycled classes; every block is aligned to `ALIGN`.
 const CLASSES: [usize; 3] = [16, 32, 64];
@@ -27,6 +34,10 @@ const ALIGN: usize = 16;
 /// allocator only to allocate it again (measured: 4096 blocks made a one-thread bank
 /// benchmark 1.5x faster than 128). So a thread keeps at most 3 x 64 KiB.
 const KEEP_BYTES: usize = 64 * 1024;
+/// Bytes of free blocks handed to the shared pool at once, and how many such chains the
+/// pool keeps per class (1 MiB): enough to carry a producer/consumer imbalance.
+const CHAIN_BYTES: usize = 16 * 1024;
+const SHARED_CHAINS: usize = 64;
 
 /// The recycled class for `T`, if it has one.
 const fn class_of<T>() -> Option<usize> {
@@ -48,54 +59,131 @@ fn layout(class: usize) -> Layout {
     Layout::from_size_align(CLASSES[class], ALIGN).expect("node size classes are valid layouts")
 }
 
-/// This thread's free blocks, per class, as intrusive singly linked lists: a free block's
-/// first word points to the next free block. So keeping a block never allocates (a `Vec`
-/// of blocks would, on a thread that only frees).
-struct FreeLists {
-    heads: [*mut u8; 3],
-    lens: [usize; 3],
+/// Free blocks of one class as an intrusive singly linked list: a free block's first word
+/// points to the next free block. So keeping a block never allocates (a `Vec` of blocks
+/// would, on a thread that only frees).
+struct Chain {
+    head: *mut u8,
+    len: usize,
 }
 
-impl FreeLists {
-    fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
-        let block = NonNull::new(self.heads[class])?;
-        // SAFETY: a block on the list is ours, at least 16 bytes and 16-aligned, and its
+// SAFETY: a chain's blocks are unused memory, owned by whoever holds the chain.
+unsafe impl Send for Chain {}
+
+impl Chain {
+    const EMPTY: Chain = Chain {
+        head: std::ptr::null_mut(),
+        len: 0,
+    };
+
+    fn pop(&mut self) -> Option<NonNull<u8>> {
+        let block = NonNull::new(self.head)?;
+        // SAFETY: a block on the chain is ours, at least 16 bytes and 16-aligned, and its
         // first word holds the next block (written by `push`).
-        self.heads[class] = unsafe { block.as_ptr().cast::<*mut u8>().read() };
-        self.lens[class] -= 1;
+        self.head = unsafe { block.as_ptr().cast::<*mut u8>().read() };
+        self.len -= 1;
         Some(block)
     }
 
-    /// Keeps `block` unless the class's list is full; returns whether it did.
-    fn push(&mut self, class: usize, block: NonNull<u8>) -> bool {
-        if self.lens[class] >= KEEP_BYTES / CLASSES[class] {
-            return false;
-        }
+    fn push(&mut self, block: NonNull<u8>) {
         // SAFETY: the caller gives up the block, which is large and aligned enough to
         // hold a pointer.
-        unsafe { block.as_ptr().cast::<*mut u8>().write(self.heads[class]) };
-        self.heads[class] = block.as_ptr();
-        self.lens[class] += 1;
-        true
+        unsafe { block.as_ptr().cast::<*mut u8>().write(self.head) };
+        self.head = block.as_ptr();
+        self.len += 1;
+    }
+
+    /// Gives every block back to the allocator.
+    fn dealloc_all(&mut self, class: usize) {
+        while let Some(block) = self.pop() {
+            // SAFETY: every block of a class-`class` chain was allocated with that layout.
+            unsafe { dealloc(block.as_ptr(), layout(class)) };
+        }
+    }
+}
+
+sync_static! {
+    /// Full chains handed between threads, per class (see the module docs).
+    static SHARED: Mutex<[Vec<Chain>; 3]> = Mutex::new([Vec::new(), Vec::new(), Vec::new()]);
+}
+
+/// After finding the shared pool empty, a thread allocates this many blocks of the class
+/// from the allocator before it looks again, so that a thread that only allocates does
+/// not take the lock every time.
+const LOOK_EVERY: u32 = 64;
+
+/// This thread's free blocks, per class: the list it allocates from, and the chain that
+/// gathers frees once the list is full.
+struct FreeLists {
+    lists: [Chain; 3],
+    spills: [Chain; 3],
+    /// Allocations left before the next look at the shared pool.
+    until_look: [u32; 3],
+}
+
+impl FreeLists {
+    const EMPTY: FreeLists = FreeLists {
+        lists: [Chain::EMPTY, Chain::EMPTY, Chain::EMPTY],
+        spills: [Chain::EMPTY, Chain::EMPTY, Chain::EMPTY],
+        until_look: [0; 3],
+    };
+
+    fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
+        if self.lists[class].len == 0 {
+            self.refill(class);
+        }
+        self.lists[class].pop()
+    }
+
+    /// Refills the empty list: with this thread's spill chain, else with a chain another
+    /// thread freed, if the pool has one and it is time to look.
+    fn refill(&mut self, class: usize) {
+        if self.spills[class].len > 0 {
+            std::mem::swap(&mut self.lists[class], &mut self.spills[class]);
+        } else if self.until_look[class] > 0 {
+            self.until_look[class] -= 1;
+        } else if !cfg!(loom) {
+            match lock(&SHARED)[class].pop() {
+                Some(chain) => self.lists[class] = chain,
+                None => self.until_look[class] = LOOK_EVERY,
+            }
+        }
+    }
+
+    /// Keeps `block`: on the list while it has room, else on the spill chain, which goes
+    /// to the shared pool once it is a full chain (or back to the allocator when the pool
+    /// is full too).
+    fn push(&mut self, class: usize, block: NonNull<u8>) {
+        if self.lists[class].len < KEEP_BYTES / CLASSES[class] {
+            return self.lists[class].push(block);
+        }
+        let spill = &mut self.spills[class];
+        spill.push(block);
+        if spill.len < CHAIN_BYTES / CLASSES[class] {
+            return;
+        }
+        let mut chain = std::mem::replace(spill, Chain::EMPTY);
+        if !cfg!(loom) {
+            let mut shared = lock(&SHARED);
+            if shared[class].len() < SHARED_CHAINS {
+                return shared[class].push(chain);
+            }
+        }
+        chain.dealloc_all(class);
     }
 }
 
 impl Drop for FreeLists {
     fn drop(&mut self) {
         for class in 0..CLASSES.len() {
-            while let Some(block) = self.pop(class) {
-                // SAFETY: every block in list `class` was allocated with `layout(class)`.
-                unsafe { dealloc(block.as_ptr(), layout(class)) };
-            }
+            self.lists[class].dealloc_all(class);
+            self.spills[class].dealloc_all(class);
         }
     }
 }
 
 thread_local! {
-    static FREE: RefCell<FreeLists> = const { RefCell::new(FreeLists {
-        heads: [std::ptr::null_mut(); 3],
-        lens: [0; 3],
-    }) };
+    static FREE: RefCell<FreeLists> = const { RefCell::new(FreeLists::EMPTY) };
 }
 
 /// Moves `value` into a new node and returns the node, type-erased.
@@ -134,7 +222,8 @@ pub(crate) unsafe fn free<T>(node: *mut ()) {
     // SAFETY: `new` never returns null.
     let block = unsafe { NonNull::new_unchecked(node.cast::<u8>()) };
     let kept = FREE.try_with(|free| free.borrow_mut().push(class, block));
-    if !matches!(kept, Ok(true)) {
+    if kept.is_err() {
+        // The thread is exiting and its lists are gone.
         // SAFETY: the block was allocated with `layout(class)` and is no longer used.
         unsafe { dealloc(block.as_ptr(), layout(class)) };
     }
@@ -155,6 +244,28 @@ mod tests {
         #[repr(align(32))]
         struct Wide(#[allow(dead_code)] u8);
         assert_eq!(class_of::<Wide>(), None);
+    }
+
+    #[test]
+    fn a_thread_with_too_many_free_blocks_hands_a_chain_to_one_with_none() {
+        let class = 0;
+        let mut freeing = FreeLists::EMPTY;
+        let mut freed = std::collections::HashSet::new();
+        for _ in 0..(KEEP_BYTES + CHAIN_BYTES) / CLASSES[class] {
+            // SAFETY: class layouts have a non-zero size.
+            let block = NonNull::new(unsafe { alloc(layout(class)) }).unwrap();
+            freed.insert(block.as_ptr() as usize);
+            freeing.push(class, block);
+        }
+        assert_eq!(
+            freeing.spills[class].len, 0,
+            "the full chain left the thread"
+        );
+        let mut allocating = FreeLists::EMPTY;
+        let block = allocating.pop(class).expect("a chain from the shared pool");
+        assert!(freed.contains(&(block.as_ptr() as usize)));
+        // SAFETY: the block came from `alloc(layout(class))` above.
+        unsafe { dealloc(block.as_ptr(), layout(class)) };
     }
 
     #[test]
