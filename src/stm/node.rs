@@ -39,6 +39,14 @@ const KEEP_BYTES: usize = 64 * 1024;
 const CHAIN_BYTES: usize = 16 * 1024;
 const SHARED_CHAINS: usize = 64;
 
+/// The limits above in blocks, per class (a table, so no division on the free path).
+const KEEP_BLOCKS: [usize; 3] = blocks_per_class(KEEP_BYTES);
+const CHAIN_BLOCKS: [usize; 3] = blocks_per_class(CHAIN_BYTES);
+
+const fn blocks_per_class(bytes: usize) -> [usize; 3] {
+    [bytes / CLASSES[0], bytes / CLASSES[1], bytes / CLASSES[2]]
+}
+
 /// The recycled class for `T`, if it has one.
 const fn class_of<T>() -> Option<usize> {
     let (size, align) = (size_of::<T>(), align_of::<T>());
@@ -128,6 +136,7 @@ impl FreeLists {
         until_look: [0; 3],
     };
 
+    #[inline]
     fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
         if self.lists[class].len == 0 {
             self.refill(class);
@@ -137,6 +146,7 @@ impl FreeLists {
 
     /// Refills the empty list: with this thread's spill chain, else with a chain another
     /// thread freed, if the pool has one and it is time to look.
+    #[cold]
     fn refill(&mut self, class: usize) {
         if self.spills[class].len > 0 {
             std::mem::swap(&mut self.lists[class], &mut self.spills[class]);
@@ -153,13 +163,20 @@ impl FreeLists {
     /// Keeps `block`: on the list while it has room, else on the spill chain, which goes
     /// to the shared pool once it is a full chain (or back to the allocator when the pool
     /// is full too).
+    #[inline]
     fn push(&mut self, class: usize, block: NonNull<u8>) {
-        if self.lists[class].len < KEEP_BYTES / CLASSES[class] {
+        if self.lists[class].len < KEEP_BLOCKS[class] {
             return self.lists[class].push(block);
         }
+        self.spill(class, block);
+    }
+
+    /// `push` for a full list.
+    #[cold]
+    fn spill(&mut self, class: usize, block: NonNull<u8>) {
         let spill = &mut self.spills[class];
         spill.push(block);
-        if spill.len < CHAIN_BYTES / CLASSES[class] {
+        if spill.len < CHAIN_BLOCKS[class] {
             return;
         }
         let mut chain = std::mem::replace(spill, Chain::EMPTY);
@@ -251,7 +268,7 @@ mod tests {
         let class = 0;
         let mut freeing = FreeLists::EMPTY;
         let mut freed = std::collections::HashSet::new();
-        for _ in 0..(KEEP_BYTES + CHAIN_BYTES) / CLASSES[class] {
+        for _ in 0..KEEP_BLOCKS[class] + CHAIN_BLOCKS[class] {
             // SAFETY: class layouts have a non-zero size.
             let block = NonNull::new(unsafe { alloc(layout(class)) }).unwrap();
             freed.insert(block.as_ptr() as usize);
