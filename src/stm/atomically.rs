@@ -160,13 +160,30 @@ pub fn atomically_timeout<T>(
 const QUICK_RETRIES: u32 = if cfg!(loom) { 0 } else { 6 };
 
 /// The attempt loop of the blocking entry points: run, commit, back off on conflict,
-/// sleep on retry until woken or until `deadline`.
+/// sleep on retry until woken or until `deadline`. Then runs the commit's hooks.
 #[track_caller]
 fn run_blocking<T>(
-    mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
+    f: impl FnMut(&mut Transaction) -> StmResult<T>,
     deadline: Option<Instant>,
 ) -> Option<T> {
-    let in_transaction = InTransaction::enter();
+    let (value, hooks) = run_attempts(f, deadline);
+    // Hooks run after the transaction is over (they may start new ones).
+    run_hooks(hooks);
+    value
+}
+
+/// `run_blocking`'s loop. Returns the value (`None`: the deadline passed) and the hooks
+/// to run. Its locals drop as it returns, in reverse order: the priority token first (a
+/// hook may commit, and would otherwise wait for the token its own transaction holds),
+/// then the transaction, then the mark that this thread is inside one. Dropping them in
+/// place, not moving them into `drop` calls, keeps the transaction off the stack copy
+/// path of every commit.
+#[track_caller]
+fn run_attempts<T>(
+    mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
+    deadline: Option<Instant>,
+) -> (Option<T>, Hooks) {
+    let _in_transaction = InTransaction::enter();
     let mut tx = Transaction::begin();
     let mut contention = Contention::new();
     let (mut quick_retries, mut retry_pause) = (0, Backoff::new());
@@ -203,18 +220,11 @@ fn run_blocking<T>(
             }
         }
     };
-    // The priority token goes back before the hooks run: a hook may commit, and would
-    // otherwise wait for the token its own transaction holds.
-    drop(contention);
-    // Hooks run after the transaction is over (they may start new ones).
     let hooks = match value {
         Some(_) if !tx.log.hooks.is_empty() => std::mem::take(&mut tx.log.hooks),
         _ => Vec::new(),
     };
-    drop(tx);
-    drop(in_transaction);
-    run_hooks(hooks);
-    value
+    (value, hooks)
 }
 
 /// Registers `token` on everything `tx` read; `None` if something already changed.
