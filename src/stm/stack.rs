@@ -40,12 +40,12 @@ const fn max_chunk<T>() -> usize {
     if cfg!(loom) {
         return 2;
     }
-    let fit = 512
-        / if size_of::<T>() == 0 {
-            1
-        } else {
-            size_of::<T>()
-        };
+    let size = if size_of::<T>() == 0 {
+        1
+    } else {
+        size_of::<T>()
+    };
+    let fit = 512 / size;
     if fit < 4 {
         4
     } else if fit > 32 {
@@ -198,8 +198,9 @@ impl<T: Clone> Stack<T> {
 
     /// The values, oldest (bottom) first, cloned into one `Vec`.
     pub(crate) fn to_vec_oldest_first(&self) -> Vec<T> {
-        // The chunks top to bottom, with how many slots of each this stack owns.
-        let mut chunks = Vec::new();
+        // The chunks top to bottom, with how many slots of each this stack owns. Chunks
+        // double, so eight cover a few hundred values without allocating.
+        let mut chunks: SmallVec<[(&Chunk<T>, usize); 8]> = SmallVec::new();
         let mut next = self.top.as_deref().map(|top| (top, self.top_len));
         while let Some((chunk, owned)) = next {
             chunks.push((chunk, owned));

@@ -2,30 +2,34 @@
 //!
 //! The same two-part queue as `TQueue` (a `Stack` for pushes, a `Run` for pops; see
 //! `stack.rs`) plus room accounting: `push` retries while the queue is full, which is the
-//! back-pressure of Python's `queue.Queue(maxsize)`. As in GHC, the room is split in two
-//! counters so that producers and consumers do not touch the same variable, and each
-//! counter lives in the same `TVar` as its half of the queue: a push writes only `back`
-//! (the stack and the room left to producers), a pop writes only `front` (the run and
-//! the room consumers have freed). Only when producers run out of room does a push take
-//! back what consumers freed. Invariant: `room + freed + len == capacity`.
+//! back-pressure of Python's `queue.Queue(maxsize)`. The room is kept as two counters
+//! that only grow, each in the same `TVar` as its half of the queue: `back` holds the
+//! stack and how many values were ever pushed, `front` the run and how many were ever
+//! popped. So a push writes only `back`, a pop writes only `front` (and `back` when it
+//! takes the stack). A producer also remembers the popped count it last saw, and reads
+//! `front` only when that leaves no room; it never writes `front`, so a consumer's pop
+//! never has to run again because a producer made room for itself (GHC's `TBQueue` moves
+//! freed room back with a write to the consumers' counter). `len == pushed - popped`.
 
 use std::fmt;
 
 use super::stack::{Run, Stack};
 use super::{retry, StmResult, TVar, Transaction};
 
-/// The pop side: the run to pop from, and the room pops have freed.
+/// The pop side: the run to pop from, and how many values were ever popped.
 #[derive(Clone)]
 struct Front<T> {
     run: Run<T>,
-    freed: usize,
+    popped: usize,
 }
 
-/// The push side: the stack to push onto, and the room left to producers.
+/// The push side: the stack to push onto, how many values were ever pushed, and the
+/// popped count producers last read from `front` (at most the current one).
 #[derive(Clone)]
 struct Back<T> {
     stack: Stack<T>,
-    room: usize,
+    pushed: usize,
+    popped_seen: usize,
 }
 
 /// A FIFO queue holding at most `capacity` values. Cloning shares it.
@@ -69,11 +73,12 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
         TBQueue {
             front: TVar::new(Front {
                 run: Run::new(),
-                freed: 0,
+                popped: 0,
             }),
             back: TVar::new(Back {
                 stack: Stack::new(),
-                room: capacity,
+                pushed: 0,
+                popped_seen: 0,
             }),
             capacity,
         }
@@ -127,20 +132,31 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
     /// ```
     pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        let Front { mut run, freed } = self.front.read(tx)?;
+        let Front { mut run, popped } = self.front.read(tx)?;
         if run.is_empty() {
             // Reads `back` only now, so pushes and pops conflict only here.
-            let Back { stack, room } = self.back.read(tx)?;
+            let Back {
+                stack,
+                pushed,
+                popped_seen,
+            } = self.back.read(tx)?;
             if stack.is_empty() {
                 return Ok(None);
             }
             run = Run::from_stack(&stack);
             let stack = Stack::new();
-            self.back.write(tx, Back { stack, room })?;
+            self.back.write(
+                tx,
+                Back {
+                    stack,
+                    pushed,
+                    popped_seen,
+                },
+            )?;
         }
         let (value, run) = run.pop().expect("the run is not empty");
-        let freed = freed + 1;
-        self.front.write(tx, Front { run, freed })?;
+        let popped = popped.wrapping_add(1);
+        self.front.write(tx, Front { run, popped })?;
         Ok(Some(value))
     }
 
@@ -153,22 +169,26 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(!atomically(|tx| q.try_push(tx, 2)));
     /// ```
     pub fn try_push(&self, tx: &mut Transaction, value: T) -> StmResult<bool> {
-        let Back { stack, mut room } = self.back.read(tx)?;
-        if room == 0 {
-            // Out of room: take back what consumers have freed, if anything.
-            let Front { run, freed } = self.front.read(tx)?;
-            if freed == 0 {
+        let Back {
+            stack,
+            pushed,
+            mut popped_seen,
+        } = self.back.read(tx)?;
+        if pushed.wrapping_sub(popped_seen) == self.capacity {
+            // Full as far as producers know: see how many consumers have popped since.
+            popped_seen = self.front.read(tx)?.popped;
+            if pushed.wrapping_sub(popped_seen) == self.capacity {
                 return Ok(false);
             }
-            self.front.write(tx, Front { run, freed: 0 })?;
-            room = freed;
         }
         let stack = stack.push(value);
+        let pushed = pushed.wrapping_add(1);
         self.back.write(
             tx,
             Back {
                 stack,
-                room: room - 1,
+                pushed,
+                popped_seen,
             },
         )?;
         Ok(true)
@@ -183,12 +203,8 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert_eq!(atomically(|tx| q.len(tx)), 1);
     /// ```
     pub fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
-        Ok(self.capacity - self.room(tx)?)
-    }
-
-    /// Free places: what producers hold plus what consumers have freed.
-    fn room(&self, tx: &mut Transaction) -> StmResult<usize> {
-        Ok(self.back.read(tx)?.room + self.front.read(tx)?.freed)
+        let pushed = self.back.read(tx)?.pushed;
+        Ok(pushed.wrapping_sub(self.front.read(tx)?.popped))
     }
 
     /// Whether the queue is empty.
@@ -210,7 +226,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(atomically(|tx| q.is_full(tx)));
     /// ```
     pub fn is_full(&self, tx: &mut Transaction) -> StmResult<bool> {
-        Ok(self.room(tx)? == 0)
+        Ok(self.len(tx)? == self.capacity)
     }
 }
 
