@@ -32,7 +32,7 @@ use std::mem::MaybeUninit;
 use smallvec::SmallVec;
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{Arc, UnsafeCell};
+use crate::sync::{arc_into_inner, Arc, UnsafeCell};
 
 /// The most slots a chunk has: enough to make the walk cheap, few enough that a chunk of
 /// large values stays small. Two under loom, so that models cross chunk boundaries.
@@ -304,10 +304,10 @@ impl<T> Drop for Stack<T> {
     fn drop(&mut self) {
         let mut next = self.top.take();
         while let Some(chunk) = next {
-            match Arc::try_unwrap(chunk) {
-                Ok(mut chunk) => next = chunk.below.take(),
+            match arc_into_inner(chunk) {
+                Some(mut chunk) => next = chunk.below.take(),
                 // Shared with another stack, which will drop the rest.
-                Err(_) => break,
+                None => break,
             }
         }
     }

@@ -19,6 +19,12 @@ mod imp {
         };
     }
     pub(crate) use std::sync::Arc;
+
+    /// Gives up one reference and returns the value if it was the last: one atomic
+    /// decrement, where `try_unwrap` and then a drop take two when it is not.
+    pub(crate) fn arc_into_inner<T>(arc: Arc<T>) -> Option<T> {
+        Arc::into_inner(arc)
+    }
     pub(crate) use std::sync::{Mutex, MutexGuard};
     pub(crate) use std::thread;
     pub(crate) use std::thread_local;
@@ -86,6 +92,12 @@ mod imp {
         };
     }
     pub(crate) use loom::sync::Arc;
+
+    /// `Arc::into_inner`, which loom's `Arc` lacks: `try_unwrap`, dropping the reference
+    /// when it is not the last (the same outcome, in two steps).
+    pub(crate) fn arc_into_inner<T>(arc: Arc<T>) -> Option<T> {
+        Arc::try_unwrap(arc).ok()
+    }
     pub(crate) use loom::sync::{Mutex, MutexGuard};
     pub(crate) use loom::thread;
     /// loom's `thread_local!` takes no `const { }` initializer; this one accepts the
