@@ -22,10 +22,7 @@ use loom::thread;
 fn a_wake_from_another_thread_while_the_scheduler_falls_asleep_is_not_lost() {
     loom::model(|| {
         let gate = Gate::new();
-        let opener = {
-            let gate = gate.clone();
-            thread::spawn(move || gate.open())
-        };
+        let opener = gate.open_from_another_thread();
         let mut scheduler = Scheduler::new();
         let task = scheduler.spawn(gate);
         scheduler
@@ -40,10 +37,7 @@ fn a_wake_from_another_thread_while_the_scheduler_falls_asleep_is_not_lost() {
 fn block_on_wakes_for_its_own_future_opened_from_another_thread() {
     loom::model(|| {
         let gate = Gate::new();
-        let opener = {
-            let gate = gate.clone();
-            thread::spawn(move || gate.open())
-        };
+        let opener = gate.open_from_another_thread();
         let mut scheduler = Scheduler::new();
         scheduler
             .block_on(gate)
@@ -96,10 +90,7 @@ fn an_abort_racing_a_task_that_yields_cancels_or_misses_it_cleanly() {
 fn a_wake_landing_while_a_task_waits_behind_its_yield_is_not_lost() {
     loom::model(|| {
         let gate = Gate::new();
-        let opener = {
-            let gate = gate.clone();
-            thread::spawn(move || gate.open())
-        };
+        let opener = gate.open_from_another_thread();
         let mut scheduler = Scheduler::new();
         let task = scheduler.spawn(async move {
             let mut gate = gate;

@@ -16,6 +16,13 @@ impl Gate {
         Gate(Arc::new((AtomicBool::new(false), Mutex::new(None))))
     }
 
+    /// Opens the gate from a new thread, racing whatever this thread does next.
+    #[allow(dead_code)] // not every model that shares this file uses it
+    pub fn open_from_another_thread(&self) -> loom::thread::JoinHandle<()> {
+        let gate = self.clone();
+        loom::thread::spawn(move || gate.open())
+    }
+
     pub fn open(&self) {
         self.0 .0.store(true, Ordering::SeqCst);
         if let Some(waker) = self.0 .1.lock().unwrap().take() {

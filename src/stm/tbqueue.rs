@@ -135,24 +135,13 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
         let Front { mut run, popped } = self.front.read(tx)?;
         if run.is_empty() {
             // Reads `back` only now, so pushes and pops conflict only here.
-            let Back {
-                stack,
-                pushed,
-                popped_seen,
-            } = self.back.read(tx)?;
-            if stack.is_empty() {
+            let back = self.back.read(tx)?;
+            if back.stack.is_empty() {
                 return Ok(None);
             }
-            run = Run::from_stack(&stack);
+            run = Run::from_stack(&back.stack);
             let stack = Stack::new();
-            self.back.write(
-                tx,
-                Back {
-                    stack,
-                    pushed,
-                    popped_seen,
-                },
-            )?;
+            self.back.write(tx, Back { stack, ..back })?;
         }
         let (value, run) = run.pop().expect("the run is not empty");
         let popped = popped.wrapping_add(1);
@@ -181,16 +170,12 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
                 return Ok(false);
             }
         }
-        let stack = stack.push(value);
-        let pushed = pushed.wrapping_add(1);
-        self.back.write(
-            tx,
-            Back {
-                stack,
-                pushed,
-                popped_seen,
-            },
-        )?;
+        let back = Back {
+            stack: stack.push(value),
+            pushed: pushed.wrapping_add(1),
+            popped_seen,
+        };
+        self.back.write(tx, back)?;
         Ok(true)
     }
 

@@ -229,8 +229,11 @@ unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
 unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the queue entry's reference keeps the task alive through this call.
     let cell = unsafe { cell::<F, S>(ptr) };
-    let state = cell.header.state.load();
-    if S::KEEP_RUNNING_ON_YIELD && state.is_running() {
+    // Only an executor that keeps yielding tasks `RUNNING` pays for this load.
+    let kept_running = S::KEEP_RUNNING_ON_YIELD
+        .then(|| cell.header.state.load())
+        .filter(|state| state.is_running());
+    if let Some(state) = kept_running {
         // The entry of a task that yielded and kept `RUNNING` (see below): the future is
         // still ours. Only an abort or shutdown since then stops it.
         if state.is_cancelled() {
