@@ -73,3 +73,32 @@ fn replaced_values_and_dropped_variables_are_freed_once() {
         );
     });
 }
+
+/// A sealed batch of retired pointers is freed exactly once: by the thread that retired
+/// it, if it looks after the grace period, or else by the collector's second call. The
+/// collector marks the batch ready and then tries to claim it; the owner looks once,
+/// at any point. Whoever wins gets every item, and the other gets nothing.
+#[test]
+fn a_sealed_batch_is_claimed_once_by_its_owner_or_the_collector() {
+    use braid::__loom::SealedBatch;
+    loom::model(|| {
+        let batch = Arc::new(SealedBatch::new(vec![1, 2, 3]));
+        let collector = {
+            let batch = batch.clone();
+            thread::spawn(move || {
+                batch.mark_ready();
+                batch.take()
+            })
+        };
+        let by_owner = if batch.is_pending() {
+            None
+        } else {
+            batch.take()
+        };
+        let by_collector = collector.join().unwrap();
+        match (by_owner, by_collector) {
+            (Some(items), None) | (None, Some(items)) => assert_eq!(items, [1, 2, 3]),
+            (owner, collector) => panic!("claimed by owner {owner:?} and collector {collector:?}"),
+        }
+    });
+}

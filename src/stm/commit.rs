@@ -9,8 +9,9 @@
 //!    held lock cannot deadlock.
 //! 4. **Tick** the global clock to get the write version `wv`.
 //! 5. **Validate** the read set, unless `wv == rv + 1` (no commit happened in between).
-//! 6. **Publish** each new node and retire the node it replaces (see `sync/reclaim.rs`).
-//! 7. **Unlock** each variable with version `wv`, then wake its waiters (see `wait.rs`).
+//! 6. **Publish** each new node.
+//! 7. **Unlock** each variable with version `wv`; then wake its waiters (see `wait.rs`)
+//!    and retire the node it replaced (see `sync/reclaim.rs`).
 //!
 //! # Orderings
 //! - Lock CAS (`Acquire` on success): pairs with the previous committer's unlock, so this
@@ -89,15 +90,15 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
         return Commit::Conflict;
     }
 
-    for w in &tx.log.writes {
+    for w in &mut tx.log.writes {
         // SAFETY: as above.
         let core = unsafe { w.var.as_ref() };
         // Relaxed: the lock CAS already synchronized with the store that published `old`.
         let old = core.value.load(Relaxed);
         // Release: pairs with readers' Acquire load of the pointer.
         core.value.store(w.node, Release);
-        // SAFETY: `old` was this variable's published node and is now unlinked.
-        unsafe { core.retire_node(old, &tx.guard) };
+        // The entry now holds the node it replaced, retired below.
+        w.node = old;
     }
     let unlocked = LockWord::unlocked(write_version).bits();
     for w in &tx.log.writes {
@@ -106,12 +107,8 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
         // Release: pairs with readers' Acquire lock-word loads (see Orderings above).
         store_release(&core.lock, unlocked);
     }
-    for w in &tx.log.writes {
-        // SAFETY: as above. Any time after the lock CAS is early enough to see every
-        // waiter that could miss this commit (see wait.rs); waking runs executor code,
-        // so it comes after every unlock.
-        unsafe { w.var.as_ref() }.waiters.wake_all();
-    }
-    tx.forget_published_writes();
+    // Waking runs executor code and retiring may free older values (their destructors):
+    // both come after every unlock, so readers never wait for them.
+    tx.wake_and_retire_replaced();
     Commit::Committed
 }

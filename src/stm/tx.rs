@@ -395,10 +395,25 @@ impl Transaction {
         }
     }
 
-    /// Forgets the write set after a commit published every node in it.
-    pub(crate) fn forget_published_writes(&mut self) {
-        self.log.writes.clear();
+    /// Finishes a commit that published the write set and unlocked it: for each entry,
+    /// wakes the variable's waiters and retires the node the new one replaced (which the
+    /// entry now holds; see `commit`), emptying the set. Each entry leaves the set before
+    /// anything runs for it, so a panicking waker or value destructor (retiring may free
+    /// older values) can at worst leak the replaced nodes not yet retired; it can never
+    /// make this transaction free a node that readers may still hold.
+    #[inline]
+    pub(crate) fn wake_and_retire_replaced(&mut self) {
         self.write_filter = 0;
+        let guard = &self.guard;
+        for w in self.log.writes.drain(..) {
+            // SAFETY: write entries point to cores alive while the transaction is pinned.
+            let core = unsafe { w.var.as_ref() };
+            // Any time after the lock CAS is early enough to see every waiter that could
+            // miss this commit (see wait.rs).
+            core.waiters.wake_all();
+            // SAFETY: `w.node` was the variable's published node; the commit unlinked it.
+            unsafe { core.retire_node(w.node, guard) };
+        }
     }
 
     /// Registers `f` to run once, after this transaction commits.

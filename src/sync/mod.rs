@@ -10,6 +10,7 @@
 
 pub(crate) mod backoff;
 pub(crate) mod reclaim;
+pub(crate) mod sealed;
 
 #[cfg(not(loom))]
 mod imp {

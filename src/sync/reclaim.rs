@@ -16,24 +16,47 @@
 #[cfg(not(loom))]
 mod imp {
     use std::cell::RefCell;
+    use std::collections::VecDeque;
 
     use super::Retired;
+    use crate::sync::sealed::SealedBatch;
+    use crate::sync::Arc;
 
-    /// Retired pointers go to the epoch collector in batches: one deferred call per
-    /// `BATCH` frees. A deferred call per free costs more than the free itself, and
-    /// would fill crossbeam's bags (2 KiB allocations) `BATCH` times sooner. A batch's
-    /// buffer stays under 1 KiB, glibc's small-allocation range: larger requests make it
-    /// consolidate its free lists, which showed up at 4% of a one-variable commit.
+    /// Retired pointers are sealed in batches of `BATCH`, one deferred call per batch: a
+    /// deferred call per free costs more than the free itself. A batch's buffer stays
+    /// under 1 KiB, glibc's small-allocation range: larger requests make it consolidate
+    /// its free lists, which showed up at 4% of a one-variable commit.
     const BATCH: usize = 32;
 
-    /// This thread's retired pointers not yet handed to the collector. Like crossbeam's
-    /// own per-thread bag, it is handed over when full or when the thread exits.
-    struct Batch(Vec<Retired>);
-
-    thread_local! {
-        static RETIRED: RefCell<Batch> = const { RefCell::new(Batch(Vec::new())) };
+    /// This thread's retired pointers: the batch being filled, and sealed batches whose
+    /// grace period may still run, oldest first.
+    ///
+    /// The collector runs deferred calls on whichever thread collects. Had those calls
+    /// freed the batches, one thread's garbage would be dropped on another: a queue's
+    /// consumer dropping the producer's old values, touching the producer's cache lines
+    /// (reference counts of shared chunks, node memory) on every message. So the first
+    /// deferred call only marks its batch ready, and the thread that retired it frees it
+    /// the next time it retires, where that memory is still in its caches. The call
+    /// also defers a second one, a grace period later, that frees the batch if nobody
+    /// has: a thread that stopped retiring (idle, or gone) does not keep its garbage.
+    struct Garbage {
+        filling: Vec<Retired>,
+        sealed: VecDeque<Arc<SealedBatch<Retired>>>,
+        /// An emptied batch buffer, kept for the next seal.
+        spare_buffer: Vec<Retired>,
     }
 
+    thread_local! {
+        static GARBAGE: RefCell<Garbage> = const {
+            RefCell::new(Garbage {
+                filling: Vec::new(),
+                sealed: VecDeque::new(),
+                spare_buffer: Vec::new(),
+            })
+        };
+    }
+
+    /// Hands `batch` to the collector to free wherever it collects.
     fn defer_batch(guard: &crossbeam_epoch::Guard, batch: Vec<Retired>) {
         // SAFETY: each pointer in the batch was unlinked before it was retired, and this
         // guard pinned after that, so the free runs after every reader that could still
@@ -47,10 +70,64 @@ mod imp {
         }
     }
 
-    impl Drop for Batch {
+    impl Garbage {
+        /// Seals the full batch: once every thread pinned now has unpinned, it is ready.
+        fn seal(&mut self, guard: &crossbeam_epoch::Guard) {
+            let mut buffer = std::mem::take(&mut self.spare_buffer);
+            buffer.reserve(BATCH);
+            let sealed = Arc::new(SealedBatch::new(std::mem::replace(
+                &mut self.filling,
+                buffer,
+            )));
+            let batch = sealed.clone();
+            guard.defer(move || {
+                batch.mark_ready();
+                // A second grace period for the thread that retired the batch to free it;
+                // after that, whoever collects does.
+                crossbeam_epoch::pin().defer(move || {
+                    if let Some(batch) = batch.take() {
+                        batch.into_iter().for_each(Retired::free);
+                    }
+                });
+            });
+            self.sealed.push_back(sealed);
+        }
+
+        /// The oldest ready batch nobody has freed yet; drops batches the collector took.
+        fn take_ready(&mut self) -> Option<Vec<Retired>> {
+            loop {
+                if self.sealed.front()?.is_pending() {
+                    return None;
+                }
+                let oldest = self.sealed.pop_front()?;
+                if let Some(batch) = oldest.take() {
+                    return Some(batch);
+                }
+            }
+        }
+    }
+
+    /// Frees up to two of this thread's ready batches, oldest first: one more than each
+    /// seal adds, so a backlog drains, while no single commit frees thousands of values
+    /// at once (the collector marks batches ready in bursts of 64). Each free runs
+    /// outside the thread-local borrow: a value's destructor may drop a `TVar` and
+    /// retire its core.
+    fn free_ready() {
+        for _ in 0..2 {
+            let Ok(Some(mut batch)) = GARBAGE.try_with(|g| g.borrow_mut().take_ready()) else {
+                return;
+            };
+            batch.drain(..).for_each(Retired::free);
+            let _ = GARBAGE.try_with(|g| g.borrow_mut().spare_buffer = batch);
+        }
+    }
+
+    impl Drop for Garbage {
+        /// The thread is exiting. Its sealed batches are left to the collector's second
+        /// deferred calls; the batch being filled goes to the collector now.
         fn drop(&mut self) {
-            if !self.0.is_empty() {
-                defer_batch(&crossbeam_epoch::pin(), std::mem::take(&mut self.0));
+            if !self.filling.is_empty() {
+                defer_batch(&crossbeam_epoch::pin(), std::mem::take(&mut self.filling));
             }
         }
     }
@@ -74,16 +151,19 @@ mod imp {
         /// `ptr` is unreachable for threads that pin from now on, and `free(ptr)` may run
         /// on any thread, once, at any later time.
         pub(crate) unsafe fn retire(&self, ptr: *mut (), free: unsafe fn(*mut ())) {
-            let full = RETIRED.try_with(|batch| {
-                let mut batch = batch.borrow_mut();
-                batch.0.push(Retired { ptr, free });
-                (batch.0.len() >= BATCH)
-                    .then(|| std::mem::replace(&mut batch.0, Vec::with_capacity(BATCH)))
+            let sealed = GARBAGE.try_with(|garbage| {
+                let mut garbage = garbage.borrow_mut();
+                garbage.filling.push(Retired { ptr, free });
+                let full = garbage.filling.len() >= BATCH;
+                if full {
+                    garbage.seal(&self.inner);
+                }
+                full
             });
-            match full {
-                Ok(Some(batch)) => defer_batch(&self.inner, batch),
-                Ok(None) => {}
-                // The thread is exiting and its batch is gone: hand this one over alone.
+            match sealed {
+                Ok(true) => free_ready(),
+                Ok(false) => {}
+                // The thread is exiting and its garbage is gone: hand this one over alone.
                 Err(_) => defer_batch(&self.inner, vec![Retired { ptr, free }]),
             }
         }

@@ -1,0 +1,69 @@
+//! A sealed batch of retired pointers, freed exactly once by whichever of two parties
+//! claims it first: the thread that retired it, the next time it retires something, or
+//! else the collector, one grace period later. `reclaim.rs` says why both.
+//!
+//! States: `PENDING` (readers may still hold the pointers) -> `READY` (the collector's
+//! first deferred call ran: nobody does) -> `TAKEN` (one party claimed the items with a
+//! CAS, and only that party touches them).
+//!
+//! # Orderings
+//! The items are written before the batch is shared, and only the claim's winner touches
+//! them afterwards. The retiring thread claims what it wrote itself; the collector
+//! reaches the batch through its deferral queue, which orders those writes before its
+//! calls. `mark_ready`'s `Release` pairs with the claim's `Acquire`, so the winner also
+//! sees everything before the grace period ended.
+
+use crate::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::UnsafeCell;
+
+const PENDING: u32 = 0;
+const READY: u32 = 1;
+const TAKEN: u32 = 2;
+
+/// Items handed between two parties, freed by whichever claims them first.
+pub(crate) struct SealedBatch<T> {
+    state: AtomicU32,
+    items: UnsafeCell<Vec<T>>,
+}
+
+// SAFETY: the items move to whichever thread claims them (`T: Send`); the cell is
+// touched only by the claim's single winner, so sharing the batch is sound too.
+unsafe impl<T: Send> Send for SealedBatch<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for SealedBatch<T> {}
+
+impl<T> SealedBatch<T> {
+    pub(crate) fn new(items: Vec<T>) -> SealedBatch<T> {
+        SealedBatch {
+            state: AtomicU32::new(PENDING),
+            items: UnsafeCell::new(items),
+        }
+    }
+
+    /// The grace period is over: the items may be claimed. Called once, by the collector.
+    pub(crate) fn mark_ready(&self) {
+        // Release: pairs with the claim's Acquire CAS.
+        self.state.store(READY, Ordering::Release);
+    }
+
+    /// Whether the grace period is still running. A batch that is not pending is ready
+    /// or already claimed.
+    pub(crate) fn is_pending(&self) -> bool {
+        // Relaxed: only a hint of whether to try `take`, which decides with its CAS.
+        self.state.load(Ordering::Relaxed) == PENDING
+    }
+
+    /// The items, if the batch is ready and nobody has claimed them yet.
+    pub(crate) fn take(&self) -> Option<Vec<T>> {
+        // Acquire: pairs with `mark_ready`. The CAS makes exactly one caller the winner.
+        self.state
+            .compare_exchange(READY, TAKEN, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        // SAFETY: only the CAS's winner reaches this line, once; nobody else touches the
+        // cell again.
+        Some(
+            self.items
+                .with_mut(|items| unsafe { std::mem::take(&mut *items) }),
+        )
+    }
+}
