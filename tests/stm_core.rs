@@ -315,3 +315,31 @@ fn concurrent_transfers_conserve_the_total() {
     });
     assert_eq!(accounts.iter().map(TVar::load).sum::<i64>(), 1600);
 }
+
+/// A transaction starts from the last clock value its thread saw, not a fresh one. Reads
+/// must still return the latest commits of other threads (real-time order), and a pair
+/// committed together must still be seen together (opacity), however many commits
+/// happened on other threads since this thread's previous transaction.
+#[test]
+fn a_thread_back_from_a_quiet_spell_sees_the_latest_commits_consistently() {
+    let (a, b) = (TVar::new(0u64), TVar::new(0u64));
+    let mine = TVar::new(0u64);
+    atomically(|tx| mine.write(tx, 1));
+    for round in 1..=50u64 {
+        let (a2, b2) = (a.clone(), b.clone());
+        thread::spawn(move || {
+            for i in 0..100 {
+                atomically(|tx| {
+                    a2.write(tx, round * 1000 + i)?;
+                    b2.write(tx, round * 1000 + i)
+                });
+            }
+        })
+        .join()
+        .unwrap();
+        let (seen_a, seen_b, seen_mine) =
+            atomically(|tx| Ok((a.read(tx)?, b.read(tx)?, mine.read(tx)?)));
+        assert_eq!((seen_a, seen_b), (round * 1000 + 99, round * 1000 + 99));
+        assert_eq!(seen_mine, 1);
+    }
+}

@@ -79,6 +79,7 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     }
 
     let write_version = clock::tick();
+    tx.log.clock_seen = write_version;
     if write_version != tx.read_version + 1 && !tx.reads_valid(true) {
         for w in &tx.log.writes {
             // SAFETY: as above.

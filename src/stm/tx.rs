@@ -1,7 +1,9 @@
 //! A running transaction: its read version, read set, write set and `or_else` scopes.
 //!
 //! We follow TL2 (Dice, Shalev, Shavit, "Transactional Locking II", DISC 2006):
-//! 1. On start, sample the global clock as the *read version* `rv`.
+//! 1. On start, sample the global clock as the *read version* `rv`. (We take the last
+//!    clock value this thread saw instead; see `Transaction::begin` for why that is a
+//!    valid snapshot too.)
 //! 2. A read checks the write set first (read-your-own-writes). Otherwise it loads the
 //!    variable's lock word, its value pointer, and the lock word again; the read is good
 //!    if both words are equal, unlocked, and the version is at most `rv`. The value is
@@ -89,6 +91,9 @@ pub(crate) struct Log {
     undo: SmallVec<[UndoEntry; 4]>,
     scopes: SmallVec<[Scope; 2]>,
     pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
+    /// The latest global-clock value this thread has seen: the next transaction's read
+    /// version (see `Transaction::begin`).
+    pub(crate) clock_seen: u64,
 }
 
 thread_local! {
@@ -153,13 +158,21 @@ impl Transaction {
     #[inline]
     pub(crate) fn begin() -> Transaction {
         let guard = reclaim::pin();
+        let log = Log::take_spare();
         Transaction {
-            read_version: clock::now(),
+            // Not `clock::now()`: any time up to now is a valid snapshot, because a read
+            // always loads the variable's current value and checks its version; a
+            // variable committed since only makes that read extend the snapshot. Starting
+            // from the last time this thread saw spares a load of the clock's cache line,
+            // which every other core's commits keep taking away: a queue's producer and
+            // consumer each mostly read variables only they write, which are never newer
+            // than their own last commit.
+            read_version: log.clock_seen,
             doomed: false,
             has_priority: false,
             write_filter: 0,
             next_scope: 1,
-            log: ManuallyDrop::new(Log::take_spare()),
+            log: ManuallyDrop::new(log),
             guard,
         }
     }
@@ -180,6 +193,7 @@ impl Transaction {
         // No entry is left, so nothing depends on the old pin.
         self.guard.unpinned_while(wait);
         self.read_version = clock::now();
+        self.log.clock_seen = self.read_version;
     }
 
     /// Drops every write and hook of this attempt (`TxError::Abort`): what remains
@@ -263,6 +277,7 @@ impl Transaction {
     /// Moves the snapshot forward to now, if nothing read so far has changed.
     fn extend(&mut self) -> bool {
         let now = clock::now();
+        self.log.clock_seen = now;
         if self.reads_valid(false) {
             self.read_version = now;
             true
