@@ -2,7 +2,6 @@
 //! for tasks, `try_atomically` for bodies that may abort. They share one attempt loop;
 //! only the way they wait on `retry` differs (park the thread, or return `Pending`).
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,35 +13,6 @@ use super::progress::{self, Contention};
 use super::tx::Transaction;
 use super::wait::{Registration, WaitToken};
 use crate::sync::backoff::Backoff;
-use crate::sync::thread_local;
-
-thread_local! {
-    static IN_TRANSACTION: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Evidence that this thread is running a transaction body; dropping it (also while
-/// unwinding) marks the thread free again.
-struct InTransaction(());
-
-impl InTransaction {
-    #[track_caller]
-    fn enter() -> InTransaction {
-        if IN_TRANSACTION.with(|flag| flag.replace(true)) {
-            panic!(
-                "braid::stm: `atomically` called inside a transaction; transactions do not \
-                 nest. Compose instead: pass the `&mut Transaction` to the inner code, or \
-                 use `or_else` for alternatives."
-            );
-        }
-        InTransaction(())
-    }
-}
-
-impl Drop for InTransaction {
-    fn drop(&mut self) {
-        IN_TRANSACTION.with(|flag| flag.set(false));
-    }
-}
 
 /// How one run of the body ended.
 enum Attempt<T> {
@@ -175,7 +145,8 @@ fn run_blocking<T>(
 /// `run_blocking`'s loop. Returns the value (`None`: the deadline passed) and the hooks
 /// to run. Its locals drop as it returns, in reverse order: the priority token first (a
 /// hook may commit, and would otherwise wait for the token its own transaction holds),
-/// then the transaction, then the mark that this thread is inside one. Dropping them in
+/// then the transaction (whose drop also ends this thread's "inside a transaction"
+/// state, before any hook runs). Dropping them in
 /// place, not moving them into `drop` calls, keeps the transaction off the stack copy
 /// path of every commit.
 #[track_caller]
@@ -183,7 +154,6 @@ fn run_attempts<T>(
     mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
     deadline: Option<Instant>,
 ) -> (Option<T>, Hooks) {
-    let _in_transaction = InTransaction::enter();
     let mut tx = Transaction::begin();
     let mut contention = Contention::new();
     let (mut quick_retries, mut retry_pause) = (0, Backoff::new());
@@ -321,7 +291,6 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
         // Woken or not, run again from scratch: the old registration may hold a stale
         // waker, and the attempt below reads everything anew.
         this.registration = None;
-        let _in_transaction = InTransaction::enter();
         let mut tx = Transaction::begin();
         let mut contention = Contention::new();
         loop {

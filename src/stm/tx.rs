@@ -96,31 +96,53 @@ pub(crate) struct Log {
     pub(crate) clock_seen: u64,
 }
 
+/// This thread's log between transactions, and whether a transaction holds it: one
+/// thread-local serves both the reuse of the log and the check that transactions do not
+/// nest.
+enum LogSlot {
+    /// No log kept: the thread's first transaction, or its log grew too large to keep.
+    Empty,
+    /// The emptied log of the thread's last transaction, for the next one.
+    Spare(Box<Log>),
+    /// A transaction is running on this thread.
+    InUse,
+}
+
 thread_local! {
-    static SPARE_LOG: Cell<Option<Box<Log>>> = const { Cell::new(None) };
+    static LOG_SLOT: Cell<LogSlot> = const { Cell::new(LogSlot::Empty) };
 }
 
 impl Log {
-    /// The thread's spare log, or a new one if there is none: on the thread's first
-    /// transaction, or after a log grew too large to keep (see `give_back`).
-    fn take_spare() -> Box<Log> {
-        SPARE_LOG
-            .try_with(Cell::take)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+    /// The thread's log for a transaction that starts now (the spare, or a new one).
+    ///
+    /// # Panics
+    /// If a transaction is already running on this thread.
+    #[track_caller]
+    fn take_for_transaction() -> Box<Log> {
+        match LOG_SLOT.try_with(|slot| slot.replace(LogSlot::InUse)) {
+            Ok(LogSlot::Spare(log)) => log,
+            // During thread teardown the slot may be gone: run with a fresh log.
+            Ok(LogSlot::Empty) | Err(_) => Box::default(),
+            Ok(LogSlot::InUse) => panic!(
+                "braid::stm: `atomically` called inside a transaction; transactions do not \
+                 nest. Compose instead: pass the `&mut Transaction` to the inner code, or \
+                 use `or_else` for alternatives."
+            ),
+        }
     }
 
-    /// Keeps an emptied log as the thread's spare, unless it grew unusually large.
+    /// Ends the thread's transaction, keeping the emptied log as the thread's spare
+    /// unless it grew unusually large.
     fn give_back(self: Box<Log>) {
         const KEEP: usize = 256;
         debug_assert!(self.writes.is_empty() && self.undo.is_empty());
-        if self.reads.capacity() > KEEP || self.hooks.capacity() > KEEP {
-            return;
-        }
-        let mut log = Some(self);
+        let slot = if self.reads.capacity() > KEEP || self.hooks.capacity() > KEEP {
+            LogSlot::Empty
+        } else {
+            LogSlot::Spare(self)
+        };
         // During thread teardown the slot may be gone; then the log is simply freed.
-        let _ = SPARE_LOG.try_with(|spare| spare.set(log.take()));
+        let _ = LOG_SLOT.try_with(|spare| spare.set(slot));
     }
 }
 
@@ -155,10 +177,15 @@ pub(crate) struct Scope {
 }
 
 impl Transaction {
+    /// Starts a transaction on this thread.
+    ///
+    /// # Panics
+    /// If one is already running on this thread: transactions do not nest.
     #[inline]
+    #[track_caller]
     pub(crate) fn begin() -> Transaction {
+        let log = Log::take_for_transaction();
         let guard = reclaim::pin();
-        let log = Log::take_spare();
         Transaction {
             // Not `clock::now()`: any time up to now is a valid snapshot, because a read
             // always loads the variable's current value and checks its version; a
@@ -208,6 +235,7 @@ impl Transaction {
         1 << (((addr >> 6) ^ (addr >> 12)) % 64)
     }
 
+    #[inline]
     fn find_write(&self, var: NonNull<VarCore>) -> Option<usize> {
         if self.write_filter & Self::filter_bit(var) == 0 {
             return None;
