@@ -11,35 +11,24 @@ thread_local! {
     static JITTER: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Spin-waits with growing pauses, then yields the thread.
+/// Spins `2^step` times per call up to a cap, then yields the thread.
 pub(crate) struct Backoff {
     step: u32,
 }
 
 impl Backoff {
-    /// `snooze` spins `2^step` times per call, at most `2^SNOOZE_LIMIT` (16 pauses, about
-    /// 70 ns here), so a lock released while we spin is seen soon after.
-    const SNOOZE_LIMIT: u32 = 4;
-    /// `snooze` yields from this call on: after about 950 pauses (4 µs here). What it
-    /// waits for is a running thread's few stores, so yielding earlier only adds a system
-    /// call (0.26 µs here) per step: on a 2-core machine, a queue's producer and consumer
-    /// yielded once every six messages while each waited out the other's commit.
-    const SNOOZE_YIELD: u32 = 64;
-    /// `snooze_jittered` spins up to `2^JITTER_LIMIT` times, then yields.
-    const JITTER_LIMIT: u32 = 6;
+    const SPIN_LIMIT: u32 = 6;
 
     pub(crate) fn new() -> Self {
         Backoff { step: 0 }
     }
 
-    /// Waits a little longer each call, up to a cap: for a lock held by a thread that is
-    /// running. Yields only once the wait has lasted long enough that the holder may
-    /// have been descheduled.
+    /// Waits a little longer each call: for a lock held by a committer that is running.
     pub(crate) fn snooze(&mut self) {
-        if cfg!(loom) || self.step >= Self::SNOOZE_YIELD {
+        if cfg!(loom) || self.step > Self::SPIN_LIMIT {
             thread::yield_now();
         } else {
-            for _ in 0..1u32 << self.step.min(Self::SNOOZE_LIMIT) {
+            for _ in 0..1u32 << self.step {
                 spin_loop();
             }
         }
@@ -49,7 +38,7 @@ impl Backoff {
     /// Like `snooze`, but spins a random number of times below the step's limit, so that
     /// two threads backing off from each other fall out of step. Under loom: a yield.
     pub(crate) fn snooze_jittered(&mut self) {
-        if cfg!(loom) || self.step > Self::JITTER_LIMIT {
+        if cfg!(loom) || self.step > Self::SPIN_LIMIT {
             thread::yield_now();
         } else {
             for _ in 0..=random_below(1u32 << self.step) {
