@@ -9,7 +9,10 @@
 //! A committer locks its write set, then increments the clock (`AcqRel`). A transaction
 //! that samples the clock (`Acquire`) and sees that increment therefore also sees those
 //! locks, so it can never read a variable stamped with a version at or below its read
-//! version while that commit is still publishing.
+//! version while that commit is still publishing. A transaction may also start from a
+//! time its thread saw earlier (see `Transaction::begin`): the `Acquire` load or `AcqRel`
+//! increment that saw it has already synchronized with every commit up to that time, as
+//! every later change of the clock is an increment, part of the same release sequence.
 
 use crate::sync::atomic::AtomicU64;
 use crate::sync::atomic::Ordering::{AcqRel, Acquire};

@@ -1,10 +1,12 @@
 //! Value nodes: the immutable heap cells a `TVar` points to, one per committed value.
 //!
 //! Every write allocates a node and every commit retires one, so node traffic is most of
-//! a small transaction's cost. Retired nodes are freed in batches by whichever thread
-//! runs the epoch collector, often not the thread that allocated them, and the system
-//! allocator handles such bursts of foreign frees badly (under glibc, half the time of a
-//! two-thread bank benchmark went to `malloc`/`free` and their arena locks).
+//! a small transaction's cost. A retired node is freed in a batch, usually by the thread
+//! that retired it (see `sync/reclaim.rs`), which need not be the thread that allocated
+//! it: a variable written by several threads has its nodes allocated by one and replaced
+//! by another. The system allocator handles bursts of such foreign frees badly (under
+//! glibc, half the time of a two-thread bank benchmark once went to `malloc`/`free` and
+//! their arena locks).
 //!
 //! So small nodes (at most 64 bytes, alignment at most 16) are recycled: each size class
 //! of 16, 32 and 64 bytes has a per-thread free list of up to `KEEP_BYTES`, filled by
@@ -12,12 +14,12 @@
 //! `Box`. The lists are thread-local, and intrusive (a free block holds the link to the
 //! next), so keeping a block allocates nothing.
 //!
-//! Frees and allocations are often on different threads: the epoch collector runs where
-//! it happens to run, and a queue's consumer frees the nodes its producer allocated. So a
-//! thread whose list is full gathers further frees into a chain of `CHAIN_BYTES`, and
-//! hands the whole chain to a shared pool (one lock per chain); a thread whose lists are
-//! empty takes a chain from there before it asks the allocator. Only when the pool is
-//! full do blocks go back to the allocator.
+//! Frees and allocations are often on different threads: a producer allocates the values
+//! its consumer replaces, and the collector frees a batch itself when the retiring thread
+//! stopped retiring. So a thread whose list is full gathers further frees into a chain of
+//! `CHAIN_BYTES`, and hands the whole chain to a shared pool (one lock per chain); a
+//! thread whose lists are empty takes a chain from there before it asks the allocator.
+//! Only when the pool is full do blocks go back to the allocator.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::RefCell;
@@ -28,11 +30,12 @@ use crate::sync::{lock, sync_static, thread_local, Mutex};
 /// Block sizes of the recycled classes; every block is aligned to `ALIGN`.
 const CLASSES: [usize; 3] = [16, 32, 64];
 const ALIGN: usize = 16;
-/// Bytes of free blocks kept per class and thread. The epoch collector frees retired
-/// nodes in bursts of a few thousand (crossbeam's bag of 64 deferred calls, each a
-/// batch of retired nodes), and a list smaller than a burst sends most of it back to the
-/// allocator only to allocate it again (measured: 4096 blocks made a one-thread bank
-/// benchmark 1.5x faster than 128). So a thread keeps at most 3 x 64 KiB.
+/// Bytes of free blocks kept per class and thread. Retired nodes come back in bursts
+/// (the collector releases batches 64 deferred calls at a time, each call a batch of
+/// retired nodes), and a list smaller than a burst sends most of it back to the
+/// allocator only to allocate it again (measured when the collector still freed whole
+/// bursts at once: 4096 blocks made a one-thread bank benchmark 1.5x faster than 128).
+/// So a thread keeps at most 3 x 64 KiB.
 const KEEP_BYTES: usize = 64 * 1024;
 /// Bytes of free blocks handed to the shared pool at once, and how many such chains the
 /// pool keeps per class (1 MiB): enough to carry a producer/consumer imbalance.

@@ -6,7 +6,8 @@
 //! A reader *pins* before loading such pointers; a writer *retires* what it unlinked;
 //! the free runs after every thread pinned at that moment has unpinned.
 //!
-//! Under std this is `crossbeam-epoch`. Under loom it is a stand-in that loom sees whole:
+//! Under std this is `crossbeam-epoch`, with one change: the thread that retired a batch
+//! frees it, not whichever thread collects (see `Garbage`). Under loom it is a stand-in that loom sees whole:
 //! one mutex-protected count of pinned guards and a list of deferred frees, run when the
 //! count drops to zero. It is slow and simple on purpose; its correctness argument is:
 //! a reader that loaded pointer `p` pinned (mutex) before that load, and the writer
