@@ -19,7 +19,9 @@
 //! - A transaction that keeps losing conflicts eventually commits: after a bounded number
 //!   of losses it takes a priority token that holds other writers back (`progress.rs`).
 //! - A transaction touching up to 8 variables keeps its read and write sets inline:
-//!   its only heap allocations are the new values it publishes.
+//!   its only heap allocations are the new values it publishes, and one shared record per
+//!   32 values it replaces. (The epoch collector, which any transaction may run, can
+//!   allocate too while it finishes other threads' frees.)
 //!
 //! # Structures
 //! Built from `TVar`s, so every operation composes inside one transaction: [`TMVar`] (a
