@@ -70,7 +70,8 @@ mod task;
 
 pub use task::{JoinError, JoinHandle};
 
-/// The executor's lock-free parts, exposed only to braid's own loom models.
+/// braid's lock-free parts (executor queues, the push stack, sealed reclamation
+/// batches), exposed only to braid's own loom models.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
