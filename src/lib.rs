@@ -97,28 +97,7 @@ pub mod __loom {
         }
     }
 
-    /// A sealed batch of retired pointers (here: numbers), claimed once by the thread
-    /// that retired it or by the collector (see `sync/sealed.rs`).
-    pub struct SealedBatch(crate::sync::sealed::SealedBatch<usize>);
-
-    impl SealedBatch {
-        /// A pending batch of `items`.
-        pub fn new(items: Vec<usize>) -> SealedBatch {
-            SealedBatch(crate::sync::sealed::SealedBatch::new(items))
-        }
-        /// The collector's first call: the grace period is over.
-        pub fn mark_ready(&self) {
-            self.0.mark_ready()
-        }
-        /// Whether the grace period still runs.
-        pub fn is_pending(&self) -> bool {
-            self.0.is_pending()
-        }
-        /// The items, for the one caller that claims them.
-        pub fn take(&self) -> Option<Vec<usize>> {
-            self.0.take()
-        }
-    }
+    pub use crate::sync::sealed::SealedBatch;
 
     /// The `join` deque, with plain numbers as jobs.
     pub mod deque {

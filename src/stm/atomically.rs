@@ -146,9 +146,8 @@ fn run_blocking<T>(
 /// to run. Its locals drop as it returns, in reverse order: the priority token first (a
 /// hook may commit, and would otherwise wait for the token its own transaction holds),
 /// then the transaction (whose drop also ends this thread's "inside a transaction"
-/// state, before any hook runs). Dropping them in
-/// place, not moving them into `drop` calls, keeps the transaction off the stack copy
-/// path of every commit.
+/// state, before any hook runs). Dropping them in place, not moving them into `drop`
+/// calls, keeps the transaction off the stack copy path of every commit.
 #[track_caller]
 fn run_attempts<T>(
     mut f: impl FnMut(&mut Transaction) -> StmResult<T>,

@@ -21,7 +21,7 @@ const READY: u32 = 1;
 const TAKEN: u32 = 2;
 
 /// Items handed between two parties, freed by whichever claims them first.
-pub(crate) struct SealedBatch<T> {
+pub struct SealedBatch<T> {
     state: AtomicU32,
     items: UnsafeCell<Vec<T>>,
 }
@@ -33,7 +33,8 @@ unsafe impl<T: Send> Send for SealedBatch<T> {}
 unsafe impl<T: Send> Sync for SealedBatch<T> {}
 
 impl<T> SealedBatch<T> {
-    pub(crate) fn new(items: Vec<T>) -> SealedBatch<T> {
+    /// A pending batch of `items`.
+    pub fn new(items: Vec<T>) -> SealedBatch<T> {
         SealedBatch {
             state: AtomicU32::new(PENDING),
             items: UnsafeCell::new(items),
@@ -41,20 +42,20 @@ impl<T> SealedBatch<T> {
     }
 
     /// The grace period is over: the items may be claimed. Called once, by the collector.
-    pub(crate) fn mark_ready(&self) {
+    pub fn mark_ready(&self) {
         // Release: pairs with the claim's Acquire CAS.
         self.state.store(READY, Ordering::Release);
     }
 
     /// Whether the grace period is still running. A batch that is not pending is ready
     /// or already claimed.
-    pub(crate) fn is_pending(&self) -> bool {
+    pub fn is_pending(&self) -> bool {
         // Relaxed: only a hint of whether to try `take`, which decides with its CAS.
         self.state.load(Ordering::Relaxed) == PENDING
     }
 
     /// The items, if the batch is ready and nobody has claimed them yet.
-    pub(crate) fn take(&self) -> Option<Vec<T>> {
+    pub fn take(&self) -> Option<Vec<T>> {
         // Acquire: pairs with `mark_ready`. The CAS makes exactly one caller the winner.
         self.state
             .compare_exchange(READY, TAKEN, Ordering::Acquire, Ordering::Relaxed)
