@@ -48,9 +48,20 @@ fn attempt<T>(
 
 /// Runs hooks registered with `on_commit`, in order; resumes the first panic after all ran.
 #[inline]
-fn run_hooks(hooks: Hooks) {
-    if !hooks.is_empty() {
+fn run_hooks(hooks: Option<Hooks>) {
+    // An `Option`, not an empty `Vec`: dropping a `Vec` of trait objects is a call even
+    // when it is empty, and most transactions register no hook.
+    if let Some(hooks) = hooks {
         run_some_hooks(hooks);
+    }
+}
+
+/// The committed transaction's hooks, if it registered any.
+fn take_hooks(tx: &mut Transaction) -> Option<Hooks> {
+    if tx.log.hooks.is_empty() {
+        None
+    } else {
+        Some(std::mem::take(&mut tx.log.hooks))
     }
 }
 
@@ -152,7 +163,7 @@ fn run_blocking<T>(
 fn run_attempts<T>(
     mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
     deadline: Option<Instant>,
-) -> (Option<T>, Hooks) {
+) -> (Option<T>, Option<Hooks>) {
     let mut tx = Transaction::begin();
     let mut contention = Contention::new();
     let (mut quick_retries, mut retry_pause) = (0, Backoff::new());
@@ -190,8 +201,8 @@ fn run_attempts<T>(
         }
     };
     let hooks = match value {
-        Some(_) if !tx.log.hooks.is_empty() => std::mem::take(&mut tx.log.hooks),
-        _ => Vec::new(),
+        Some(_) => take_hooks(&mut tx),
+        None => None,
     };
     (value, hooks)
 }
@@ -283,7 +294,7 @@ impl<F> Unpin for Atomically<F> {}
 type Hooks = Vec<Box<dyn FnOnce() + Send>>;
 
 impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
-    type Output = (T, Hooks);
+    type Output = (T, Option<Hooks>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -297,9 +308,7 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
             match attempt(&mut tx, &mut this.f) {
                 // `contention`, and with it any priority token, is dropped on return,
                 // before `atomically_async` runs the hooks.
-                Attempt::Committed(value) => {
-                    return Poll::Ready((value, std::mem::take(&mut tx.log.hooks)))
-                }
+                Attempt::Committed(value) => return Poll::Ready((value, take_hooks(&mut tx))),
                 Attempt::Conflict => tx.restart_after(|| contention.after_conflict()),
                 // The token is held for a run or two of one transaction that never
                 // sleeps holding it, so a short spin beats a wake-up protocol here.

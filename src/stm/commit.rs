@@ -9,9 +9,10 @@
 //!    held lock cannot deadlock.
 //! 4. **Tick** the global clock to get the write version `wv`.
 //! 5. **Validate** the read set, unless `wv == rv + 1` (no commit happened in between).
-//! 6. **Publish** each new node.
-//! 7. **Unlock** each variable with version `wv`; then wake its waiters (see `wait.rs`)
-//!    and retire the node it replaced (see `sync/reclaim.rs`).
+//! 6. **Publish** each new node and unlock its variable with version `wv`, one variable
+//!    at a time (as the paper does).
+//! 7. After every unlock, wake each variable's waiters (see `wait.rs`) and retire the
+//!    node it replaced (see `sync/reclaim.rs`).
 //!
 //! # Orderings
 //! - Lock CAS (`Acquire` on success): pairs with the previous committer's unlock, so this
@@ -54,13 +55,16 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     if !progress::may_commit(tx) {
         return Commit::YieldToPriority;
     }
-    if tx.log.writes.len() > 1 {
+    // One slice for every pass below: each access to the `SmallVec` itself branches on
+    // whether it spilled to the heap.
+    let writes: &mut [WriteEntry] = &mut tx.log.writes;
+    if writes.len() > 1 {
         // SAFETY: write entries point to cores alive while the transaction is pinned.
         let id = |w: &WriteEntry| unsafe { w.var.as_ref() }.id;
-        tx.log.writes.sort_unstable_by_key(id);
+        writes.sort_unstable_by_key(id);
     }
 
-    for w in &tx.log.writes {
+    for w in writes.iter() {
         // SAFETY: write entries point to cores alive while the transaction is pinned.
         let core = unsafe { w.var.as_ref() };
         let mut backoff = Backoff::new();
@@ -91,22 +95,20 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
         return Commit::Conflict;
     }
 
-    for w in &mut tx.log.writes {
+    let unlocked = LockWord::unlocked(write_version).bits();
+    for w in tx.log.writes.iter_mut() {
         // SAFETY: as above.
         let core = unsafe { w.var.as_ref() };
         // Relaxed: the lock CAS already synchronized with the store that published `old`.
         let old = core.value.load(Relaxed);
         // Release: pairs with readers' Acquire load of the pointer.
         core.value.store(w.node, Release);
+        // Release: pairs with readers' Acquire lock-word loads (see Orderings above).
+        // Unlocking before the next variable is published is fine: that one is still
+        // locked, so a reader that sees this one's new version waits for it.
+        store_release(&core.lock, unlocked);
         // The entry now holds the node it replaced, retired below.
         w.node = old;
-    }
-    let unlocked = LockWord::unlocked(write_version).bits();
-    for w in &tx.log.writes {
-        // SAFETY: as above.
-        let core = unsafe { w.var.as_ref() };
-        // Release: pairs with readers' Acquire lock-word loads (see Orderings above).
-        store_release(&core.lock, unlocked);
     }
     // Waking runs executor code and retiring may free older values (their destructors):
     // both come after every unlock, so readers never wait for them.

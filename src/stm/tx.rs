@@ -91,6 +91,9 @@ pub(crate) struct Log {
     undo: SmallVec<[UndoEntry; 4]>,
     scopes: SmallVec<[Scope; 2]>,
     pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
+    /// The thread's registration with the collector, and the values its commits
+    /// replaced, waiting to be freed.
+    reclaimer: reclaim::Reclaimer,
     /// The latest global-clock value this thread has seen: the next transaction's read
     /// version (see `Transaction::begin`).
     pub(crate) clock_seen: u64,
@@ -100,7 +103,7 @@ pub(crate) struct Log {
 /// thread-local serves both the reuse of the log and the check that transactions do not
 /// nest.
 enum LogSlot {
-    /// No log kept: the thread's first transaction, or its log grew too large to keep.
+    /// No log yet: the thread has not run a transaction.
     Empty,
     /// The emptied log of the thread's last transaction, for the next one.
     Spare(Box<Log>),
@@ -131,18 +134,29 @@ impl Log {
         }
     }
 
-    /// Ends the thread's transaction, keeping the emptied log as the thread's spare
-    /// unless it grew unusually large.
-    fn give_back(self: Box<Log>) {
-        const KEEP: usize = 256;
+    /// Ends the thread's transaction, keeping the emptied log as the thread's spare.
+    fn give_back(mut self: Box<Log>) {
         debug_assert!(self.writes.is_empty() && self.undo.is_empty());
-        let slot = if self.reads.capacity() > KEEP || self.hooks.capacity() > KEEP {
-            LogSlot::Empty
-        } else {
-            LogSlot::Spare(self)
-        };
+        if self.reads.spilled() || self.writes.spilled() || self.hooks.capacity() != 0 {
+            self.trim();
+        }
         // During thread teardown the slot may be gone; then the log is simply freed.
-        let _ = LOG_SLOT.try_with(|spare| spare.set(slot));
+        let _ = LOG_SLOT.try_with(|spare| spare.set(LogSlot::Spare(self)));
+    }
+
+    /// Gives back the memory of sets that grew unusually large. The log itself is kept:
+    /// it holds the thread's registration with the collector and its retired values.
+    #[cold]
+    fn trim(&mut self) {
+        const KEEP: usize = 256;
+        if self.reads.capacity() > KEEP || self.writes.capacity() > KEEP {
+            // Both are empty, so this moves them back to their inline storage.
+            self.reads.shrink_to_fit();
+            self.writes.shrink_to_fit();
+        }
+        if self.hooks.capacity() > KEEP {
+            self.hooks = Vec::new();
+        }
     }
 }
 
@@ -185,7 +199,7 @@ impl Transaction {
     #[track_caller]
     pub(crate) fn begin() -> Transaction {
         let log = Log::take_for_transaction();
-        let guard = reclaim::pin();
+        let guard = log.reclaimer.pin();
         Transaction {
             // Not `clock::now()`: any time up to now is a valid snapshot, because a read
             // always loads the variable's current value and checks its version; a
@@ -447,15 +461,16 @@ impl Transaction {
     #[inline]
     pub(crate) fn wake_and_retire_replaced(&mut self) {
         self.write_filter = 0;
-        let guard = &self.guard;
-        for w in self.log.writes.drain(..) {
+        let log = &mut **self.log;
+        // Popped, not drained: the order does not matter, and `pop` is cheaper.
+        while let Some(w) = log.writes.pop() {
             // SAFETY: write entries point to cores alive while the transaction is pinned.
             let core = unsafe { w.var.as_ref() };
             // Any time after the lock CAS is early enough to see every waiter that could
             // miss this commit (see wait.rs).
             core.waiters.wake_all();
             // SAFETY: `w.node` was the variable's published node; the commit unlinked it.
-            unsafe { core.retire_node(w.node, guard) };
+            unsafe { core.retire_node(w.node, &mut log.reclaimer) };
         }
     }
 

@@ -103,10 +103,10 @@ impl VarCore {
     ///
     /// # Safety
     /// `node` was this variable's published value and has been replaced.
-    pub(crate) unsafe fn retire_node(&self, node: *mut (), guard: &reclaim::Guard) {
+    pub(crate) unsafe fn retire_node(&self, node: *mut (), reclaimer: &mut reclaim::Reclaimer) {
         // SAFETY: the node is unreachable for readers that pin from now on; value types
         // are `Send + Sync`, so `drop_value` may free it on any thread.
-        unsafe { guard.retire(node, self.drop_value) }
+        unsafe { reclaimer.retire(node, self.drop_value) }
     }
 
     pub(crate) fn lock_word(&self) -> LockWord {

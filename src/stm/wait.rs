@@ -76,12 +76,19 @@ impl WaitList {
     }
 
     /// Called by a committer after its lock CAS on this variable's lock word.
+    #[inline]
     pub(crate) fn wake_all(&self) {
         // Relaxed: the lock CAS read from (or after) every registering RMW that could
         // matter, which orders those registrations before this load (see module docs).
-        if self.count.load(Relaxed) == 0 {
-            return;
+        if self.count.load(Relaxed) != 0 {
+            self.wake_registered();
         }
+    }
+
+    /// `wake_all` once a waiter is registered: out of line, so commits inline only the
+    /// check above.
+    #[inline(never)]
+    fn wake_registered(&self) {
         let woken = {
             let mut tokens = lock(&self.tokens);
             self.count.store(0, Relaxed);

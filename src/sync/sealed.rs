@@ -41,6 +41,15 @@ impl<T> SealedBatch<T> {
         }
     }
 
+    /// Makes a claimed batch pending again with new `items`: reuses the header once
+    /// nobody else holds it (hence `&mut`).
+    pub fn refill(&mut self, items: Vec<T>) {
+        // Relaxed: `&mut` means no other thread can look.
+        self.state.store(PENDING, Ordering::Relaxed);
+        // SAFETY: `&mut self` is the only access to the cell.
+        self.items.with_mut(|old| unsafe { *old = items });
+    }
+
     /// The grace period is over: the items may be claimed. Called once, by the collector.
     pub fn mark_ready(&self) {
         // Release: pairs with the claim's Acquire CAS.
