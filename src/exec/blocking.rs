@@ -10,8 +10,13 @@ use super::worker::Shared;
 use crate::sync::{lock, thread, Arc, Condvar, Mutex};
 use crate::task::{Header, Schedule, TaskRef};
 
-/// How long an idle blocking thread waits for work before it exits.
-const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// How long an idle blocking thread waits for work before it exits. (Short in unit tests,
+/// which watch threads exit.)
+const KEEP_ALIVE: Duration = if cfg!(test) {
+    Duration::from_millis(20)
+} else {
+    Duration::from_secs(10)
+};
 
 pub(crate) struct Blocking {
     state: Mutex<State>,
@@ -24,7 +29,14 @@ struct State {
     threads: usize,
     idle: usize,
     shutdown: bool,
-    handles: Vec<thread::JoinHandle<()>>,
+    /// Threads started and not joined yet, by id.
+    handles: Vec<(u64, thread::JoinHandle<()>)>,
+    /// Ids of threads that left their loop after idling too long. A thread cannot join
+    /// itself, and one that exits unjoined keeps its stack until someone does, so the
+    /// next thread to start joins these (a pool that saw bursts of blocking work would
+    /// otherwise keep a handle, and a stack, per thread it ever started).
+    exited: Vec<u64>,
+    next_id: u64,
 }
 
 /// The scheduler a blocking task carries: its pool's shared state.
@@ -49,6 +61,8 @@ impl Blocking {
                 idle: 0,
                 shutdown: false,
                 handles: Vec::new(),
+                exited: Vec::new(),
+                next_id: 0,
             }),
             condvar: Condvar::new(),
             max_threads,
@@ -72,12 +86,14 @@ impl Blocking {
         }
         if state.threads < this.max_threads {
             state.threads += 1;
+            let id = state.next_id;
+            state.next_id += 1;
             let shared = shared.clone();
             let spawned = thread::Builder::new()
                 .name("braid-blocking".into())
-                .spawn(move || Blocking::run(&shared));
+                .spawn(move || Blocking::run(&shared, id));
             match spawned {
-                Ok(handle) => state.handles.push(handle),
+                Ok(handle) => state.handles.push((id, handle)),
                 Err(error) => {
                     state.threads -= 1;
                     if state.threads == 0 {
@@ -85,10 +101,16 @@ impl Blocking {
                     }
                 }
             }
+            let exited = state.take_exited();
+            drop(state);
+            // Outside the lock: each has left its loop and only has to return.
+            for handle in exited {
+                let _ = handle.join();
+            }
         }
     }
 
-    fn run(shared: &Arc<Shared>) {
+    fn run(shared: &Arc<Shared>, id: u64) {
         let this = &shared.blocking;
         let mut state = lock(&this.state);
         loop {
@@ -109,6 +131,7 @@ impl Blocking {
             state = next;
             state.idle -= 1;
             if timeout.timed_out() && state.queue.is_empty() && !state.shutdown {
+                state.exited.push(id);
                 break;
             }
         }
@@ -128,8 +151,58 @@ impl Blocking {
         };
         self.condvar.notify_all();
         drop(queued);
-        for handle in handles {
+        for (_, handle) in handles {
             let _ = handle.join();
+        }
+    }
+}
+
+impl State {
+    /// The handles of the threads that have exited on their own, removed from `handles`.
+    fn take_exited(&mut self) -> Vec<thread::JoinHandle<()>> {
+        if self.exited.is_empty() {
+            return Vec::new();
+        }
+        let exited = std::mem::take(&mut self.exited);
+        let mut joinable = Vec::with_capacity(exited.len());
+        let mut i = 0;
+        while i < self.handles.len() {
+            if exited.contains(&self.handles[i].0) {
+                joinable.push(self.handles.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        joinable
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::exec::Pool;
+    use crate::sync::lock;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn threads_that_exit_when_idle_are_joined_by_the_next_start() {
+        let pool = Pool::builder().workers(1).build();
+        let handles = || lock(&pool.shared.blocking.state).handles.len();
+        for round in 0..5 {
+            pool.block_on(pool.spawn_blocking(|| ())).unwrap();
+            assert_eq!(
+                handles(),
+                1,
+                "round {round}: one thread started, none left over"
+            );
+            // Let the thread idle past its keep-alive and exit.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while lock(&pool.shared.blocking.state).threads > 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the idle blocking thread never exited"
+                );
+                std::thread::sleep(super::KEEP_ALIVE);
+            }
         }
     }
 }

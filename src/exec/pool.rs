@@ -37,7 +37,7 @@ use crate::task::{self, JoinHandle};
 /// Dropping the pool cancels every task that has not finished (their destructors run),
 /// waits for running closures and blocking jobs, and joins every thread.
 pub struct Pool {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     threads: Vec<thread::JoinHandle<()>>,
 }
 
