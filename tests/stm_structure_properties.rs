@@ -108,6 +108,35 @@ proptest! {
         }
     }
 
+    /// A TBQueue large enough to hand batches of pushes to its consumers (32 or more)
+    /// still behaves as a bounded VecDeque, in runs of pushes and pops that move values
+    /// through the hand-off and the push stack in every order; its Debug lists them front
+    /// first.
+    #[test]
+    fn tbqueue_handing_off_batches_matches_bounded_model(
+        capacity in 32usize..100,
+        runs in prop::collection::vec((0usize..90, 0usize..90), 0..12),
+    ) {
+        let queue = TBQueue::new(capacity);
+        let mut model = VecDeque::new();
+        let mut next = 0u32;
+        for (pushes, pops) in runs {
+            for _ in 0..pushes {
+                let fits = model.len() < capacity;
+                if fits { model.push_back(next); }
+                prop_assert_eq!(atomically(|tx| queue.try_push(tx, next)), fits);
+                next += 1;
+            }
+            let items: Vec<String> = model.iter().map(u32::to_string).collect();
+            let debug = format!("{queue:?}");
+            prop_assert!(debug.contains(&format!("items: [{}]", items.join(", "))), "{}", debug);
+            for _ in 0..pops {
+                prop_assert_eq!(atomically(|tx| queue.try_pop(tx)), model.pop_front());
+            }
+            prop_assert_eq!(atomically(|tx| queue.len(tx)), model.len());
+        }
+    }
+
     /// TMVar behaves as an Option: put fills an empty one, take empties a full one.
     #[test]
     fn tmvar_matches_option_model(ops in prop::collection::vec(prop::option::of(any::<u8>()), 0..60)) {

@@ -9,7 +9,9 @@ use std::thread;
 
 mod common;
 
-use braid::stm::{atomically, or_else, TBQueue, TChan, TMVar, TQueue, TSem};
+use braid::stm::{
+    atomically, or_else, StmResult, TBQueue, TChan, TMVar, TQueue, TSem, Transaction,
+};
 use common::counted::{settle, Counted};
 
 #[test]
@@ -34,17 +36,23 @@ fn tmvar_hands_values_back_and_forth_between_threads() {
     assert_eq!(n, 500);
 }
 
-#[test]
-fn tqueue_delivers_every_item_exactly_once_in_per_producer_order() {
+/// Two producers push `ITEMS` each and two consumers pop until a sentinel: every item
+/// must arrive exactly once, each producer's items in the order pushed.
+fn delivers_every_item_exactly_once_in_per_producer_order<Q>(
+    queue: Q,
+    push: fn(&Q, &mut Transaction, (usize, usize)) -> StmResult<()>,
+    pop: fn(&Q, &mut Transaction) -> StmResult<(usize, usize)>,
+) where
+    Q: Clone + Send + 'static,
+{
     const PRODUCERS: usize = 2;
     const ITEMS: usize = 2_000;
-    let queue: TQueue<(usize, usize)> = TQueue::new();
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let queue = queue.clone();
             thread::spawn(move || {
                 for i in 0..ITEMS {
-                    atomically(|tx| queue.push(tx, (p, i)));
+                    atomically(|tx| push(&queue, tx, (p, i)));
                 }
             })
         })
@@ -56,7 +64,7 @@ fn tqueue_delivers_every_item_exactly_once_in_per_producer_order() {
                 let mut got = Vec::new();
                 // Stop at a sentinel, so each consumer takes a share of unknown size.
                 loop {
-                    let item = atomically(|tx| queue.pop(tx));
+                    let item = atomically(|tx| pop(&queue, tx));
                     if item.0 == usize::MAX {
                         return got;
                     }
@@ -69,7 +77,7 @@ fn tqueue_delivers_every_item_exactly_once_in_per_producer_order() {
         p.join().unwrap();
     }
     for _ in 0..2 {
-        atomically(|tx| queue.push(tx, (usize::MAX, 0)));
+        atomically(|tx| push(&queue, tx, (usize::MAX, 0)));
     }
     let mut seen = HashSet::new();
     for consumer in consumers {
@@ -87,6 +95,25 @@ fn tqueue_delivers_every_item_exactly_once_in_per_producer_order() {
         }
     }
     assert_eq!(seen.len(), PRODUCERS * ITEMS, "items lost");
+}
+
+#[test]
+fn tqueue_delivers_every_item_exactly_once_in_per_producer_order() {
+    delivers_every_item_exactly_once_in_per_producer_order(
+        TQueue::new(),
+        TQueue::push,
+        TQueue::pop,
+    );
+}
+
+/// Capacity 200: the producers hand batches of values to the consumers (see `tbqueue.rs`).
+#[test]
+fn tbqueue_delivers_every_item_exactly_once_in_per_producer_order() {
+    delivers_every_item_exactly_once_in_per_producer_order(
+        TBQueue::new(200),
+        TBQueue::push,
+        TBQueue::pop,
+    );
 }
 
 #[test]

@@ -10,11 +10,27 @@
 //! `front` only when that leaves no room; it never writes `front`, so a consumer's pop
 //! never has to run again because a producer made room for itself (GHC's `TBQueue` moves
 //! freed room back with a write to the consumers' counter). `len == pushed - popped`.
+//!
+//! A third `TVar`, `handoff`, holds a batch of pushed values on its way to the consumers:
+//! each time the push stack reaches a multiple of `HANDOFF_AT` values, a push looks at
+//! `handoff` and, if it is empty, moves the stack there. A consumer whose run is used up takes `handoff` first and reads `back`
+//! only when `handoff` is empty. Taking the stack from `back` conflicts with every push
+//! committed while the take runs, and a take touches lines the producer just wrote, so it
+//! rarely finished between two pushes: counted on a capacity-200 queue, eight attempts per
+//! take, an eighth of the consumer's time. Taking from `handoff` conflicts only with the
+//! next hand-off. Values always sit in the order run, then `handoff`, then `back`.
 
 use std::fmt;
 
 use super::stack::{Run, Stack};
 use super::{retry, StmResult, TVar, Transaction};
+
+/// A push hands the stack to the consumers when it holds a multiple of this many values
+/// and the previous batch has been taken. Looking only at multiples keeps a producer that
+/// runs far ahead from reading `handoff` on every push (checking at every push from 32 on
+/// made a capacity-10000 queue 10% slower; this way it is unchanged). Queues of a smaller
+/// capacity never hand off.
+const HANDOFF_AT: usize = 32;
 
 /// The pop side: the run to pop from, and how many values were ever popped.
 #[derive(Clone)]
@@ -49,6 +65,8 @@ struct Back<T> {
 /// ```
 pub struct TBQueue<T> {
     front: TVar<Front<T>>,
+    /// A batch of pushed values: newer than the run, older than the push stack.
+    handoff: TVar<Stack<T>>,
     back: TVar<Back<T>>,
     capacity: usize,
 }
@@ -75,6 +93,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
                 run: Run::new(),
                 popped: 0,
             }),
+            handoff: TVar::new(Stack::new()),
             back: TVar::new(Back {
                 stack: Stack::new(),
                 pushed: 0,
@@ -134,19 +153,34 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
         let Front { mut run, popped } = self.front.read(tx)?;
         if run.is_empty() {
-            // Reads `back` only now, so pushes and pops conflict only here.
-            let back = self.back.read(tx)?;
-            if back.stack.is_empty() {
+            run = self.take_pushed(tx)?;
+            if run.is_empty() {
                 return Ok(None);
             }
-            run = Run::from_stack(&back.stack);
-            let stack = Stack::new();
-            self.back.write(tx, Back { stack, ..back })?;
         }
         let (value, run) = run.pop().expect("the run is not empty");
         let popped = popped.wrapping_add(1);
         self.front.write(tx, Front { run, popped })?;
         Ok(Some(value))
+    }
+
+    /// The oldest pushed values not yet in the run, as a new run (empty if there are
+    /// none): the handed-off batch if there is one, else the whole push stack.
+    fn take_pushed(&self, tx: &mut Transaction) -> StmResult<Run<T>> {
+        let handoff = self.handoff.read(tx)?;
+        if !handoff.is_empty() {
+            self.handoff.write(tx, Stack::new())?;
+            return Ok(Run::from_stack(&handoff));
+        }
+        // Reads `back` only now, so pushes and pops conflict only here.
+        let back = self.back.read(tx)?;
+        if back.stack.is_empty() {
+            return Ok(Run::new());
+        }
+        let run = Run::from_stack(&back.stack);
+        let stack = Stack::new();
+        self.back.write(tx, Back { stack, ..back })?;
+        Ok(run)
     }
 
     /// Adds `value` if there is room; returns whether it did.
@@ -170,8 +204,13 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
                 return Ok(false);
             }
         }
+        let mut stack = stack.push(value);
+        if stack.len() % HANDOFF_AT == 0 && self.handoff.read(tx)?.is_empty() {
+            self.handoff.write(tx, stack)?;
+            stack = Stack::new();
+        }
         let back = Back {
-            stack: stack.push(value),
+            stack,
             pushed: pushed.wrapping_add(1),
             popped_seen,
         };
@@ -219,19 +258,21 @@ impl<T> Clone for TBQueue<T> {
     fn clone(&self) -> Self {
         TBQueue {
             front: self.front.clone(),
+            handoff: self.handoff.clone(),
             back: self.back.clone(),
             capacity: self.capacity,
         }
     }
 }
 
-/// Shows the capacity and the queued values, front first. Each half is read with
+/// Shows the capacity and the queued values, front first. Each part is read with
 /// `TVar::load`, so this works inside transactions too, but a concurrent pop may show up
 /// half applied.
 impl<T: Clone + Send + Sync + fmt::Debug + 'static> fmt::Debug for TBQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (front, back) = (self.front.load(), self.back.load());
+        let (front, handoff, back) = (self.front.load(), self.handoff.load(), self.back.load());
         let items: Vec<T> = (front.run.iter())
+            .chain(Run::from_stack(&handoff).iter())
             .chain(Run::from_stack(&back.stack).iter())
             .collect();
         f.debug_struct("TBQueue")
