@@ -55,8 +55,8 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     if !progress::may_commit(tx) {
         return Commit::YieldToPriority;
     }
-    // One slice for every pass below: each access to the `SmallVec` itself branches on
-    // whether it spilled to the heap.
+    // A slice for the sort and the lock pass: each access through the `SmallVec` itself
+    // branches on whether it spilled to the heap.
     let writes: &mut [WriteEntry] = &mut tx.log.writes;
     if writes.len() > 1 {
         // SAFETY: write entries point to cores alive while the transaction is pinned.

@@ -134,10 +134,14 @@ impl Log {
         }
     }
 
+    /// Sets that grew past this many entries give their memory back when the
+    /// transaction ends.
+    const KEEP: usize = 256;
+
     /// Ends the thread's transaction, keeping the emptied log as the thread's spare.
     fn give_back(mut self: Box<Log>) {
         debug_assert!(self.writes.is_empty() && self.undo.is_empty());
-        if self.reads.spilled() || self.writes.spilled() || self.hooks.capacity() != 0 {
+        if self.reads.spilled() || self.writes.spilled() || self.hooks.capacity() > Self::KEEP {
             self.trim();
         }
         // During thread teardown the slot may be gone; then the log is simply freed.
@@ -146,15 +150,14 @@ impl Log {
 
     /// Gives back the memory of sets that grew unusually large. The log itself is kept:
     /// it holds the thread's registration with the collector and its retired values.
-    #[cold]
+    #[inline(never)]
     fn trim(&mut self) {
-        const KEEP: usize = 256;
-        if self.reads.capacity() > KEEP || self.writes.capacity() > KEEP {
+        if self.reads.capacity() > Self::KEEP || self.writes.capacity() > Self::KEEP {
             // Both are empty, so this moves them back to their inline storage.
             self.reads.shrink_to_fit();
             self.writes.shrink_to_fit();
         }
-        if self.hooks.capacity() > KEEP {
+        if self.hooks.capacity() > Self::KEEP {
             self.hooks = Vec::new();
         }
     }
