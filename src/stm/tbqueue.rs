@@ -168,10 +168,14 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// The oldest pushed values not yet in the run, as a new run (empty if there are
     /// none): the handed-off batch if there is one, else the whole push stack.
     fn take_pushed(&self, tx: &mut Transaction) -> StmResult<Run<T>> {
-        let handoff = self.handoff.read(tx)?;
-        if !handoff.is_empty() {
-            self.handoff.write(tx, Stack::new())?;
-            return Ok(Run::from_stack(&handoff));
+        // A queue too small to hand off never reads `handoff`: at capacity 1 every pop
+        // takes the stack, and would pay for the extra read each time.
+        if self.capacity >= HANDOFF_AT {
+            let handoff = self.handoff.read(tx)?;
+            if !handoff.is_empty() {
+                self.handoff.write(tx, Stack::new())?;
+                return Ok(Run::from_stack(&handoff));
+            }
         }
         // Reads `back` only now, so pushes and pops conflict only here.
         let back = self.back.read(tx)?;
