@@ -19,9 +19,10 @@
 //! - A transaction that keeps losing conflicts eventually commits: after a bounded number
 //!   of losses it takes a priority token that holds other writers back (`progress.rs`).
 //! - A transaction touching up to 8 variables keeps its read and write sets inline:
-//!   its only heap allocations are the new values it publishes, and one shared record per
-//!   32 values it replaces. (The epoch collector, which any transaction may run, can
-//!   allocate too while it finishes other threads' frees.)
+//!   its only heap allocations are the nodes of the new values it publishes (small ones
+//!   recycled through per-thread free lists) and, rarely, a record for a batch of 32
+//!   replaced values when the thread has no spare one. (The epoch collector, which any
+//!   transaction may run, can allocate too while it finishes other threads' frees.)
 //!
 //! # Structures
 //! Built from `TVar`s, so every operation composes inside one transaction: [`TMVar`] (a

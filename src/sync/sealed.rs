@@ -1,6 +1,6 @@
 //! A sealed batch of retired pointers, freed exactly once by whichever of two parties
-//! claims it first: the thread that retired it, the next time it retires something, or
-//! else the collector, one grace period later. `reclaim.rs` says why both.
+//! claims it first: the thread that retired it, the next time it seals a batch, or else
+//! the collector, one grace period later. `reclaim.rs` says why both.
 //!
 //! States: `PENDING` (readers may still hold the pointers) -> `READY` (the collector's
 //! first deferred call ran: nobody does) -> `TAKEN` (one party claimed the items with a
