@@ -3,6 +3,10 @@
 //! Multi-threaded benches report the time for *every* thread to run one operation, so a
 //! flat line across thread counts is perfect scaling and a line rising with the count is
 //! contention. Results and ratios live in `BENCHMARKS.md`.
+//!
+//! braid keeps a primitive scalar in the variable's own word and any other value in a heap
+//! node, so the increment and the bank also run on `InNode`, the same number in a type of
+//! its own (`braid-node`): what a struct or a `String` costs.
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -12,6 +16,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 const ACCOUNTS: usize = 64;
+
+/// A number that braid keeps in a heap node: not a primitive scalar.
+#[derive(Clone, Copy)]
+struct InNode(i64);
 const THREADS: [usize; 3] = [1, 2, 4];
 
 /// Runs `op(thread_index, i)` for `i` in `0..iters` on each of `threads` threads, started
@@ -53,6 +61,10 @@ fn increment(c: &mut Criterion) {
     let braid_var = braid::stm::TVar::new(0u64);
     group.bench_function("braid", |b| {
         b.iter(|| braid::stm::atomically(|tx| braid_var.modify(tx, |v| v + 1)))
+    });
+    let node_var = braid::stm::TVar::new(InNode(0));
+    group.bench_function("braid-node", |b| {
+        b.iter(|| braid::stm::atomically(|tx| node_var.modify(tx, |v| InNode(v.0 + 1))))
     });
     let stm_var = stm::TVar::new(0u64);
     group.bench_function("rust-stm", |b| {
@@ -160,6 +172,9 @@ fn bank(c: &mut Criterion) {
     let braid_accounts: Vec<_> = (0..ACCOUNTS)
         .map(|_| braid::stm::TVar::new(1_000i64))
         .collect();
+    let node_accounts: Vec<_> = (0..ACCOUNTS)
+        .map(|_| braid::stm::TVar::new(InNode(1_000)))
+        .collect();
     let stm_accounts: Vec<_> = (0..ACCOUNTS).map(|_| stm::TVar::new(1_000i64)).collect();
     let mutex_accounts: Vec<_> = (0..ACCOUNTS)
         .map(|_| parking_lot::Mutex::new(1_000i64))
@@ -176,6 +191,21 @@ fn bank(c: &mut Criterion) {
                 })
             })
         });
+        group.bench_with_input(
+            BenchmarkId::new("braid-node", threads),
+            &threads,
+            |b, &n| {
+                b.iter_custom(|iters| {
+                    on_threads(n, iters, |t, i| {
+                        let (from, to) = accounts(t, i);
+                        braid::stm::atomically(|tx| {
+                            node_accounts[from].modify(tx, |v| InNode(v.0 - 1))?;
+                            node_accounts[to].modify(tx, |v| InNode(v.0 + 1))
+                        })
+                    })
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("rust-stm", threads), &threads, |b, &n| {
             b.iter_custom(|iters| {
                 on_threads(n, iters, |t, i| {

@@ -9,20 +9,21 @@
 //!    held lock cannot deadlock.
 //! 4. **Tick** the global clock to get the write version `wv`.
 //! 5. **Validate** the read set, unless `wv == rv + 1` (no commit happened in between).
-//! 6. **Publish** each new node and unlock its variable with version `wv`, one variable
+//! 6. **Publish** each new value and unlock its variable with version `wv`, one variable
 //!    at a time (as the paper does).
 //! 7. After every unlock, wake each variable's waiters (see `wait.rs`) and retire the
-//!    node it replaced (see `sync/reclaim.rs`).
+//!    node it replaced, if its value is held in a node (see `value.rs`, `sync/reclaim.rs`).
 //!
 //! # Orderings
 //! - Lock CAS (`Acquire` on success): pairs with the previous committer's unlock, so this
-//!   committer sees the node it published before replacing it; and with a retrying
+//!   committer sees the value it published before replacing it; and with a retrying
 //!   waiter's registering RMW on the same word, so the committer sees that waiter (the
 //!   no-lost-wake-up argument in `wait.rs` rests on this CAS, not on the unlock).
-//! - Value store (`Release`): pairs with readers' `Acquire` load of the pointer. A plain
-//!   store suffices because only the lock holder writes `value`.
+//! - Value store (`Release`): pairs with readers' `Acquire` load of the slot, so they see
+//!   a new node's contents. A plain store suffices because only the lock holder writes
+//!   `value`.
 //! - Unlock store (`Release`): pairs with readers' `Acquire` lock-word loads, so a reader
-//!   that sees version `wv` sees the new node. Also used to unlock after a conflict.
+//!   that sees version `wv` sees the new value. Also used to unlock after a conflict.
 //!   (Under loom the store is a swap; `sync::store_release` says why that is sound.)
 //!
 //! So a writing commit does one read-modify-write per written variable (its lock CAS)
@@ -101,14 +102,14 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
         let core = unsafe { w.var.as_ref() };
         // Relaxed: the lock CAS already synchronized with the store that published `old`.
         let old = core.value.load(Relaxed);
-        // Release: pairs with readers' Acquire load of the pointer.
-        core.value.store(w.node, Release);
+        // Release: pairs with readers' Acquire load of the slot.
+        core.value.store(w.value, Release);
         // Release: pairs with readers' Acquire lock-word loads (see Orderings above).
         // Unlocking before the next variable is published is fine: that one is still
         // locked, so a reader that sees this one's new version waits for it.
         store_release(&core.lock, unlocked);
-        // The entry now holds the node it replaced, retired below.
-        w.node = old;
+        // The entry now holds the value it replaced, retired below.
+        w.value = old;
     }
     // Waking runs executor code and retiring may free older values (their destructors):
     // both come after every unlock, so readers never wait for them.

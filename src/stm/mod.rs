@@ -18,11 +18,14 @@
 //! - A panic in a body publishes nothing and propagates; the thread stays usable.
 //! - A transaction that keeps losing conflicts eventually commits: after a bounded number
 //!   of losses it takes a priority token that holds other writers back (`progress.rs`).
-//! - A transaction touching up to 8 variables keeps its read and write sets inline:
-//!   its only heap allocations are the nodes of the new values it publishes (small ones
-//!   recycled through per-thread free lists) and, rarely, a record for a batch of 32
-//!   replaced values when the thread has no spare one. (The epoch collector, which any
-//!   transaction may run, can allocate too while it finishes other threads' frees.)
+//! - A transaction touching up to 8 variables keeps its read and write sets inline.
+//!   Variables of primitive scalar type (integers, floats, `bool`, `char`) hold their
+//!   value in their own word, so writing them allocates nothing at all. Any other value
+//!   lives in a node: a transaction's only heap allocations are the nodes of the new
+//!   values it publishes (small ones recycled through per-thread free lists) and, rarely,
+//!   a record for a batch of 32 replaced values when the thread has no spare one. (The
+//!   epoch collector, which any transaction may run, can allocate too while it finishes
+//!   other threads' frees.)
 //!
 //! # Structures
 //! Built from `TVar`s, so every operation composes inside one transaction: [`TMVar`] (a
@@ -63,6 +66,7 @@ mod tqueue;
 mod tsem;
 mod tvar;
 mod tx;
+mod value;
 mod var;
 mod wait;
 

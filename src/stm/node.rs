@@ -1,7 +1,8 @@
-//! Value nodes: the immutable heap cells a `TVar` points to, one per committed value.
+//! Value nodes: the immutable heap cells a `TVar` points to, one per committed value, for
+//! every value type that is not held in the variable's word (see `value.rs`).
 //!
-//! Every write allocates a node and every commit retires one, so node traffic is most of
-//! a small transaction's cost. A retired node is freed in a batch, usually by the thread
+//! Every write of such a value allocates a node and every commit retires one, so node
+//! traffic is most of a small transaction's cost. A retired node is freed in a batch, usually by the thread
 //! that retired it (see `sync/reclaim.rs`), which need not be the thread that allocated
 //! it: a variable written by several threads has its nodes allocated by one and replaced
 //! by another. The system allocator handles bursts of such foreign frees badly (under

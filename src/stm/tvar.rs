@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 
 use super::error::StmResult;
 use super::tx::Transaction;
+use super::value;
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::Acquire;
 use crate::sync::backoff::Backoff;
@@ -144,10 +145,10 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
         loop {
             let before = core.lock_word();
             if !before.is_locked() {
-                // Acquire: pairs with the committer's Release store of the node.
-                let node = core.value.load(Acquire);
-                // SAFETY: a published node of type `T`, alive while we are pinned.
-                let value = unsafe { &*node.cast::<T>() }.clone();
+                // Acquire: pairs with the committer's Release store of the value.
+                let packed = core.value.load(Acquire);
+                // SAFETY: a published `T`; a node stays alive while we are pinned.
+                let value = unsafe { value::unpack_clone::<T>(packed) };
                 if core.lock_word() == before {
                     return value;
                 }

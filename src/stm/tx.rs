@@ -6,9 +6,11 @@
 //!    valid snapshot too.)
 //! 2. A read checks the write set first (read-your-own-writes). Otherwise it loads the
 //!    variable's lock word, its value pointer, and the lock word again; the read is good
-//!    if both words are equal, unlocked, and the version is at most `rv`. The value is
-//!    cloned from an immutable node, so even a read that turns out bad clones a whole `T`.
-//! 3. Writes go to the write set, as freshly allocated nodes that the commit will publish.
+//!    if both words are equal, unlocked, and the version is at most `rv`. A primitive
+//!    scalar is the word itself; any other value is cloned from an immutable node, so
+//!    even a read that turns out bad clones a whole `T` (see `value.rs`).
+//! 3. Writes go to the write set, packed as the commit will publish them: a word, or a
+//!    freshly allocated node.
 //! 4. Commit (see `commit.rs`): lock the write set, take a write version, validate the
 //!    read set, publish, unlock with the new version.
 //!
@@ -26,7 +28,7 @@
 //!   error. So a body never computes on a state that no serial order produces (opacity).
 //! - **Nested `or_else` scopes** roll back only the first branch's writes: writes to new
 //!   variables are truncated; a branch's first overwrite of an older entry saves the old
-//!   node in an undo log instead of cloning the whole write set.
+//!   value in an undo log instead of cloning the whole write set.
 //! - **Reads are kept** when a branch rolls back: the choice of the second branch depended
 //!   on them, so they are validated at commit, and a retry of both branches waits on the
 //!   union of what they read.
@@ -44,6 +46,7 @@ use smallvec::SmallVec;
 
 use super::clock;
 use super::error::{StmError, StmResult};
+use super::value;
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::Acquire;
 use crate::sync::backoff::Backoff;
@@ -171,16 +174,17 @@ pub(crate) struct ReadEntry {
 
 pub(crate) struct WriteEntry {
     pub(crate) var: NonNull<VarCore>,
-    /// An unpublished value node of the variable's type, owned by this entry.
-    pub(crate) node: *mut (),
-    /// The `or_else` scope that created `node` (0: outside any scope).
+    /// An unpublished value of the variable's type, packed (see `value.rs`), owned by
+    /// this entry.
+    pub(crate) value: *mut (),
+    /// The `or_else` scope that wrote `value` (0: outside any scope).
     scope: u32,
 }
 
-/// A node an `or_else` branch replaced, to put back if the branch retries.
+/// A value an `or_else` branch replaced, to put back if the branch retries.
 struct UndoEntry {
     index: usize,
-    node: *mut (),
+    value: *mut (),
     scope: u32,
 }
 
@@ -273,14 +277,17 @@ impl Transaction {
     ///
     /// # Safety
     /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
-    pub(crate) unsafe fn read<T: Clone>(&mut self, var: NonNull<VarCore>) -> StmResult<T> {
+    pub(crate) unsafe fn read<T: Clone + 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+    ) -> StmResult<T> {
         if self.doomed {
             return Err(StmError::CONFLICT);
         }
         if let Some(i) = self.find_write(var) {
-            // SAFETY: a write entry's node is a live, unpublished `T` owned by this
-            // transaction (the caller vouches the variable's type is `T`).
-            return Ok(unsafe { &*self.log.writes[i].node.cast::<T>() }.clone());
+            // SAFETY: a write entry holds an unpublished `T` owned by this transaction
+            // (the caller vouches the variable's type is `T`).
+            return Ok(unsafe { value::unpack_clone::<T>(self.log.writes[i].value) });
         }
         // SAFETY: the caller holds a handle, so the core is alive.
         let core = unsafe { var.as_ref() };
@@ -292,12 +299,12 @@ impl Transaction {
                 backoff.snooze();
                 continue;
             }
-            // Acquire: pairs with the committer's Release store of this node, so its
+            // Acquire: pairs with the committer's Release store of this value, so a node's
             // contents are visible; also keeps the second lock-word load after this one.
-            let node = core.value.load(Acquire);
-            // SAFETY: `node` was published, so it holds a `T`; we are pinned, and a node
+            let packed = core.value.load(Acquire);
+            // SAFETY: `packed` was published, so it holds a `T`; we are pinned, and a node
             // is freed only through a deferred free after it is unlinked, so it is alive.
-            let value = unsafe { &*node.cast::<T>() }.clone();
+            let value = unsafe { value::unpack_clone::<T>(packed) };
             let after = core.lock_word();
             if before != after {
                 continue;
@@ -351,7 +358,11 @@ impl Transaction {
     ///
     /// # Safety
     /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
-    pub(crate) unsafe fn write<T>(&mut self, var: NonNull<VarCore>, value: T) -> StmResult<()> {
+    pub(crate) unsafe fn write<T: 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+        value: T,
+    ) -> StmResult<()> {
         if self.doomed {
             return Err(StmError::CONFLICT);
         }
@@ -359,7 +370,7 @@ impl Transaction {
         let Some(i) = self.find_write(var) else {
             self.log.writes.push(WriteEntry {
                 var,
-                node: VarCore::new_node(value),
+                value: value::pack(value),
                 scope: scope.map_or(0, |s| s.id),
             });
             self.write_filter |= Self::filter_bit(var);
@@ -369,18 +380,18 @@ impl Transaction {
         let entry = &mut log.writes[i];
         match scope {
             // The first write in this branch to an entry from before it: keep the old
-            // node for rollback, and give the branch a node of its own.
+            // value for rollback, and give the branch a value of its own.
             Some(scope) if i < scope.write_mark && entry.scope != scope.id => {
                 log.undo.push(UndoEntry {
                     index: i,
-                    node: entry.node,
+                    value: entry.value,
                     scope: entry.scope,
                 });
-                entry.node = VarCore::new_node(value);
+                entry.value = value::pack(value);
                 entry.scope = scope.id;
             }
-            // SAFETY: the node is an unpublished `T` owned by this entry.
-            _ => unsafe { *entry.node.cast::<T>() = value },
+            // SAFETY: the entry holds an unpublished `T` that it owns.
+            _ => unsafe { value::overwrite(&mut entry.value, value) },
         }
         Ok(())
     }
@@ -405,34 +416,34 @@ impl Transaction {
         log.scopes.pop();
         if log.scopes.is_empty() {
             for undo in log.undo.drain(..) {
-                // SAFETY: an undo node is an unpublished node of the entry's variable,
+                // SAFETY: an undo value is an unpublished value of the entry's variable,
                 // owned by the undo log; no scope can restore it any more.
-                unsafe { log.writes[undo.index].var.as_ref().free_node(undo.node) };
+                unsafe { log.writes[undo.index].var.as_ref().drop_packed(undo.value) };
             }
         }
     }
 
-    /// Undoes a branch that retried: restores the nodes it replaced, drops the entries it
-    /// added and the hooks it registered. Its reads stay.
+    /// Undoes a branch that retried: restores the values it replaced, drops the entries
+    /// it added and the hooks it registered. Its reads stay.
     pub(crate) fn rollback_scope(&mut self, scope: Scope) {
         self.log.scopes.pop();
         while self.log.undo.len() > scope.undo_mark {
             let undo = self.log.undo.pop().expect("undo log shorter than its mark");
             let entry = &mut self.log.writes[undo.index];
-            // SAFETY: the entry's node belongs to the branch being undone.
-            unsafe { entry.var.as_ref().free_node(entry.node) };
-            entry.node = undo.node;
+            // SAFETY: the entry's value belongs to the branch being undone.
+            unsafe { entry.var.as_ref().drop_packed(entry.value) };
+            entry.value = undo.value;
             entry.scope = undo.scope;
         }
         for entry in self.log.writes.drain(scope.write_mark..) {
-            // SAFETY: entries added by the branch own unpublished nodes.
-            unsafe { entry.var.as_ref().free_node(entry.node) };
+            // SAFETY: entries added by the branch own unpublished values.
+            unsafe { entry.var.as_ref().drop_packed(entry.value) };
         }
         self.write_filter = (self.log.writes.iter()).fold(0, |f, w| f | Self::filter_bit(w.var));
         self.log.hooks.truncate(scope.hook_mark);
     }
 
-    /// Frees every unpublished node: the attempt is over and did not commit.
+    /// Drops every unpublished value: the attempt is over and did not commit.
     #[inline]
     fn discard_writes(&mut self) {
         self.log.scopes.clear();
@@ -446,17 +457,17 @@ impl Transaction {
     fn free_unpublished(&mut self) {
         let log = &mut **self.log;
         for undo in log.undo.drain(..) {
-            // SAFETY: undo nodes are unpublished and owned by the log.
-            unsafe { log.writes[undo.index].var.as_ref().free_node(undo.node) };
+            // SAFETY: undo values are unpublished and owned by the log.
+            unsafe { log.writes[undo.index].var.as_ref().drop_packed(undo.value) };
         }
         for entry in log.writes.drain(..) {
-            // SAFETY: write entries own unpublished nodes.
-            unsafe { entry.var.as_ref().free_node(entry.node) };
+            // SAFETY: write entries own unpublished values.
+            unsafe { entry.var.as_ref().drop_packed(entry.value) };
         }
     }
 
     /// Finishes a commit that published the write set and unlocked it: for each entry,
-    /// wakes the variable's waiters and retires the node the new one replaced (which the
+    /// wakes the variable's waiters and retires the value the new one replaced (which the
     /// entry now holds; see `commit`), emptying the set. Each entry leaves the set before
     /// anything runs for it, so a panicking waker or value destructor (retiring may free
     /// older values) can at worst leak the replaced nodes not yet retired; it can never
@@ -472,8 +483,8 @@ impl Transaction {
             // Any time after the lock CAS is early enough to see every waiter that could
             // miss this commit (see wait.rs).
             core.waiters.wake_all();
-            // SAFETY: `w.node` was the variable's published node; the commit unlinked it.
-            unsafe { core.retire_node(w.node, &mut log.reclaimer) };
+            // SAFETY: `w.value` was the variable's published value; the commit replaced it.
+            unsafe { core.retire_replaced(w.value, &mut log.reclaimer) };
         }
     }
 
@@ -508,7 +519,8 @@ impl Transaction {
 impl Drop for Transaction {
     #[inline]
     fn drop(&mut self) {
-        // Runs on every path, panics included: unpublished nodes are freed, nothing leaks.
+        // Runs on every path, panics included: unpublished values are dropped, nothing
+        // leaks.
         self.discard_writes();
         self.log.reads.clear();
         if !self.log.hooks.is_empty() {

@@ -1,8 +1,9 @@
 //! The shared core of a `TVar`: lock word, current value, reference count, waiters.
 //!
-//! The core is not generic: the value is a type-erased pointer to a heap node holding a
-//! `T`, and `drop_value` is the one function that knows `T`. Transactions, commits and
-//! waiters handle `NonNull<VarCore>` and never need to be generic themselves.
+//! The core is not generic: the value is packed into one pointer-sized slot (the bits of
+//! a primitive scalar, or a pointer to a heap node holding a `T`; see `value.rs`), and
+//! `drop_value` is the one function that knows `T`. Transactions, commits and waiters
+//! handle `NonNull<VarCore>` and never need to be generic themselves.
 //!
 //! # Lifetime
 //! `TVar` handles own the reference count (`refs`); each clone adds one. The last handle
@@ -15,11 +16,12 @@
 //! # Value nodes
 //! A value node is written once, when created, and never mutated after it is published.
 //! A commit replaces the pointer and defers the old node's free, so a reader pinned
-//! before the swap can finish cloning the old value.
+//! before the swap can finish cloning the old value. A word value has nothing to free.
 //!
 //! # Orderings
 //! - `value` is stored with `Release` by the committer and loaded with `Acquire` by
 //!   readers: the node's contents, written before the store, are visible to the reader.
+//!   (A word's bits are the store itself.)
 //! - `refs` follows `Arc`: increments are `Relaxed` (made from a live reference), the
 //!   decrement is `Release`, and the last one adds an `Acquire` fence so every use through
 //!   other handles happens before the free.
@@ -28,7 +30,7 @@
 use std::ptr::NonNull;
 
 use super::lock::LockWord;
-use super::node;
+use super::value;
 use super::wait::WaitList;
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
@@ -41,13 +43,16 @@ use crate::sync::sync_static;
 pub(crate) struct VarCore {
     /// The versioned lock; see `lock.rs`.
     pub(crate) lock: AtomicU64,
-    /// Points to a value node holding a `T` (see `node.rs`), erased to `()`.
+    /// The value, packed (see `value.rs`): a word's bits, or a pointer to a node
+    /// holding a `T` (see `node.rs`), erased to `()`.
     pub(crate) value: AtomicPtr<()>,
+    /// The value is held in the word: a replaced value has nothing to retire.
+    in_word: bool,
     /// Counted references: one per `TVar` handle and one per parked waiter.
     refs: AtomicUsize,
     /// Threads and tasks parked in `retry` after reading this variable.
     pub(crate) waiters: WaitList,
-    /// Frees a node of this variable's value type.
+    /// Drops a packed value of this variable's type (frees its node, if any).
     drop_value: unsafe fn(*mut ()),
     /// Unique and fixed for the variable's life: the global order in which commits lock
     /// variables. Not the address: allocation addresses vary from run to run, and under
@@ -59,54 +64,49 @@ sync_static! {
     static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 }
 
-/// Frees a value node made by [`VarCore::new_node`].
-///
-/// # Safety
-/// `node` came from `new_node::<T>` and nothing else will use or free it.
-unsafe fn drop_node<T>(node: *mut ()) {
-    // SAFETY: forwarded from the caller.
-    unsafe { node::free::<T>(node) }
-}
-
 impl VarCore {
     /// Allocates a core holding `value`, with one counted reference (the caller's handle).
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> NonNull<VarCore> {
         let core = Box::new(VarCore {
             lock: AtomicU64::new(LockWord::unlocked(0).bits()),
-            value: AtomicPtr::new(Self::new_node(value)),
+            value: AtomicPtr::new(value::pack(value)),
+            in_word: value::in_word::<T>(),
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
-            drop_value: drop_node::<T>,
+            drop_value: value::drop_packed::<T>,
             // Relaxed: only uniqueness matters, and one counter's RMWs give that.
             id: NEXT_ID.fetch_add(1, Relaxed),
         });
         NonNull::from(Box::leak(core))
     }
 
-    /// Allocates a value node. It is freed by `drop_node`, or published by a commit.
-    pub(crate) fn new_node<T>(value: T) -> *mut () {
-        node::new(value)
-    }
-
-    /// Frees a node of this variable's type that was never published, or was unlinked
-    /// and is no longer reachable by readers.
+    /// Drops a packed value of this variable's type that was never published, or was
+    /// unlinked and is no longer reachable by readers.
     ///
     /// # Safety
-    /// `node` is a node of this variable's value type, owned by the caller.
-    pub(crate) unsafe fn free_node(&self, node: *mut ()) {
+    /// `packed` is a packed value of this variable's type, owned by the caller.
+    pub(crate) unsafe fn drop_packed(&self, packed: *mut ()) {
         // SAFETY: same value type (this variable's), ownership passed by the caller.
-        unsafe { (self.drop_value)(node) }
+        unsafe { (self.drop_value)(packed) }
     }
 
-    /// Defers the free of a node that a commit just unlinked until no pinned reader can
-    /// still be cloning it.
+    /// Disposes of the value a commit just replaced: a node's free waits until no pinned
+    /// reader can still be cloning it; a word needs nothing.
     ///
     /// # Safety
-    /// `node` was this variable's published value and has been replaced.
-    pub(crate) unsafe fn retire_node(&self, node: *mut (), reclaimer: &mut reclaim::Reclaimer) {
+    /// `packed` was this variable's published value and has been replaced.
+    #[inline]
+    pub(crate) unsafe fn retire_replaced(
+        &self,
+        packed: *mut (),
+        reclaimer: &mut reclaim::Reclaimer,
+    ) {
+        if self.in_word {
+            return;
+        }
         // SAFETY: the node is unreachable for readers that pin from now on; value types
         // are `Send + Sync`, so `drop_value` may free it on any thread.
-        unsafe { reclaimer.retire(node, self.drop_value) }
+        unsafe { reclaimer.retire(packed, self.drop_value) }
     }
 
     /// The current lock word. Inlined: reads are generic, so they are compiled in the
@@ -156,8 +156,8 @@ unsafe fn drop_core(core: *mut ()) {
 
 impl Drop for VarCore {
     fn drop(&mut self) {
-        let node = self.value.load(Relaxed);
-        // SAFETY: the core is being freed, so nothing else can reach its current node.
-        unsafe { (self.drop_value)(node) }
+        let packed = self.value.load(Relaxed);
+        // SAFETY: the core is being freed, so nothing else can reach its current value.
+        unsafe { (self.drop_value)(packed) }
     }
 }

@@ -5,10 +5,57 @@
 //! branches and conditional retries. The model runs a transaction on a copy of the state;
 //! braid runs it in `atomically`. Reads are logged, so the two are compared on what each
 //! transaction saw as well as on the final state.
+//!
+//! braid holds a variable's value in one of two ways: a primitive scalar in the
+//! variable's own word, anything else in a heap node. So braid's side runs on either
+//! value type: `i64` (a word) or [`InNode`] (the same number in a node).
 
 use braid::stm::{or_else, retry, StmResult, TVar, Transaction};
 
 pub const VARS: usize = 4;
+
+/// A variable's value in braid's side of the comparison: a number, in one of braid's two
+/// representations.
+pub trait Value: Clone + Send + Sync + 'static {
+    fn from_i64(x: i64) -> Self;
+    fn get(&self) -> i64;
+}
+
+/// `i64` is a primitive scalar: braid keeps it in the variable's word.
+impl Value for i64 {
+    fn from_i64(x: i64) -> Self {
+        x
+    }
+    fn get(&self) -> i64 {
+        *self
+    }
+}
+
+/// A number in a type of its own, which braid keeps in a heap node (every type that is
+/// not a primitive scalar): writes allocate, commits retire, reads clone from the node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InNode(pub i64);
+
+impl Value for InNode {
+    fn from_i64(x: i64) -> Self {
+        InNode(x)
+    }
+    fn get(&self) -> i64 {
+        self.0
+    }
+}
+
+/// `count` variables numbered from 0.
+pub fn numbered_vars<V: Value>(count: usize) -> Vec<TVar<V>> {
+    (0..count)
+        .map(|i| TVar::new(V::from_i64(i as i64)))
+        .collect()
+}
+
+/// The variables' current values.
+pub fn values<V: Value>(vars: &[TVar<V>]) -> Vec<i64> {
+    vars.iter().map(|var| var.load().get()).collect()
+}
 
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -97,22 +144,22 @@ pub fn model_transaction(state: &mut [i64; VARS], ops: &[Op]) -> Outcome {
     Outcome { reads, retried }
 }
 
-fn braid_ops(
+fn braid_ops<V: Value>(
     tx: &mut Transaction,
-    vars: &[TVar<i64>],
+    vars: &[TVar<V>],
     ops: &[Op],
     log: &mut Vec<i64>,
 ) -> StmResult<()> {
     for op in ops {
         match *op {
-            Op::Read(v) => log.push(vars[v].read(tx)?),
-            Op::Write(v, x) => vars[v].write(tx, x)?,
+            Op::Read(v) => log.push(vars[v].read(tx)?.get()),
+            Op::Write(v, x) => vars[v].write(tx, V::from_i64(x))?,
             Op::Add(a, b) => {
-                let add = vars[b].read(tx)?;
-                vars[a].modify(tx, |x| x.wrapping_add(add))?;
+                let add = vars[b].read(tx)?.get();
+                vars[a].modify(tx, |x| V::from_i64(x.get().wrapping_add(add)))?;
             }
             Op::RetryIfBelow(v, bound) => {
-                if vars[v].read(tx)? < bound {
+                if vars[v].read(tx)?.get() < bound {
                     return retry();
                 }
             }
@@ -134,7 +181,7 @@ fn braid_ops(
 
 /// Runs one transaction in braid. A retry of the whole body is turned into a committed
 /// no-op by an outer `or_else`, so a single thread never blocks.
-pub fn braid_transaction(vars: &[TVar<i64>], ops: &[Op]) -> Outcome {
+pub fn braid_transaction<V: Value>(vars: &[TVar<V>], ops: &[Op]) -> Outcome {
     braid::stm::atomically(|tx| {
         let mut reads = Vec::new();
         let retried = or_else(
@@ -149,15 +196,19 @@ pub fn braid_transaction(vars: &[TVar<i64>], ops: &[Op]) -> Outcome {
     })
 }
 
-/// Runs `program` on both and panics at the first difference.
-pub fn check_against_model(program: &[Vec<Op>]) {
-    let vars: Vec<TVar<i64>> = (0..VARS).map(|i| TVar::new(i as i64)).collect();
+/// Runs `program` on the model and on braid variables holding `V`, and panics at the
+/// first difference.
+pub fn check_against_model<V: Value>(program: &[Vec<Op>]) {
+    let vars = numbered_vars::<V>(VARS);
     let mut state: [i64; VARS] = std::array::from_fn(|i| i as i64);
     for (i, ops) in program.iter().enumerate() {
         let expected = model_transaction(&mut state, ops);
         let actual = braid_transaction(&vars, ops);
         assert_eq!(actual, expected, "transaction {i} diverged: {ops:?}");
-        let now: Vec<i64> = vars.iter().map(TVar::load).collect();
-        assert_eq!(now, state, "state after transaction {i} diverged: {ops:?}");
+        assert_eq!(
+            values(&vars),
+            state,
+            "state after transaction {i} diverged: {ops:?}"
+        );
     }
 }
