@@ -139,6 +139,32 @@ mod tests {
         round_trip(u128::MAX);
     }
 
+    proptest::proptest! {
+        /// Any value of a word type comes back bit for bit, NaN payloads and signed zeros
+        /// included.
+        #[test]
+        fn word_values_round_trip_bit_for_bit(
+            bits in proptest::prelude::any::<u64>(),
+            c in proptest::prelude::any::<char>(),
+            b in proptest::prelude::any::<bool>(),
+        ) {
+            round_trip(bits);
+            round_trip(bits as i8);
+            round_trip(bits as u16);
+            round_trip(bits as i32);
+            round_trip(bits as usize);
+            round_trip(c);
+            round_trip(b);
+            // SAFETY: made by `pack::<f64>` here; a word owns nothing.
+            let back = unsafe { unpack_clone::<f64>(pack(f64::from_bits(bits))) };
+            proptest::prop_assert_eq!(back.to_bits(), bits);
+            let single = f32::from_bits(bits as u32);
+            // SAFETY: made by `pack::<f32>` here; a word owns nothing.
+            let back = unsafe { unpack_clone::<f32>(pack(single)) };
+            proptest::prop_assert_eq!(back.to_bits(), bits as u32);
+        }
+    }
+
     #[test]
     fn overwriting_a_word_or_a_node_replaces_the_value() {
         let mut word = pack(1u32);
