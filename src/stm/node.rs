@@ -2,12 +2,12 @@
 //! every value type that is not held in the variable's word (see `value.rs`).
 //!
 //! Every write of such a value allocates a node and every commit retires one, so node
-//! traffic is most of a small transaction's cost. A retired node is freed in a batch, usually by the thread
-//! that retired it (see `sync/reclaim.rs`), which need not be the thread that allocated
-//! it: a variable written by several threads has its nodes allocated by one and replaced
-//! by another. The system allocator handles bursts of such foreign frees badly (under
-//! glibc, half the time of a two-thread bank benchmark once went to `malloc`/`free` and
-//! their arena locks).
+//! traffic is most of a small transaction's cost. A retired node is freed in a batch,
+//! usually by the thread that retired it (see `sync/reclaim.rs`), which need not be the
+//! thread that allocated it: a variable written by several threads has its nodes
+//! allocated by one and replaced by another. The system allocator handles bursts of such
+//! foreign frees badly (under glibc, half the time of a two-thread bank benchmark once
+//! went to `malloc`/`free` and their arena locks).
 //!
 //! So small nodes (at most 64 bytes, alignment at most 16) are recycled: each size class
 //! of 16, 32 and 64 bytes has a per-thread free list of up to `KEEP_BYTES`, filled by

@@ -19,6 +19,12 @@ use crate::sync::reclaim;
 /// A `TVar` is a handle: `clone` shares the same variable. Values are read by cloning,
 /// so a large value is best kept behind an `Arc`.
 ///
+/// Integers, floats, `bool` and `char` (no wider than a pointer) are kept in the
+/// variable itself, so writing them allocates nothing and a commit leaves no garbage.
+/// Any other value lives in an immutable heap node that each commit replaces; the old
+/// node is freed once no transaction can still be reading it. A newtype around an
+/// integer is such a value, so a hot counter is best kept as the integer itself.
+///
 /// ```
 /// use braid::stm::{atomically, TVar};
 ///

@@ -5,7 +5,7 @@
 //!    clock value this thread saw instead; see `Transaction::begin` for why that is a
 //!    valid snapshot too.)
 //! 2. A read checks the write set first (read-your-own-writes). Otherwise it loads the
-//!    variable's lock word, its value pointer, and the lock word again; the read is good
+//!    variable's lock word, its value slot, and the lock word again; the read is good
 //!    if both words are equal, unlocked, and the version is at most `rv`. A primitive
 //!    scalar is the word itself; any other value is cloned from an immutable node, so
 //!    even a read that turns out bad clones a whole `T` (see `value.rs`).
