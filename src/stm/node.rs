@@ -114,9 +114,13 @@ impl Chain {
     }
 }
 
+/// Full chains handed between threads, per class (see the module docs).
+type Pool = Mutex<[Vec<Chain>; 3]>;
+
 sync_static! {
-    /// Full chains handed between threads, per class (see the module docs).
-    static SHARED: Mutex<[Vec<Chain>; 3]> = Mutex::new([Vec::new(), Vec::new(), Vec::new()]);
+    /// The process's pool. The lists take it as an argument, so a unit test can give
+    /// them one of its own that no other test touches.
+    static SHARED: Pool = Mutex::new([Vec::new(), Vec::new(), Vec::new()]);
 }
 
 /// After finding the shared pool empty, a thread allocates this many blocks of the class
@@ -141,9 +145,9 @@ impl FreeLists {
     };
 
     #[inline]
-    fn pop(&mut self, class: usize) -> Option<NonNull<u8>> {
+    fn pop(&mut self, class: usize, pool: &Pool) -> Option<NonNull<u8>> {
         if self.lists[class].len == 0 {
-            self.refill(class);
+            self.refill(class, pool);
         }
         self.lists[class].pop()
     }
@@ -151,13 +155,13 @@ impl FreeLists {
     /// Refills the empty list: with this thread's spill chain, else with a chain another
     /// thread freed, if the pool has one and it is time to look.
     #[cold]
-    fn refill(&mut self, class: usize) {
+    fn refill(&mut self, class: usize, pool: &Pool) {
         if self.spills[class].len > 0 {
             std::mem::swap(&mut self.lists[class], &mut self.spills[class]);
         } else if self.until_look[class] > 0 {
             self.until_look[class] -= 1;
         } else if !cfg!(loom) {
-            match lock(&SHARED)[class].pop() {
+            match lock(pool)[class].pop() {
                 Some(chain) => self.lists[class] = chain,
                 None => self.until_look[class] = LOOK_EVERY,
             }
@@ -168,16 +172,16 @@ impl FreeLists {
     /// to the shared pool once it is a full chain (or back to the allocator when the pool
     /// is full too).
     #[inline]
-    fn push(&mut self, class: usize, block: NonNull<u8>) {
+    fn push(&mut self, class: usize, block: NonNull<u8>, pool: &Pool) {
         if self.lists[class].len < KEEP_BLOCKS[class] {
             return self.lists[class].push(block);
         }
-        self.spill(class, block);
+        self.spill(class, block, pool);
     }
 
     /// `push` for a full list.
     #[cold]
-    fn spill(&mut self, class: usize, block: NonNull<u8>) {
+    fn spill(&mut self, class: usize, block: NonNull<u8>, pool: &Pool) {
         let spill = &mut self.spills[class];
         spill.push(block);
         if spill.len < CHAIN_BLOCKS[class] {
@@ -185,7 +189,7 @@ impl FreeLists {
         }
         let mut chain = std::mem::replace(spill, Chain::EMPTY);
         if !cfg!(loom) {
-            let mut shared = lock(&SHARED);
+            let mut shared = lock(pool);
             if shared[class].len() < SHARED_CHAINS {
                 return shared[class].push(chain);
             }
@@ -213,7 +217,7 @@ pub(crate) fn new<T>(value: T) -> *mut () {
         return Box::into_raw(Box::new(value)).cast();
     };
     let recycled = FREE
-        .try_with(|free| free.borrow_mut().pop(class))
+        .try_with(|free| free.borrow_mut().pop(class, &SHARED))
         .ok()
         .flatten();
     let block = recycled.unwrap_or_else(|| {
@@ -242,7 +246,7 @@ pub(crate) unsafe fn free<T>(node: *mut ()) {
     unsafe { node.cast::<T>().drop_in_place() };
     // SAFETY: `new` never returns null.
     let block = unsafe { NonNull::new_unchecked(node.cast::<u8>()) };
-    let kept = FREE.try_with(|free| free.borrow_mut().push(class, block));
+    let kept = FREE.try_with(|free| free.borrow_mut().push(class, block, &SHARED));
     if kept.is_err() {
         // The thread is exiting and its lists are gone.
         // SAFETY: the block was allocated with `layout(class)` and is no longer used.
@@ -269,6 +273,8 @@ mod tests {
 
     #[test]
     fn a_thread_with_too_many_free_blocks_hands_a_chain_to_one_with_none() {
+        // A pool of its own: other tests' threads spill into the process's pool.
+        let pool: Pool = Mutex::new([Vec::new(), Vec::new(), Vec::new()]);
         let class = 0;
         let mut freeing = FreeLists::EMPTY;
         let mut freed = std::collections::HashSet::new();
@@ -276,17 +282,22 @@ mod tests {
             // SAFETY: class layouts have a non-zero size.
             let block = NonNull::new(unsafe { alloc(layout(class)) }).unwrap();
             freed.insert(block.as_ptr() as usize);
-            freeing.push(class, block);
+            freeing.push(class, block, &pool);
         }
         assert_eq!(
             freeing.spills[class].len, 0,
             "the full chain left the thread"
         );
+        assert_eq!(lock(&pool)[class].len(), 1, "the chain is in the pool");
         let mut allocating = FreeLists::EMPTY;
-        let block = allocating.pop(class).expect("a chain from the shared pool");
+        let block = allocating
+            .pop(class, &pool)
+            .expect("the chain from the pool");
         assert!(freed.contains(&(block.as_ptr() as usize)));
+        assert!(lock(&pool)[class].is_empty(), "the chain left the pool");
         // SAFETY: the block came from `alloc(layout(class))` above.
         unsafe { dealloc(block.as_ptr(), layout(class)) };
+        // `freeing` and `allocating` give their remaining blocks back as they drop.
     }
 
     #[test]
