@@ -110,3 +110,18 @@ fn load_sees_old_or_new_value_never_a_freed_one() {
         writer.join().unwrap();
     });
 }
+
+#[test]
+fn load_of_a_word_sees_the_old_or_the_new_value() {
+    loom::model(|| {
+        let x = TVar::new(u64::MAX);
+        let writer = {
+            let x = x.clone();
+            thread::spawn(move || atomically(|tx| x.write(tx, 7)))
+        };
+        let seen = x.load();
+        assert!(seen == u64::MAX || seen == 7, "{seen}");
+        writer.join().unwrap();
+        assert_eq!(x.load(), 7);
+    });
+}
