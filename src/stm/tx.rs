@@ -275,12 +275,61 @@ impl Transaction {
 
     /// Reads the variable's value as of this transaction's snapshot.
     ///
+    /// Inlined for the common case, a variable this transaction has not written, read in
+    /// one try; anything else (its own write, a lock held, a version to extend past, a
+    /// doomed attempt) goes to `read_slow`. Reads are generic, so this compiles in each
+    /// caller; keeping the inlined part to one try keeps that code small.
+    ///
     /// # Safety
     /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
+    #[inline]
     pub(crate) unsafe fn read<T: Clone + 'static>(
         &mut self,
         var: NonNull<VarCore>,
     ) -> StmResult<T> {
+        if !self.doomed && self.write_filter & Self::filter_bit(var) == 0 {
+            // SAFETY: the caller holds a handle, so the core is alive.
+            let core = unsafe { var.as_ref() };
+            // SAFETY: forwarded from the caller.
+            if let Some((value, version)) = unsafe { Self::read_once::<T>(core) } {
+                if version <= self.read_version {
+                    self.log.reads.push(ReadEntry { var, version });
+                    return Ok(value);
+                }
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.read_slow(var) }
+    }
+
+    /// One try at a consistent read of the variable's published value: `None` if it is
+    /// locked or changed during the read. Its version is still to be checked against the
+    /// snapshot.
+    ///
+    /// # Safety
+    /// The variable's value type is `T`, and the transaction is pinned.
+    #[inline(always)]
+    unsafe fn read_once<T: Clone + 'static>(core: &VarCore) -> Option<(T, u64)> {
+        let before = core.lock_word();
+        if before.is_locked() {
+            return None;
+        }
+        // Acquire: pairs with the committer's Release store of this value, so a node's
+        // contents are visible; also keeps the second lock-word load after this one.
+        let packed = core.value.load(Acquire);
+        // SAFETY: `packed` was published, so it holds a `T`; we are pinned, and a node is
+        // freed only through a deferred free after it is unlinked, so it is alive.
+        let value = unsafe { value::unpack_clone::<T>(packed) };
+        (core.lock_word() == before).then_some((value, before.version()))
+    }
+
+    /// `read` for everything but the common case: waits out a lock held by a commit,
+    /// extends the snapshot past a newer version, or dooms the attempt.
+    ///
+    /// # Safety
+    /// As for `read`.
+    #[inline(never)]
+    unsafe fn read_slow<T: Clone + 'static>(&mut self, var: NonNull<VarCore>) -> StmResult<T> {
         if self.doomed {
             return Err(StmError::CONFLICT);
         }
@@ -293,23 +342,13 @@ impl Transaction {
         let core = unsafe { var.as_ref() };
         let mut backoff = Backoff::new();
         loop {
-            let before = core.lock_word();
-            if before.is_locked() {
+            // SAFETY: forwarded from the caller; a transaction is always pinned.
+            let Some((value, version)) = (unsafe { Self::read_once::<T>(core) }) else {
                 // A commit is publishing: it holds the lock only for a few stores.
                 backoff.snooze();
                 continue;
-            }
-            // Acquire: pairs with the committer's Release store of this value, so a node's
-            // contents are visible; also keeps the second lock-word load after this one.
-            let packed = core.value.load(Acquire);
-            // SAFETY: `packed` was published, so it holds a `T`; we are pinned, and a node
-            // is freed only through a deferred free after it is unlinked, so it is alive.
-            let value = unsafe { value::unpack_clone::<T>(packed) };
-            let after = core.lock_word();
-            if before != after {
-                continue;
-            }
-            if before.version() > self.read_version {
+            };
+            if version > self.read_version {
                 // Committed after our snapshot. If nothing read so far has changed, move
                 // the snapshot forward and read again: the value just loaded is older than
                 // the new snapshot and may already be overwritten by a commit inside it.
@@ -318,10 +357,7 @@ impl Transaction {
                 }
                 continue;
             }
-            self.log.reads.push(ReadEntry {
-                var,
-                version: before.version(),
-            });
+            self.log.reads.push(ReadEntry { var, version });
             return Ok(value);
         }
     }
