@@ -344,7 +344,8 @@ impl Transaction {
         loop {
             // SAFETY: forwarded from the caller; a transaction is always pinned.
             let Some((value, version)) = (unsafe { Self::read_once::<T>(core) }) else {
-                // A commit is publishing: it holds the lock only for a few stores.
+                // Locked or changed under us: a commit is publishing, and holds the lock
+                // only for a few stores.
                 backoff.snooze();
                 continue;
             };
