@@ -20,6 +20,7 @@ impl From<i32> for InNode {
     }
 }
 
+/// What the models need of a value: built from a number, compared, printed on failure.
 trait Value: Clone + Debug + PartialEq + From<i32> + Send + Sync + 'static {}
 impl<V: Clone + Debug + PartialEq + From<i32> + Send + Sync + 'static> Value for V {}
 
