@@ -553,6 +553,15 @@ impl Transaction {
     }
 }
 
+/// Drops the hooks of a transaction that did not commit. Out of line: it loops over
+/// boxed closures, and inlined it made every transaction's drop save and restore the
+/// registers that loop needs.
+#[cold]
+#[inline(never)]
+fn drop_hooks(hooks: &mut Vec<Box<dyn FnOnce() + Send>>) {
+    hooks.clear();
+}
+
 impl Drop for Transaction {
     #[inline]
     fn drop(&mut self) {
@@ -561,7 +570,7 @@ impl Drop for Transaction {
         self.discard_writes();
         self.log.reads.clear();
         if !self.log.hooks.is_empty() {
-            self.log.hooks.clear();
+            drop_hooks(&mut self.log.hooks);
         }
         // SAFETY: `log` is taken exactly once, here, and `self` is not used afterwards.
         let log = unsafe { ManuallyDrop::take(&mut self.log) };
