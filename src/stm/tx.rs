@@ -135,7 +135,8 @@ impl Drop for LogOwner {
         // From now on a transaction (in a later thread-local destructor) uses a log of its
         // own and frees it at its end.
         let was = LOG_SLOT.try_with(|slot| slot.replace(UNOWNED));
-        if !log.is_null() && was != Ok(IN_USE) {
+        let in_use = matches!(was, Ok(slot) if slot == IN_USE);
+        if !log.is_null() && !in_use {
             // SAFETY: `log` came from `Box::into_raw` in `first_for_thread`; no transaction
             // holds it (the slot was not `IN_USE`), and no later one can reach it.
             drop(unsafe { Box::from_raw(log) });
@@ -173,8 +174,12 @@ impl Log {
     /// `UNOWNED`, so `give_back` frees the log instead of keeping it.
     #[cold]
     fn first_for_thread(was: *mut Log) -> Box<Log> {
+        // The owner is registered before the log exists: the log's own thread-locals
+        // (its collector registration) then outlive the owner's destructor whichever
+        // order thread-locals are destroyed in (std: reverse; loom: forward).
+        let owner_alive = was != UNOWNED && LOG_OWNER.try_with(|_| ()).is_ok();
         let log = Box::into_raw(Box::<Log>::default());
-        let owned = was != UNOWNED && LOG_OWNER.try_with(|owner| owner.0.set(log)).is_ok();
+        let owned = owner_alive && LOG_OWNER.try_with(|owner| owner.0.set(log)).is_ok();
         if !owned {
             let _ = LOG_SLOT.try_with(|slot| slot.set(UNOWNED));
         }
