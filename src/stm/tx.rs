@@ -40,7 +40,7 @@
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
-use std::ptr::{self, NonNull};
+use std::ptr::NonNull;
 
 use smallvec::SmallVec;
 
@@ -102,46 +102,20 @@ pub(crate) struct Log {
     pub(crate) clock_seen: u64,
 }
 
-thread_local! {
-    /// This thread's log between transactions, and whether a transaction holds it: one
-    /// thread-local serves both the reuse of the log and the check that transactions do
-    /// not nest. It holds the spare log as a raw pointer, null before the thread's first
-    /// transaction, or one of the markers below. A plain pointer, so the thread-local
-    /// needs no destructor, and reaching it costs no check of whether its destructor is
-    /// registered (a thread-local owning a `Box` pays that check on every access; with it
-    /// an increment took 13 more instructions, counted with callgrind). `LOG_OWNER` frees
-    /// the spare at thread exit.
-    static LOG_SLOT: Cell<*mut Log> = const { Cell::new(ptr::null_mut()) };
+/// This thread's log between transactions, and whether a transaction holds it: one
+/// thread-local serves both the reuse of the log and the check that transactions do not
+/// nest.
+enum LogSlot {
+    /// No log yet: the thread has not run a transaction.
+    Empty,
+    /// The emptied log of the thread's last transaction, for the next one.
+    Spare(Box<Log>),
+    /// A transaction is running on this thread.
+    InUse,
 }
 
-/// `LOG_SLOT` while a transaction runs on this thread. Never dereferenced.
-const IN_USE: *mut Log = ptr::dangling_mut();
-/// `LOG_SLOT` once `LOG_OWNER` is gone (thread teardown): logs are no longer kept.
-const UNOWNED: *mut Log = IN_USE.wrapping_add(1);
-
-/// Frees the thread's log when the thread exits. It keeps its own copy of the pointer: a
-/// thread keeps one log for its whole life, and the owner must not depend on the order in
-/// which thread-locals are destroyed (loom destroys `LOG_SLOT` first).
-struct LogOwner(Cell<*mut Log>);
-
 thread_local! {
-    /// Set once per thread, by its first transaction, which registers the destructor.
-    static LOG_OWNER: LogOwner = const { LogOwner(Cell::new(ptr::null_mut())) };
-}
-
-impl Drop for LogOwner {
-    fn drop(&mut self) {
-        let log = self.0.get();
-        // From now on a transaction (in a later thread-local destructor) uses a log of its
-        // own and frees it at its end.
-        let was = LOG_SLOT.try_with(|slot| slot.replace(UNOWNED));
-        let in_use = matches!(was, Ok(slot) if slot == IN_USE);
-        if !log.is_null() && !in_use {
-            // SAFETY: `log` came from `Box::into_raw` in `first_for_thread`; no transaction
-            // holds it (the slot was not `IN_USE`), and no later one can reach it.
-            drop(unsafe { Box::from_raw(log) });
-        }
-    }
+    static LOG_SLOT: Cell<LogSlot> = const { Cell::new(LogSlot::Empty) };
 }
 
 impl Log {
@@ -151,41 +125,16 @@ impl Log {
     /// If a transaction is already running on this thread.
     #[track_caller]
     fn take_for_transaction() -> Box<Log> {
-        let spare = LOG_SLOT
-            .try_with(|slot| slot.replace(IN_USE))
-            .unwrap_or(UNOWNED);
-        if spare == IN_USE {
-            panic!(
+        match LOG_SLOT.try_with(|slot| slot.replace(LogSlot::InUse)) {
+            Ok(LogSlot::Spare(log)) => log,
+            // During thread teardown the slot may be gone: run with a fresh log.
+            Ok(LogSlot::Empty) | Err(_) => Box::default(),
+            Ok(LogSlot::InUse) => panic!(
                 "braid::stm: `atomically` called inside a transaction; transactions do not \
                  nest. Compose instead: pass the `&mut Transaction` to the inner code, or \
                  use `or_else` for alternatives."
-            );
+            ),
         }
-        if spare.is_null() || spare == UNOWNED {
-            return Self::first_for_thread(spare);
-        }
-        // SAFETY: a real pointer in the slot came from `Box::into_raw` in `give_back`, and
-        // the slot now holds `IN_USE` instead, so this is its only owner.
-        unsafe { Box::from_raw(spare) }
-    }
-
-    /// A new log, for the thread's first transaction, or for one that runs during thread
-    /// teardown once the owner is gone (`was` is `UNOWNED`): then the slot goes back to
-    /// `UNOWNED`, so `give_back` frees the log instead of keeping it.
-    #[cold]
-    fn first_for_thread(was: *mut Log) -> Box<Log> {
-        // The owner is registered before the log exists: the log's own thread-locals
-        // (its collector registration) then outlive the owner's destructor whichever
-        // order thread-locals are destroyed in (std: reverse; loom: forward).
-        let owner_alive = was != UNOWNED && LOG_OWNER.try_with(|_| ()).is_ok();
-        let log = Box::into_raw(Box::<Log>::default());
-        let owned = owner_alive && LOG_OWNER.try_with(|owner| owner.0.set(log)).is_ok();
-        if !owned {
-            let _ = LOG_SLOT.try_with(|slot| slot.set(UNOWNED));
-        }
-        // SAFETY: just made by `Box::into_raw`; the owner only keeps a copy of the pointer
-        // for the thread's exit.
-        unsafe { Box::from_raw(log) }
     }
 
     /// Sets that grew past this many entries give their memory back when the
@@ -198,17 +147,8 @@ impl Log {
         if self.reads.spilled() || self.writes.spilled() || self.hooks.capacity() > Self::KEEP {
             self.trim();
         }
-        let log = Box::into_raw(self);
-        let was = LOG_SLOT
-            .try_with(|slot| slot.replace(log))
-            .unwrap_or(UNOWNED);
-        if was != IN_USE {
-            // Thread teardown: nobody would free a kept log, so free it now.
-            let _ = LOG_SLOT.try_with(|slot| slot.set(was));
-            // SAFETY: `log` came from `Box::into_raw` just above, and the slot no longer
-            // holds it.
-            drop(unsafe { Box::from_raw(log) });
-        }
+        // During thread teardown the slot may be gone; then the log is simply freed.
+        let _ = LOG_SLOT.try_with(|spare| spare.set(LogSlot::Spare(self)));
     }
 
     /// Gives back the memory of sets that grew unusually large. The log itself is kept:
@@ -565,16 +505,17 @@ impl Transaction {
 
     /// Finishes a commit that published the write set and unlocked it: for each entry,
     /// wakes the variable's waiters and retires the value the new one replaced (which the
-    /// entry now holds; see `commit`), emptying the set. Each entry leaves the set before
-    /// anything runs for it, so a panicking waker or value destructor (retiring may free
-    /// older values) can at worst leak the replaced nodes not yet retired; it can never
-    /// make this transaction free a node that readers may still hold.
+    /// entry now holds; see `commit`), emptying the set. The set is emptied by a guard,
+    /// on a panic too, so a panicking waker or value destructor (retiring may free older
+    /// values) can at worst leak the replaced nodes not yet retired; it can never make
+    /// this transaction free a node that readers may still hold.
     #[inline]
     pub(crate) fn wake_and_retire_replaced(&mut self) {
         self.write_filter = 0;
         let log = &mut **self.log;
         let writes = ForgetOnExit(&mut log.writes);
         let writes: &[WriteEntry] = writes.0;
+        // By index, as in `commit`'s publish loop.
         #[allow(clippy::needless_range_loop)]
         for i in 0..writes.len() {
             let w = &writes[i];
@@ -616,15 +557,6 @@ impl Transaction {
     }
 }
 
-/// Drops the hooks of a transaction that did not commit. Out of line: it loops over
-/// boxed closures, and inlined it made every transaction's drop save and restore the
-/// registers that loop needs.
-#[cold]
-#[inline(never)]
-fn drop_hooks(hooks: &mut Vec<Box<dyn FnOnce() + Send>>) {
-    hooks.clear();
-}
-
 /// Empties the write set when dropped, on a panic too: after a commit its entries hold
 /// the values the commit replaced, which readers may still be reading, so an entry left
 /// behind by a panicking waker or destructor must be forgotten (leaked), never freed as
@@ -637,6 +569,15 @@ impl Drop for ForgetOnExit<'_> {
         // Entries own nothing themselves (plain pointers), so clearing only forgets.
         self.0.clear();
     }
+}
+
+/// Drops the hooks of a transaction that did not commit. Out of line: it loops over
+/// boxed closures, and inlined it made every transaction's drop save and restore the
+/// registers that loop needs.
+#[cold]
+#[inline(never)]
+fn drop_hooks(hooks: &mut Vec<Box<dyn FnOnce() + Send>>) {
+    hooks.clear();
 }
 
 impl Drop for Transaction {
