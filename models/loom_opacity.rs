@@ -34,30 +34,45 @@ fn reader_body_never_sees_a_torn_pair_of_nodes() {
     loom::model(torn_pair::<InNode>);
 }
 
-fn torn_pair<V: Value>() {
-    let x = TVar::new(V::from(0));
-    let y = TVar::new(V::from(0));
-    let writer = {
-        let (x, y) = (x.clone(), y.clone());
-        thread::spawn(move || {
-            atomically(|tx| {
-                x.write(tx, V::from(1))?;
-                y.write(tx, V::from(1))
-            })
+/// Two variables, both 0, that every commit in these models writes together.
+fn pair<V: Value>() -> (TVar<V>, TVar<V>) {
+    (TVar::new(V::from(0)), TVar::new(V::from(0)))
+}
+
+/// `(value, value)`: what a consistent read of the pair sees.
+fn both<V: Value>(value: i32) -> (V, V) {
+    (V::from(value), V::from(value))
+}
+
+/// Commits `value` to both variables from a new thread.
+fn write_pair<V: Value>(x: &TVar<V>, y: &TVar<V>, value: i32) -> thread::JoinHandle<()> {
+    let (x, y) = (x.clone(), y.clone());
+    thread::spawn(move || {
+        atomically(|tx| {
+            x.write(tx, V::from(value))?;
+            y.write(tx, V::from(value))
         })
-    };
-    let pair = atomically(|tx| {
+    })
+}
+
+/// Reads both variables in one transaction. The check runs inside the body, before any
+/// commit-time validation: opacity, not just serializability of committed results.
+fn read_pair<V: Value>(x: &TVar<V>, y: &TVar<V>) -> (V, V) {
+    atomically(|tx| {
         let a = x.read(tx)?;
         let b = y.read(tx)?;
-        // Inside the body, before any commit-time check: opacity, not just
-        // serializability of committed results.
         assert_eq!(a, b, "body saw a torn pair");
         Ok((a, b))
-    });
-    let (zero, one) = ((V::from(0), V::from(0)), (V::from(1), V::from(1)));
-    assert!(pair == zero || pair == one);
+    })
+}
+
+fn torn_pair<V: Value>() {
+    let (x, y) = pair::<V>();
+    let writer = write_pair(&x, &y, 1);
+    let seen = read_pair(&x, &y);
+    assert!(seen == both(0) || seen == both(1), "{seen:?}");
     writer.join().unwrap();
-    assert_eq!((x.load(), y.load()), one);
+    assert_eq!((x.load(), y.load()), both(1));
 }
 
 #[test]
@@ -73,28 +88,12 @@ fn reader_body_never_sees_a_torn_pair_across_two_commits_of_nodes() {
 /// Two successive commits let the reader extend its snapshot between its reads; the
 /// extension must not let the second commit slip past the first read.
 fn torn_pair_across_two_commits<V: Value>() {
-    let x = TVar::new(V::from(0));
-    let y = TVar::new(V::from(0));
-    let writer = |value: i32| {
-        let (x, y) = (x.clone(), y.clone());
-        thread::spawn(move || {
-            atomically(|tx| {
-                x.write(tx, V::from(value))?;
-                y.write(tx, V::from(value))
-            })
-        })
-    };
-    let (w1, w2) = (writer(1), writer(2));
-    atomically(|tx| {
-        let a = x.read(tx)?;
-        let b = y.read(tx)?;
-        assert_eq!(a, b, "body saw a torn pair");
-        Ok(())
-    });
+    let (x, y) = pair::<V>();
+    let (w1, w2) = (write_pair(&x, &y, 1), write_pair(&x, &y, 2));
+    read_pair(&x, &y);
     w1.join().unwrap();
     w2.join().unwrap();
     let end = (x.load(), y.load());
-    let both = |v: i32| (V::from(v), V::from(v));
     assert!(end == both(1) || end == both(2), "{end:?}");
 }
 
