@@ -505,20 +505,16 @@ impl Transaction {
 
     /// Finishes a commit that published the write set and unlocked it: for each entry,
     /// wakes the variable's waiters and retires the value the new one replaced (which the
-    /// entry now holds; see `commit`), emptying the set. The set is emptied by a guard,
-    /// on a panic too, so a panicking waker or value destructor (retiring may free older
-    /// values) can at worst leak the replaced nodes not yet retired; it can never make
-    /// this transaction free a node that readers may still hold.
+    /// entry now holds; see `commit`), emptying the set. Each entry leaves the set before
+    /// anything runs for it, so a panicking waker or value destructor (retiring may free
+    /// older values) can at worst leak the replaced nodes not yet retired; it can never
+    /// make this transaction free a node that readers may still hold.
     #[inline]
     pub(crate) fn wake_and_retire_replaced(&mut self) {
         self.write_filter = 0;
         let log = &mut **self.log;
-        let writes = ForgetOnExit(&mut log.writes);
-        let writes: &[WriteEntry] = writes.0;
-        // By index, as in `commit`'s publish loop.
-        #[allow(clippy::needless_range_loop)]
-        for i in 0..writes.len() {
-            let w = &writes[i];
+        // Popped, not drained: the order does not matter, and `pop` is cheaper.
+        while let Some(w) = log.writes.pop() {
             // SAFETY: write entries point to cores alive while the transaction is pinned.
             let core = unsafe { w.var.as_ref() };
             // Any time after the lock CAS is early enough to see every waiter that could
@@ -554,20 +550,6 @@ impl Transaction {
     /// ```
     pub fn on_commit(&mut self, f: impl FnOnce() + Send + 'static) {
         self.log.hooks.push(Box::new(f));
-    }
-}
-
-/// Empties the write set when dropped, on a panic too: after a commit its entries hold
-/// the values the commit replaced, which readers may still be reading, so an entry left
-/// behind by a panicking waker or destructor must be forgotten (leaked), never freed as
-/// an unpublished value by the transaction's drop.
-struct ForgetOnExit<'a>(&'a mut SmallVec<[WriteEntry; 8]>);
-
-impl Drop for ForgetOnExit<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        // Entries own nothing themselves (plain pointers), so clearing only forgets.
-        self.0.clear();
     }
 }
 
