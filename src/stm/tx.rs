@@ -280,6 +280,11 @@ impl Transaction {
     /// doomed attempt) goes to `read_slow`. Reads are generic, so this compiles in each
     /// caller; keeping the inlined part to one try keeps that code small.
     ///
+    /// Which shared-memory accesses a read makes must not depend on the write filter,
+    /// which hashes addresses: a filter hit for a variable this transaction has not
+    /// written still gets the one try. (When it skipped the try, loom's models, whose
+    /// addresses differ from run to run, stopped being deterministic.)
+    ///
     /// # Safety
     /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
     #[inline]
@@ -287,7 +292,7 @@ impl Transaction {
         &mut self,
         var: NonNull<VarCore>,
     ) -> StmResult<T> {
-        if !self.doomed && self.write_filter & Self::filter_bit(var) == 0 {
+        if !self.doomed && (self.write_filter & Self::filter_bit(var) == 0 || !self.owns(var)) {
             // SAFETY: the caller holds a handle, so the core is alive.
             let core = unsafe { var.as_ref() };
             // SAFETY: forwarded from the caller.
