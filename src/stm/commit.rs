@@ -53,6 +53,10 @@ pub(crate) enum Commit {
     YieldToPriority,
 }
 
+/// Commits `tx`'s attempt (see the module documentation). Inlined, with `commit_one`,
+/// into the attempt loop, so the common commit needs no call frame of its own (10 of a
+/// one-variable increment's instructions); `commit_many` stays out of line.
+#[inline]
 pub(crate) fn commit(tx: &mut Transaction) -> Commit {
     match tx.log.writes.len() {
         0 => Commit::Committed,
@@ -65,6 +69,7 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
 /// `commit` for a transaction that wrote one variable: the steps above without the sort
 /// and the loops. A one-variable increment's commit went from 93 instructions to 62
 /// (callgrind).
+#[inline]
 fn commit_one(tx: &mut Transaction) -> Commit {
     let WriteEntry { var, value, .. } = tx.log.writes[0];
     // SAFETY: write entries point to cores alive while the transaction is pinned.
@@ -86,6 +91,7 @@ fn commit_one(tx: &mut Transaction) -> Commit {
 }
 
 /// `commit` for a transaction that wrote several variables.
+#[inline(never)]
 fn commit_many(tx: &mut Transaction) -> Commit {
     let writes: &mut [WriteEntry] = &mut tx.log.writes;
     // SAFETY: write entries point to cores alive while the transaction is pinned.
@@ -122,18 +128,33 @@ fn commit_many(tx: &mut Transaction) -> Commit {
 /// Takes the variable's lock, waiting while another commit holds it.
 #[inline]
 fn lock(core: &VarCore) {
+    if !try_lock(core) {
+        lock_contended(core);
+    }
+}
+
+/// One try at the variable's lock.
+#[inline]
+fn try_lock(core: &VarCore) -> bool {
+    let word = LockWord::from_bits(core.lock.load(Relaxed));
+    !word.is_locked()
+        && core
+            .lock
+            .compare_exchange_weak(word.bits(), word.locked().bits(), Acquire, Relaxed)
+            .is_ok()
+}
+
+/// `lock` once the first try failed: backs off between tries. Out of line, so an
+/// uncontended commit does not set up the backoff.
+#[cold]
+#[inline(never)]
+fn lock_contended(core: &VarCore) {
     let mut backoff = Backoff::new();
     loop {
-        let word = LockWord::from_bits(core.lock.load(Relaxed));
-        if !word.is_locked()
-            && core
-                .lock
-                .compare_exchange_weak(word.bits(), word.locked().bits(), Acquire, Relaxed)
-                .is_ok()
-        {
+        backoff.snooze();
+        if try_lock(core) {
             return;
         }
-        backoff.snooze();
     }
 }
 

@@ -107,6 +107,7 @@ impl Drop for PriorityToken {
 /// Whether a writing commit of `tx` may go ahead: not while another transaction holds
 /// the priority token. A commit that may not returns without locking anything, and its
 /// transaction waits in [`wait_while_priority_held`], unpinned, before running again.
+#[inline]
 pub(crate) fn may_commit(tx: &Transaction) -> bool {
     // Acquire: pairs with the holder's Release when it gives the token back.
     tx.has_priority || !PRIORITY.load(Acquire)
