@@ -215,18 +215,16 @@ impl Log {
         }
     }
 
-    /// Sets that grew past this many entries give their memory back when the
-    /// transaction ends.
-    const KEEP: usize = 256;
+    /// Sets that grew to room for this many entries give their memory back when the
+    /// transaction ends. A power of two, so one test of the capacities' bitwise OR tells
+    /// whether any of them reached it.
+    const TRIM_AT: usize = 512;
 
     /// Ends the thread's transaction, keeping the emptied log as the thread's spare.
     #[inline]
     fn give_back(mut self: Box<Log>) {
         debug_assert!(self.writes.is_empty() && self.undo.is_empty());
-        if self.reads.capacity() > Self::KEEP
-            || self.writes.capacity() > Self::KEEP
-            || self.hooks.capacity() > Self::KEEP
-        {
+        if self.reads.capacity() | self.writes.capacity() | self.hooks.capacity() >= Self::TRIM_AT {
             self.trim();
         }
         let spare = if self.kept_by_thread {
@@ -260,7 +258,9 @@ pub(crate) struct WriteEntry {
     /// An unpublished value of the variable's type, packed (see `value.rs`), owned by
     /// this entry.
     pub(crate) value: *mut (),
-    /// The `or_else` scope that wrote `value` (0: outside any scope).
+    /// The `or_else` branch that saved this entry's previous value in the undo log and
+    /// wrote `value` (0: none did). A branch rewriting an entry older than itself saves
+    /// the old value the first time only; this tells it whether it already has.
     scope: u32,
 }
 
@@ -503,11 +503,16 @@ impl Transaction {
         Ok(())
     }
 
-    /// Adds a write entry for a variable not in the write set.
+    /// Adds a write entry for a variable not in the write set. No branch has saved
+    /// anything for it (scope 0): a branch open now drops the entry if it rolls back,
+    /// and a branch opened later has a newer id than any so far.
     #[inline]
     fn push_write(&mut self, var: NonNull<VarCore>, value: *mut ()) {
-        let scope = self.log.scopes.last().map_or(0, |s| s.id);
-        self.log.writes.push(WriteEntry { var, value, scope });
+        self.log.writes.push(WriteEntry {
+            var,
+            value,
+            scope: 0,
+        });
     }
 
     /// `write` for everything but the common case.
