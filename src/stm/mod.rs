@@ -18,7 +18,8 @@
 //! - A panic in a body publishes nothing and propagates; the thread stays usable.
 //! - A transaction that keeps losing conflicts eventually commits: after a bounded number
 //!   of losses it takes a priority token that holds other writers back (`progress.rs`).
-//! - A transaction touching up to 8 variables keeps its read and write sets inline.
+//! - A transaction touching up to 8 variables allocates no bookkeeping: its read and
+//!   write sets live in a log that each thread keeps and reuses.
 //!   Variables of primitive scalar type (integers, floats, `bool`, `char`) hold their
 //!   value in their own word, so writing them allocates nothing at all. Any other value
 //!   lives in a node: a transaction's only heap allocations are the nodes of the new
