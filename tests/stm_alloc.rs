@@ -1,8 +1,8 @@
 #![cfg(not(loom))]
-//! Allocation budget: transaction bookkeeping lives inline, so after warm-up a transaction
-//! of up to 8 variables allocates at most the value nodes it publishes. (Transactions that
-//! retire nothing, read-only or writing only word values, have a binary of their own,
-//! `stm_alloc_zero.rs`.)
+//! Allocation budget: transaction bookkeeping lives in the thread's reused log, so after
+//! warm-up a transaction of up to 8 variables allocates at most the value nodes it
+//! publishes. (Transactions that retire nothing, read-only or writing only word values,
+//! have a binary of their own, `stm_alloc_zero.rs`.)
 
 use braid::stm::{atomically, TVar};
 
