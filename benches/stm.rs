@@ -58,9 +58,10 @@ fn accounts(t: usize, i: u64) -> (usize, usize) {
 
 fn increment(c: &mut Criterion) {
     let mut group = c.benchmark_group("increment");
-    // Many short samples of equal size (about 5 ms each): this VM has slow phases of
-    // tens of milliseconds (a hand-written TL2 loop slows from 6.6 to 9.5 ns in them too),
-    // and a median over long samples averages them in; over short ones it is robust.
+    // Many short samples of equal size (about 5 ms each): the 2-core VM these were
+    // measured on has slow spells (a hand-written TL2 loop slows from 6.6 to 9.5 ns in
+    // them too), and a median over long samples averages the short ones in; over short
+    // samples it is robust to them.
     group
         .sampling_mode(SamplingMode::Flat)
         .sample_size(200)
