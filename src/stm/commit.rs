@@ -76,12 +76,10 @@ fn commit_one(tx: &mut Transaction, var: NonNull<VarCore>, value: *mut ()) -> Co
     // SAFETY: write entries point to cores alive while the transaction is pinned.
     let core = unsafe { var.as_ref() };
     lock(core);
-    let write_version = clock::tick();
-    tx.log.clock_seen = write_version;
-    if write_version != tx.read_version + 1 && !tx.reads_valid(true) {
+    let Some(write_version) = write_version(tx) else {
         unlock_unchanged(core);
         return Commit::Conflict;
-    }
+    };
     let old = publish(core, value, write_version);
     // As in `wake_and_retire_replaced`: the entry leaves the set before anything runs.
     tx.forget_published_writes();
@@ -102,15 +100,13 @@ fn commit_many(tx: &mut Transaction) -> Commit {
         lock(unsafe { w.var.as_ref() });
     }
 
-    let write_version = clock::tick();
-    tx.log.clock_seen = write_version;
-    if write_version != tx.read_version + 1 && !tx.reads_valid(true) {
+    let Some(write_version) = write_version(tx) else {
         for w in &tx.log.writes {
             // SAFETY: as above.
             unlock_unchanged(unsafe { w.var.as_ref() });
         }
         return Commit::Conflict;
-    }
+    };
 
     for w in tx.log.writes.iter_mut() {
         // SAFETY: as above.
@@ -124,6 +120,16 @@ fn commit_many(tx: &mut Transaction) -> Commit {
     // both come after every unlock, so readers never wait for them.
     tx.wake_and_retire_replaced();
     Commit::Committed
+}
+
+/// Steps 4 and 5, with the write set locked: takes a write version and validates the read
+/// set against it. `None`: something read has changed, and the caller unlocks and
+/// reports a conflict.
+#[inline]
+fn write_version(tx: &mut Transaction) -> Option<u64> {
+    let write_version = clock::tick();
+    tx.log.clock_seen = write_version;
+    (write_version == tx.read_version + 1 || tx.reads_valid(true)).then_some(write_version)
 }
 
 /// Takes the variable's lock, waiting while another commit holds it.
