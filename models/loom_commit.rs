@@ -3,7 +3,17 @@
 //! orders, and each body saw a state that serial order produces.
 
 use braid::stm::{atomically, TVar};
-use loom::thread;
+use loom::thread::{self, JoinHandle};
+
+/// Runs `f` on a new thread with its own handles to `x` and `y`.
+fn on_thread<R: Send + 'static>(
+    x: &TVar<i32>,
+    y: &TVar<i32>,
+    f: impl FnOnce(TVar<i32>, TVar<i32>) -> R + Send + 'static,
+) -> JoinHandle<R> {
+    let (x, y) = (x.clone(), y.clone());
+    thread::spawn(move || f(x, y))
+}
 
 #[test]
 fn two_committers_on_overlapping_variables_serialize() {
@@ -11,15 +21,12 @@ fn two_committers_on_overlapping_variables_serialize() {
         let x = TVar::new(0);
         let y = TVar::new(0);
         // T1: (x, y) += 1.   T2: (x, y) := (y * 10, x * 10).
-        let t1 = {
-            let (x, y) = (x.clone(), y.clone());
-            thread::spawn(move || {
-                atomically(|tx| {
-                    x.modify(tx, |v| v + 1)?;
-                    y.modify(tx, |v| v + 1)
-                })
+        let t1 = on_thread(&x, &y, |x, y| {
+            atomically(|tx| {
+                x.modify(tx, |v| v + 1)?;
+                y.modify(tx, |v| v + 1)
             })
-        };
+        });
         let seen = atomically(|tx| {
             let (a, b) = (x.read(tx)?, y.read(tx)?);
             x.write(tx, b * 10)?;
@@ -41,15 +48,15 @@ fn two_incrementers_and_an_auditor_agree() {
     loom::model(|| {
         let x = TVar::new(0);
         let y = TVar::new(0);
-        let bump = |x: TVar<i32>, y: TVar<i32>| {
-            thread::spawn(move || {
+        let bump = || {
+            on_thread(&x, &y, |x, y| {
                 atomically(|tx| {
                     x.modify(tx, |v| v + 1)?;
                     y.modify(tx, |v| v + 1)
                 })
             })
         };
-        let (t1, t2) = (bump(x.clone(), y.clone()), bump(x.clone(), y.clone()));
+        let (t1, t2) = (bump(), bump());
         let (a, b) = atomically(|tx| Ok((x.read(tx)?, y.read(tx)?)));
         assert_eq!(a, b, "auditor saw a half-applied increment");
         t1.join().unwrap();
@@ -67,15 +74,12 @@ fn extension_does_not_trust_a_locked_variable_it_wrote() {
         // `y` first, so a committer of both locks and unlocks `y` before `x`.
         let y = TVar::new(0);
         let x = TVar::new(0);
-        let committer = {
-            let (x, y) = (x.clone(), y.clone());
-            thread::spawn(move || {
-                atomically(|tx| {
-                    x.modify(tx, |v| v + 1)?;
-                    y.modify(tx, |v| v + 1)
-                })
+        let committer = on_thread(&x, &y, |x, y| {
+            atomically(|tx| {
+                x.modify(tx, |v| v + 1)?;
+                y.modify(tx, |v| v + 1)
             })
-        };
+        });
         atomically(|tx| {
             x.modify(tx, |v| v + 10)?;
             y.read(tx).map(drop)
@@ -93,15 +97,12 @@ fn one_variable_writers_do_not_skew() {
     loom::model(|| {
         let x = TVar::new(0);
         let y = TVar::new(0);
-        let t1 = {
-            let (x, y) = (x.clone(), y.clone());
-            thread::spawn(move || {
-                atomically(|tx| {
-                    let seen = x.read(tx)?;
-                    y.write(tx, seen + 1)
-                })
+        let t1 = on_thread(&x, &y, |x, y| {
+            atomically(|tx| {
+                let seen = x.read(tx)?;
+                y.write(tx, seen + 1)
             })
-        };
+        });
         atomically(|tx| {
             let seen = y.read(tx)?;
             x.write(tx, seen + 1)
