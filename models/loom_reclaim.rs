@@ -1,7 +1,9 @@
 #![cfg(loom)]
 //! Reclamation: values replaced by commits and variables whose last handle is dropped
 //! are freed exactly once, and only after readers are done with them. `Track` makes loom
-//! report any value that is never freed; the live counter catches double frees.
+//! report any value that is never freed; the live counter catches double frees. A
+//! variable's core is marked dead instead of freed under loom, and every transactional
+//! access checks it, so a use that does not happen before the free fails the model.
 
 use braid::stm::{atomically, TVar};
 use loom::alloc::Track;
@@ -71,6 +73,56 @@ fn replaced_values_and_dropped_variables_are_freed_once() {
             0,
             "a value outlived every handle"
         );
+    });
+}
+
+/// A transaction writes a variable through its own handle, drops the handle, and then
+/// commits, which locks and publishes the variable; the other handle goes at the same
+/// time. Whichever is last, the variable's free waits for the transaction to end.
+#[test]
+fn a_variable_dropped_mid_transaction_outlives_the_commit_that_writes_it() {
+    loom::model(|| {
+        let var = TVar::new(0u64);
+        let user = {
+            let mut mine = Some(var.clone());
+            thread::spawn(move || {
+                atomically(|tx| {
+                    if let Some(var) = mine.take() {
+                        var.modify(tx, |n| n + 1)?;
+                    }
+                    Ok(())
+                })
+            })
+        };
+        drop(var);
+        user.join().unwrap();
+    });
+}
+
+/// A transaction reads a variable through its own handle, drops the handle, and then
+/// commits a write elsewhere; a commit on another thread moves the clock, so this commit
+/// validates what it read, the dropped variable included. The other handle goes at
+/// the same time, before or after that commit.
+#[test]
+fn a_variable_dropped_mid_transaction_outlives_the_validation_of_its_read() {
+    loom::model(|| {
+        let (var, sink, other) = (TVar::new(0u64), TVar::new(0u64), TVar::new(0u64));
+        let user = {
+            let (mut mine, sink) = (Some(var.clone()), sink.clone());
+            thread::spawn(move || {
+                atomically(|tx| {
+                    let seen = match mine.take() {
+                        Some(var) => var.read(tx)?,
+                        None => 0,
+                    };
+                    sink.write(tx, seen + 1)
+                })
+            })
+        };
+        drop(var);
+        atomically(|tx| other.write(tx, 1));
+        user.join().unwrap();
+        assert_eq!(sink.load(), 1);
     });
 }
 

@@ -313,6 +313,44 @@ fn every_value_and_variable_is_freed_exactly_once() {
     assert_eq!(settle(&live, 0), 0, "values leaked");
 }
 
+/// Variables whose last handle goes while transactions still use them: readers reach an
+/// inner variable through an outer one, drop their handle to it mid-transaction and then
+/// commit, while writers replace the inner variable (so the replaced node drops the
+/// last handle). Every variable and value is freed once, and none before its users are
+/// done (which AddressSanitizer, run by CI on nightly, would report).
+#[test]
+fn variables_dropped_mid_transaction_are_freed_once_after_their_users() {
+    let live = Arc::new(AtomicUsize::new(0));
+    {
+        let outer = TVar::new(TVar::new(Counted::new(&live)));
+        let sink = TVar::new(0usize);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (outer, sink, live) = (outer.clone(), sink.clone(), live.clone());
+                thread::spawn(move || {
+                    for i in 0..2000 {
+                        if t % 2 == 0 {
+                            atomically(|tx| outer.write(tx, TVar::new(Counted::new(&live))));
+                        } else {
+                            atomically(|tx| {
+                                let inner = outer.read(tx)?;
+                                let _value = inner.read(tx)?;
+                                inner.write(tx, Counted::new(&live))?;
+                                drop(inner);
+                                sink.write(tx, i)
+                            });
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    assert_eq!(settle(&live, 0), 0, "values leaked");
+}
+
 #[test]
 fn tvar_debug_shows_value_and_version() {
     let x = TVar::new(7);

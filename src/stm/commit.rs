@@ -143,6 +143,7 @@ fn lock(core: &VarCore) {
 /// One try at the variable's lock.
 #[inline]
 fn try_lock(core: &VarCore) -> bool {
+    core.check_alive();
     let word = LockWord::from_bits(core.lock.load(Relaxed));
     !word.is_locked()
         && core
@@ -167,6 +168,7 @@ fn lock_contended(core: &VarCore) {
 
 /// Releases a lock this commit took, leaving the variable as it was (after a conflict).
 fn unlock_unchanged(core: &VarCore) {
+    core.check_alive();
     let held = LockWord::from_bits(core.lock.load(Relaxed));
     // Release: pairs with the next locker's Acquire CAS; nothing changed.
     store_release(&core.lock, LockWord::unlocked(held.version()).bits());
@@ -176,6 +178,7 @@ fn unlock_unchanged(core: &VarCore) {
 /// Returns the value it replaced.
 #[inline]
 fn publish(core: &VarCore, value: *mut (), write_version: u64) -> *mut () {
+    core.check_alive();
     // Relaxed: the lock CAS already synchronized with the store that published `old`.
     let old = core.value.load(Relaxed);
     // Release: pairs with readers' Acquire load of the slot.

@@ -25,8 +25,8 @@
 //!   lives in a node: a transaction's only heap allocations are the nodes of the new
 //!   values it publishes (small ones recycled through per-thread free lists) and, rarely,
 //!   a record for a batch of 32 replaced values when the thread has no spare one. (The
-//!   epoch collector, which any transaction may run, can allocate too while it finishes
-//!   other threads' frees.)
+//!   epoch collector, which any transaction that reads a node may run, can allocate too
+//!   while it finishes other threads' frees.)
 //!
 //! # Structures
 //! Built from `TVar`s, so every operation composes inside one transaction: [`TMVar`] (a

@@ -37,7 +37,11 @@
 //! with room for 16 reads and 8 writes, so a transaction touching up to 8 variables
 //! allocates no bookkeeping, and neither a re-run nor the next transaction on the thread
 //! does (see `Log` for why not `SmallVec`). Entries hold raw core pointers, valid
-//! while the transaction's guard is pinned (see `var.rs`, Lifetime).
+//! while the transaction runs: a transaction is a section of `presence.rs`, and a core's
+//! free waits for the sections running when its last handle went (see `var.rs`,
+//! Lifetime). A value in a node is protected by an epoch pin instead, taken at the
+//! transaction's first read of one: a transaction that reads only words (the primitive
+//! scalars) never pins, which saves a locked instruction per transaction.
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
@@ -49,8 +53,8 @@ use super::value;
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::Acquire;
 use crate::sync::backoff::Backoff;
-use crate::sync::reclaim;
 use crate::sync::thread_local;
+use crate::sync::{presence, reclaim};
 
 /// An in-flight STM transaction. Only [`atomically`](crate::stm::atomically) and its
 /// siblings create one; a body receives `&mut Transaction` and passes it to every
@@ -81,7 +85,6 @@ pub struct Transaction {
     next_scope: u32,
     /// Read and write sets, borrowed from the thread's spare (see `Log`); given back on drop.
     pub(crate) log: ManuallyDrop<Box<Log>>,
-    pub(crate) guard: reclaim::Guard,
 }
 
 /// A transaction's bookkeeping. Each thread keeps one spare log and reuses it, so a
@@ -91,21 +94,33 @@ pub struct Transaction {
 /// the log lives on the heap anyway, so inline storage saves no allocation, and every
 /// `SmallVec` access branches on whether it spilled (86 of a one-variable increment's
 /// 376 instructions, counted with callgrind).
+///
+/// `repr(C)`, with what every transaction touches first: those fields then share two
+/// cache lines instead of spreading over five.
+#[repr(C)]
 pub(crate) struct Log {
     pub(crate) reads: Vec<ReadEntry>,
     pub(crate) writes: Vec<WriteEntry>,
-    undo: Vec<UndoEntry>,
-    scopes: Vec<Scope>,
     pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
-    /// The thread's registration with the collector, and the values its commits
-    /// replaced, waiting to be freed.
-    pub(crate) reclaimer: reclaim::Reclaimer,
+    /// The thread's presence record: inside a section while a transaction runs.
+    presence: presence::Local,
     /// The latest global-clock value this thread has seen: the next transaction's read
     /// version (see `Transaction::begin`).
     pub(crate) clock_seen: u64,
     /// The thread keeps this log for its next transaction: false for one made after the
     /// thread's `LOG_OWNER` was destroyed, which nothing would free at exit.
     kept_by_thread: bool,
+    /// Pinned from the attempt's first read of a value in a node until the attempt ends
+    /// (the node may be replaced and retired meanwhile, and must outlive the clone).
+    /// `None` between transactions, so that starting one stores nothing here: every
+    /// store before a commit's locked instructions delays them (they wait for the store
+    /// buffer to drain).
+    pin: Option<reclaim::Guard>,
+    undo: Vec<UndoEntry>,
+    scopes: Vec<Scope>,
+    /// The thread's registration with the collector, and the values its commits
+    /// replaced, waiting to be freed.
+    pub(crate) reclaimer: reclaim::Reclaimer,
 }
 
 /// The slot's value while a transaction runs. Never a log's address: it is the
@@ -200,6 +215,24 @@ impl Log {
         log
     }
 
+    /// Unpins, if the attempt pinned, and leaves the transaction's section. Under loom,
+    /// also frees what waited for that (under std the collector looks after those; see
+    /// `reclaim::free_after_sections`).
+    #[inline]
+    fn leave(&mut self) {
+        if self.pin.is_some() {
+            self.unpin();
+        }
+        self.presence.leave();
+        #[cfg(loom)]
+        reclaim::free_after_sections();
+    }
+
+    #[cold]
+    fn unpin(&mut self) {
+        self.pin = None;
+    }
+
     /// A log with room for a transaction that reads 16 variables and writes 8, and
     /// nests 4 `or_else` branches.
     fn new() -> Log {
@@ -210,8 +243,10 @@ impl Log {
             scopes: Vec::with_capacity(4),
             hooks: Vec::new(),
             reclaimer: reclaim::Reclaimer::default(),
+            presence: presence::Local::claim(),
             clock_seen: 0,
             kept_by_thread: false,
+            pin: None,
         }
     }
 
@@ -289,7 +324,7 @@ impl Transaction {
     #[track_caller]
     pub(crate) fn begin() -> Transaction {
         let log = Log::take_for_transaction();
-        let guard = log.reclaimer.pin();
+        log.presence.enter();
         Transaction {
             // Not `clock::now()`: any time up to now is a valid snapshot, because a read
             // always loads the variable's current value and checks its version; a
@@ -304,7 +339,6 @@ impl Transaction {
             write_filter: 0,
             next_scope: 1,
             log: ManuallyDrop::new(log),
-            guard,
         }
     }
 
@@ -313,16 +347,20 @@ impl Transaction {
         self.restart_after(|| ());
     }
 
-    /// Clears this attempt, runs `wait` unpinned (a thread must never sleep pinned), and
-    /// starts the next attempt with a fresh snapshot.
+    /// Clears this attempt, runs `wait` outside the transaction's section and unpinned
+    /// (a thread must never sleep in either: it would hold back frees in the whole
+    /// process), and starts the next attempt with a fresh snapshot.
     pub(crate) fn restart_after(&mut self, wait: impl FnOnce()) {
         self.discard_writes();
         self.log.reads.clear();
         self.log.hooks.clear();
         self.doomed = false;
         self.next_scope = 1;
-        // No entry is left, so nothing depends on the old pin.
-        self.guard.unpinned_while(wait);
+        self.write_filter = 0;
+        // No entry is left, so nothing depends on the pin or the section any more.
+        self.log.leave();
+        wait();
+        self.log.presence.enter();
         self.read_version = clock::now();
         self.log.clock_seen = self.read_version;
     }
@@ -375,6 +413,10 @@ impl Transaction {
         &mut self,
         var: NonNull<VarCore>,
     ) -> StmResult<T> {
+        // A constant per `T`: words compile to nothing here.
+        if !value::in_word::<T>() && self.log.pin.is_none() {
+            self.pin();
+        }
         if !self.doomed && (self.write_filter & Self::filter_bit(var) == 0 || !self.owns(var)) {
             // SAFETY: the caller holds a handle, so the core is alive.
             let core = unsafe { var.as_ref() };
@@ -390,12 +432,20 @@ impl Transaction {
         unsafe { self.read_slow(var) }
     }
 
+    /// Pins for the rest of the attempt, before its first load of a node pointer.
+    #[cold]
+    #[inline(never)]
+    fn pin(&mut self) {
+        self.log.pin = Some(self.log.reclaimer.pin());
+    }
+
     /// One try at a consistent read of the variable's published value: `None` if it is
     /// locked or changed during the read. Its version is still to be checked against the
     /// snapshot.
     ///
     /// # Safety
-    /// The variable's value type is `T`, and the transaction is pinned.
+    /// The variable's value type is `T`, and if that is a node type, the transaction is
+    /// pinned.
     #[inline(always)]
     unsafe fn read_once<T: Clone + 'static>(core: &VarCore) -> Option<(T, u64)> {
         let before = core.lock_word();
@@ -405,8 +455,8 @@ impl Transaction {
         // Acquire: pairs with the committer's Release store of this value, so a node's
         // contents are visible; also keeps the second lock-word load after this one.
         let packed = core.value.load(Acquire);
-        // SAFETY: `packed` was published, so it holds a `T`; we are pinned, and a node is
-        // freed only through a deferred free after it is unlinked, so it is alive.
+        // SAFETY: `packed` was published, so it holds a `T`; a node is freed only through
+        // a deferred free after it is unlinked, and we are pinned, so it is alive.
         let value = unsafe { value::unpack_clone::<T>(packed) };
         (core.lock_word() == before).then_some((value, before.version()))
     }
@@ -430,7 +480,7 @@ impl Transaction {
         let core = unsafe { var.as_ref() };
         let mut backoff = Backoff::new();
         loop {
-            // SAFETY: forwarded from the caller; a transaction is always pinned.
+            // SAFETY: forwarded from the caller; `read` pinned for a node type.
             let Some((value, version)) = (unsafe { Self::read_once::<T>(core) }) else {
                 // Locked or changed under us: a commit is publishing, and holds the lock
                 // only for a few stores.
@@ -473,7 +523,7 @@ impl Transaction {
     /// `extension_does_not_trust_a_locked_variable_it_wrote`).
     pub(crate) fn reads_valid(&self, locks_held: bool) -> bool {
         self.log.reads.iter().all(|r| {
-            // SAFETY: read entries point to cores alive while we are pinned.
+            // SAFETY: read entries point to cores alive while the transaction runs.
             let word = unsafe { r.var.as_ref() }.lock_word();
             word.version() == r.version && (!word.is_locked() || locks_held && self.owns(r.var))
         })
@@ -596,19 +646,24 @@ impl Transaction {
         self.log.hooks.truncate(scope.hook_mark);
     }
 
-    /// Drops every unpublished value: the attempt is over and did not commit.
+    /// Drops every unpublished value and closes every `or_else` branch: the attempt is
+    /// over and did not commit. Stores nothing in the common case, a committed or
+    /// read-only attempt, where there is nothing to drop: every store before a commit's
+    /// locked instructions delays them (they wait for the store buffer to drain). So
+    /// the write filter may keep stale bits here; `restart_after` clears it for the next
+    /// attempt, and a finished transaction never looks at it again.
     #[inline]
     fn discard_writes(&mut self) {
-        self.log.scopes.clear();
-        self.write_filter = 0;
-        // Read-only or already committed (the common case): nothing to free.
-        if !self.log.writes.is_empty() {
+        // Undo entries exist only while a branch is open, so these two tell all.
+        if !self.log.writes.is_empty() || !self.log.scopes.is_empty() {
             self.free_unpublished();
         }
     }
 
+    #[cold]
     fn free_unpublished(&mut self) {
         let log = &mut **self.log;
+        log.scopes.clear();
         for undo in log.undo.drain(..) {
             // SAFETY: undo values are unpublished and owned by the log.
             unsafe { log.writes[undo.index].var.as_ref().drop_packed(undo.value) };
@@ -627,11 +682,10 @@ impl Transaction {
     /// make this transaction free a node that readers may still hold.
     #[inline]
     pub(crate) fn wake_and_retire_replaced(&mut self) {
-        self.write_filter = 0;
         let log = &mut **self.log;
         // Popped, not drained: the order does not matter, and `pop` is cheaper.
         while let Some(w) = log.writes.pop() {
-            // SAFETY: write entries point to cores alive while the transaction is pinned.
+            // SAFETY: write entries point to cores alive while the transaction runs.
             let core = unsafe { w.var.as_ref() };
             // Any time after the lock CAS is early enough to see every waiter that could
             // miss this commit (see wait.rs).
@@ -642,9 +696,8 @@ impl Transaction {
     }
 
     /// Empties the write set of a commit that published it: its values are the
-    /// variables' now.
+    /// variables' now. (The write filter is left as it is: see `discard_writes`.)
     pub(crate) fn forget_published_writes(&mut self) {
-        self.write_filter = 0;
         self.log.writes.clear();
     }
 
@@ -695,6 +748,8 @@ impl Drop for Transaction {
         if !self.log.hooks.is_empty() {
             drop_hooks(&mut self.log.hooks);
         }
+        // No entry is left: the transaction holds no pointer any more.
+        self.log.leave();
         // SAFETY: `log` is taken exactly once, here, and `self` is not used afterwards.
         let log = unsafe { ManuallyDrop::take(&mut self.log) };
         log.give_back();

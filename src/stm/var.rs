@@ -7,11 +7,17 @@
 //!
 //! # Lifetime
 //! `TVar` handles own the reference count (`refs`); each clone adds one. The last handle
-//! does not free the core at once: a transaction may have read it while pinned and still
-//! hold a pointer to it (read and write sets do not own references, so a read-only
-//! transaction writes no shared counter). The free is deferred through `reclaim`, so a
-//! pointer taken while pinned stays valid until that guard is dropped. A waiter that must
-//! outlive its guard (a parked `retry`) takes a counted reference with `retain`.
+//! does not free the core at once: a running transaction may have read or written it
+//! and still hold a pointer to it (read and write sets do not own references, so a
+//! read-only transaction writes no shared counter). Every transaction is a section of
+//! `presence.rs`, and the free waits until each one running when the last handle went
+//! has ended (`reclaim::retire_after_sections`; at once when none is running). A new
+//! transaction cannot reach the core: it would need a handle. A waiter that must outlive
+//! its transaction (a parked `retry`) takes a counted reference with `retain`.
+//!
+//! Under loom, each core also has a liveness cell: the free marks it dead instead of
+//! freeing, and every transactional access reads it first, so loom reports an access that
+//! does not happen before the free as a data race, and one after it as a failed check.
 //!
 //! # Value nodes
 //! A value node is written once, when created, and never mutated after it is published.
@@ -58,6 +64,10 @@ pub(crate) struct VarCore {
     /// variables. Not the address: allocation addresses vary from run to run, and under
     /// loom every explored execution must make the same choices.
     pub(crate) id: u64,
+    /// False once the core is "freed" (under loom cores are leaked, not freed): see the
+    /// module docs, Lifetime.
+    #[cfg(loom)]
+    alive: crate::sync::UnsafeCell<bool>,
 }
 
 sync_static! {
@@ -76,6 +86,8 @@ impl VarCore {
             drop_value: value::drop_packed::<T>,
             // Relaxed: only uniqueness matters, and one counter's RMWs give that.
             id: NEXT_ID.fetch_add(1, Relaxed),
+            #[cfg(loom)]
+            alive: crate::sync::UnsafeCell::new(true),
         });
         NonNull::from(Box::leak(core))
     }
@@ -114,9 +126,24 @@ impl VarCore {
     /// increment's 528 instructions).
     #[inline]
     pub(crate) fn lock_word(&self) -> LockWord {
+        self.check_alive();
         // Acquire: pairs with the committer's Release unlock, so the value loaded after
         // this is at least as new as the version read here.
         LockWord::from_bits(self.lock.load(Acquire))
+    }
+
+    /// Under loom, fails (as a data race or as an assertion) if the core's free does not
+    /// happen after this access; see the module docs, Lifetime. Nothing under std.
+    #[inline(always)]
+    pub(crate) fn check_alive(&self) {
+        #[cfg(loom)]
+        self.alive.with(|alive| {
+            // SAFETY: loom's cell checks this read against the free's write.
+            assert!(
+                unsafe { *alive },
+                "braid: a TVar's core was used after its free"
+            )
+        });
     }
 
     /// Adds a counted reference to a core that is known to be alive.
@@ -138,10 +165,10 @@ impl VarCore {
         }
         // Acquire: pairs with the Release decrements of every other reference.
         fence(Acquire);
-        // SAFETY: no handle is left, so no new transaction can reach the core; the ones
-        // pinned now may still hold a pointer, and the free waits for them. A core's
-        // contents are `Send + Sync`, so it may be freed on any thread.
-        unsafe { reclaim::pin().retire_alone(core.as_ptr().cast(), drop_core) }
+        // SAFETY: no handle is left, so no transaction that starts from now on can reach
+        // the core; the ones running now may still hold a pointer, and the free waits for
+        // them. A core's contents are `Send + Sync`, so it may be freed on any thread.
+        unsafe { reclaim::retire_after_sections(core.as_ptr().cast(), drop_core) }
     }
 }
 
@@ -151,7 +178,22 @@ impl VarCore {
 /// `core` came from `VarCore::new`, has no references left, and is not used again.
 unsafe fn drop_core(core: *mut ()) {
     // SAFETY: the caller passes a core allocated as `Box<VarCore>` and gives it up.
-    drop(unsafe { Box::from_raw(core.cast::<VarCore>()) });
+    let core = unsafe { Box::from_raw(core.cast::<VarCore>()) };
+    #[cfg(loom)]
+    {
+        // Marked dead and leaked, so that a late access is a failed check or a race that
+        // loom reports, not a read of freed memory. Its value is dropped as a free would.
+        core.alive.with_mut(|alive| {
+            // SAFETY: loom's cell checks this write against every access's read.
+            unsafe { *alive = false }
+        });
+        let packed = core.value.load(Relaxed);
+        // SAFETY: the core is dead, so nothing else can reach its current value.
+        unsafe { (core.drop_value)(packed) };
+        std::mem::forget(core);
+    }
+    #[cfg(not(loom))]
+    drop(core);
 }
 
 impl Drop for VarCore {

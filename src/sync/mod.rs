@@ -9,6 +9,7 @@
 //! No other module names `std::sync::atomic` or `loom`.
 
 pub(crate) mod backoff;
+pub(crate) mod presence;
 pub(crate) mod reclaim;
 pub(crate) mod sealed;
 

@@ -14,12 +14,22 @@
 //! a reader that loaded pointer `p` pinned (mutex) before that load, and the writer
 //! retired `p` (mutex) after unlinking it, so if the reader saw `p`, its pin precedes the
 //! retire in the mutex order and the count stays above zero until the reader unpins.
+//! (A retire while nothing is pinned frees at once: a reader that pins later cannot
+//! load the unlinked pointer.)
+//!
+//! Memory that readers reach without pinning waits for the sections of `presence.rs`
+//! instead: `retire_after_sections` frees it once every section running at the call has
+//! ended, at once if none is. Under std the collector serves as its timer (a free still
+//! waiting is looked at again a grace period later); under loom, `free_after_sections`
+//! looks as each transaction ends.
+
+use crate::sync::presence;
 
 #[cfg(not(loom))]
 mod imp {
     use std::collections::VecDeque;
 
-    use super::Retired;
+    use super::{AfterSections, Retired};
     use crate::sync::sealed::SealedBatch;
     use crate::sync::Arc;
 
@@ -94,7 +104,7 @@ mod imp {
         #[inline]
         pub(crate) fn pin(&self) -> Guard {
             Guard {
-                inner: self.handle.pin(),
+                _pinned: self.handle.pin(),
             }
         }
 
@@ -188,31 +198,27 @@ mod imp {
 
     /// Evidence that the current thread is pinned: pointers loaded while it lives stay valid.
     pub(crate) struct Guard {
-        inner: crossbeam_epoch::Guard,
+        /// Unpins when dropped.
+        _pinned: crossbeam_epoch::Guard,
     }
 
     /// Pins the current thread.
     pub(crate) fn pin() -> Guard {
         Guard {
-            inner: crossbeam_epoch::pin(),
+            _pinned: crossbeam_epoch::pin(),
         }
     }
 
-    impl Guard {
-        /// Hands `ptr` to the collector at once, to free with `free` once no thread
-        /// pinned now (or before) can hold it: for rare, possibly large frees (a dropped
-        /// variable), which a thread's batch might otherwise hold indefinitely.
-        ///
-        /// # Safety
-        /// As for `Reclaimer::retire`.
-        pub(crate) unsafe fn retire_alone(&self, ptr: *mut (), free: unsafe fn(*mut ())) {
-            defer_batch(&self.inner, vec![Retired { ptr, free }]);
-        }
-
-        /// Unpins for the duration of `f` (a thread must never block while pinned: it
-        /// would hold back every deferred free in the process), then pins again.
-        pub(crate) fn unpinned_while<R>(&mut self, f: impl FnOnce() -> R) -> R {
-            self.inner.repin_after(f)
+    impl AfterSections {
+        /// Frees the pointer if every section it waits for has ended, else looks again a
+        /// grace period later: the collector serves only as a timer here, since what the
+        /// free waits for is the sections, not the epoch.
+        pub(super) fn free_or_defer(self) {
+            if self.waiting.all_left() {
+                self.retired.free();
+            } else {
+                crossbeam_epoch::pin().defer(move || self.free_or_defer());
+            }
         }
     }
 }
@@ -221,7 +227,7 @@ mod imp {
 mod imp {
     use crate::sync::{lock, sync_static, Mutex};
 
-    use super::Retired;
+    use super::{AfterSections, Retired};
 
     struct Pins {
         pinned: usize,
@@ -230,6 +236,40 @@ mod imp {
 
     sync_static! {
         static PINS: Mutex<Pins> = Mutex::new(Pins { pinned: 0, deferred: Vec::new() });
+    }
+
+    sync_static! {
+        /// Frees waiting for sections to end; looked at by `free_after_sections`.
+        static AFTER_SECTIONS: Mutex<Vec<AfterSections>> = Mutex::new(Vec::new());
+    }
+
+    impl AfterSections {
+        /// Frees the pointer if every section it waits for has ended, else keeps it for
+        /// `free_after_sections`.
+        pub(super) fn free_or_defer(self) {
+            if self.waiting.all_left() {
+                self.retired.free();
+            } else {
+                lock(&AFTER_SECTIONS).push(self);
+            }
+        }
+    }
+
+    /// Frees whatever no longer waits for a section. Under std the collector looks
+    /// again after each grace period; loom has no collector, so the STM calls this as
+    /// each transaction ends, and models see the frees happen.
+    pub(crate) fn free_after_sections() {
+        let ready: Vec<AfterSections> = {
+            let mut waiting = lock(&AFTER_SECTIONS);
+            let (ready, still) = std::mem::take(&mut *waiting)
+                .into_iter()
+                .partition(|w| w.waiting.all_left());
+            *waiting = still;
+            ready
+        };
+        for after in ready {
+            after.retired.free();
+        }
     }
 
     /// Evidence that the current thread is pinned (loom stand-in).
@@ -270,30 +310,20 @@ mod imp {
             pin()
         }
 
-        /// Frees `ptr` with `free` once every thread pinned now has unpinned.
+        /// Frees `ptr` with `free` once every thread pinned now has unpinned: at once
+        /// if none is (one that pins later cannot load `ptr`, which is unlinked).
         ///
         /// # Safety
         /// As for the std version.
         pub(crate) unsafe fn retire(&mut self, ptr: *mut (), free: unsafe fn(*mut ())) {
-            lock(&PINS).deferred.push(Retired { ptr, free });
-        }
-    }
-
-    impl Guard {
-        /// Same as `Reclaimer::retire` under loom.
-        ///
-        /// # Safety
-        /// As for the std version.
-        pub(crate) unsafe fn retire_alone(&self, ptr: *mut (), free: unsafe fn(*mut ())) {
-            lock(&PINS).deferred.push(Retired { ptr, free });
-        }
-
-        /// Unpins for the duration of `f`, then pins again.
-        pub(crate) fn unpinned_while<R>(&mut self, f: impl FnOnce() -> R) -> R {
-            unpin();
-            let result = f();
-            lock(&PINS).pinned += 1;
-            result
+            let retired = Retired { ptr, free };
+            let mut pins = lock(&PINS);
+            if pins.pinned > 0 {
+                pins.deferred.push(retired);
+            } else {
+                drop(pins);
+                retired.free();
+            }
         }
     }
 
@@ -304,7 +334,30 @@ mod imp {
     }
 }
 
+#[cfg(loom)]
+pub(crate) use imp::free_after_sections;
 pub(crate) use imp::{pin, Guard, Reclaimer};
+
+/// Frees `ptr` with `free` once every critical section running now (see `presence.rs`)
+/// has ended: at once if none is. For memory that sections reach without pinning: a
+/// variable's core, which transactions hold without counted references.
+///
+/// # Safety
+/// No section that starts from now on can reach `ptr`, and `free(ptr)` may run on any
+/// thread, once, at any later time.
+pub(crate) unsafe fn retire_after_sections(ptr: *mut (), free: unsafe fn(*mut ())) {
+    AfterSections {
+        waiting: presence::in_flight(),
+        retired: Retired { ptr, free },
+    }
+    .free_or_defer();
+}
+
+/// A pointer to free once the sections in `waiting` have ended.
+struct AfterSections {
+    waiting: presence::Snapshot,
+    retired: Retired,
+}
 
 /// A pointer waiting to be freed, and the function that frees it.
 struct Retired {
