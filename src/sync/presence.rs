@@ -35,93 +35,66 @@
 //! argument covers a section that drops the last handle itself: it sees its own mark.
 //! (On x86 a `Release` store is a plain store; no instruction here is locked.)
 //!
-//! A new record is pushed on a list with a `Release` CAS and its fields are written
-//! before that, so a scan that reaches it (`Acquire` loads) sees them; a thread's record
-//! is pushed before its first entry mark, so the argument above also finds the record.
+//! The list of records is behind a mutex: a thread claims its record before its first
+//! entry mark, and `in_flight` scans under the same mutex, so the scan finds every
+//! record whose mark the argument above says it must see. Claims happen once per thread
+//! and scans once per variable freed, so the mutex is never on a transaction's path.
+//! (A lock-free list would do as well, but under loom its loads branch on every value
+//! they may read, which multiplied the states of three-thread models past CI's time.)
 
-use std::ptr;
+use std::cell::Cell;
 
-use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64};
-use crate::sync::sync_static;
+use crate::sync::atomic::AtomicU64;
+use crate::sync::atomic::Ordering::{Acquire, Release};
+use crate::sync::{lock, sync_static, Mutex};
 
-/// One thread's presence: its count of entries and exits, and whether a thread owns it.
-/// On a cache line of its own: its owner writes it twice per section, and a neighbour
-/// written by another thread would slow every one of those stores.
+/// One thread's presence: its count of entries and exits. On a cache line of its own:
+/// its owner writes it twice per section, and a neighbour written by another thread
+/// would slow every one of those stores.
 #[repr(align(64))]
 struct Record {
     /// Odd while the owner is inside a section. Written only by the owner.
     count: AtomicU64,
-    /// A thread owns the record (it is not free to claim).
-    claimed: AtomicBool,
-    /// The record pushed before this one; fixed before the record is shared.
-    next: *const Record,
 }
 
-// SAFETY: `next` is written once, before the record is published, and only read after.
-unsafe impl Sync for Record {}
-// SAFETY: as above; records are shared as `&'static`, never moved after publishing.
-unsafe impl Send for Record {}
+/// Every record ever made, and whether a thread owns it.
+struct Registry {
+    records: Vec<(&'static Record, bool)>,
+}
 
 sync_static! {
-    /// The most recently pushed record; each points to the one before. Records are
-    /// leaked, so every pointer in the list stays valid for the life of the process.
-    static RECORDS: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
-}
-
-/// Every record ever pushed, newest first.
-fn records() -> impl Iterator<Item = &'static Record> {
-    // Acquire: pairs with the Release push, so the record's fields are visible.
-    let mut next = RECORDS.load(Acquire).cast_const();
-    std::iter::from_fn(move || {
-        // SAFETY: records are leaked, so a pointer in the list is valid forever, and its
-        // `next` was fixed before the record was published.
-        let record = unsafe { next.as_ref() }?;
-        next = record.next;
-        Some(record)
-    })
+    /// Records are leaked, so every reference here stays valid for the life of the process.
+    static REGISTRY: Mutex<Registry> = Mutex::new(Registry { records: Vec::new() });
 }
 
 /// A thread's own record, through which it enters and leaves sections.
 pub(crate) struct Local {
     record: &'static Record,
+    /// The record's count, which only this thread writes: a mark is then a store alone.
+    count: Cell<u64>,
 }
 
 impl Local {
-    /// Claims a record left by an exited thread, or pushes a new one.
+    /// Claims a record left by an exited thread, or makes a new one.
     pub(crate) fn claim() -> Local {
-        for record in records() {
-            // Acquire: pairs with the previous owner's Release in `drop`, so its last
-            // count is what this thread continues from.
-            if !record.claimed.load(Relaxed)
-                && record
-                    .claimed
-                    .compare_exchange(false, true, Acquire, Relaxed)
-                    .is_ok()
-            {
-                return Local { record };
+        let mut registry = lock(&REGISTRY);
+        let free = registry.records.iter_mut().find(|(_, claimed)| !claimed);
+        let record = match free {
+            Some((record, claimed)) => {
+                *claimed = true;
+                *record
             }
-        }
-        let record: &'static Record = Box::leak(Box::new(Record {
-            count: AtomicU64::new(0),
-            claimed: AtomicBool::new(true),
-            next: ptr::null(),
-        }));
-        let mut head = RECORDS.load(Relaxed);
-        loop {
-            // SAFETY: the record is not shared yet; this thread is its only user.
-            unsafe { (*ptr::from_ref(record).cast_mut()).next = head };
-            // Release: publishes the record's fields with it (see the module docs).
-            match RECORDS.compare_exchange_weak(
-                head,
-                ptr::from_ref(record).cast_mut(),
-                Release,
-                Relaxed,
-            ) {
-                Ok(_) => return Local { record },
-                Err(newer) => head = newer,
+            None => {
+                let record: &'static Record = Box::leak(Box::new(Record {
+                    count: AtomicU64::new(0),
+                }));
+                registry.records.push((record, true));
+                record
             }
-        }
+        };
+        // Acquire: the mutex already orders the previous owner's last store before this.
+        let count = Cell::new(record.count.load(Acquire));
+        Local { record, count }
     }
 
     /// Marks the thread as inside a section.
@@ -136,26 +109,30 @@ impl Local {
         self.bump();
     }
 
-    /// One load and one store: the count is not cached in `Local`, because every store
-    /// before a commit's locked instructions delays them (they wait for the store
-    /// buffer to drain), and a cached copy would be a second store.
     #[inline]
     fn bump(&self) {
-        // Relaxed load: only this thread writes the count. Release store: see the module
-        // docs (what a scan that sees the new count may rely on).
-        let count = self.record.count.load(Relaxed);
-        self.record.count.store(count.wrapping_add(1), Release);
+        let count = self.count.get() + 1;
+        self.count.set(count);
+        // Release: see the module docs (what a scan that sees the new count may rely on).
+        self.record.count.store(count, Release);
     }
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
         debug_assert!(
-            self.record.count.load(Relaxed) % 2 == 0,
+            self.count.get() % 2 == 0,
             "a thread gave up its presence record inside a section"
         );
-        // Release: the next owner continues from this thread's last count.
-        self.record.claimed.store(false, Release);
+        // Under loom the record is not given back: loom drops the main thread's
+        // thread-locals after the model's statics, and each explored execution starts
+        // with a registry of its own anyway.
+        #[cfg(not(loom))]
+        {
+            let mut registry = lock(&REGISTRY);
+            let mine = (registry.records.iter_mut()).find(|(r, _)| std::ptr::eq(*r, self.record));
+            mine.expect("a claimed record is in the registry").1 = false;
+        }
     }
 }
 
@@ -167,8 +144,9 @@ pub(crate) struct Snapshot {
 /// Every thread inside a section now, with its count. See the module docs for why a
 /// section that can hold a pointer whose last owner let go before this call is in it.
 pub(crate) fn in_flight() -> Snapshot {
-    let inside = records()
-        .filter_map(|record| {
+    let registry = lock(&REGISTRY);
+    let inside = (registry.records.iter())
+        .filter_map(|&(record, _)| {
             // Acquire: see the module docs.
             let count = record.count.load(Acquire);
             (count % 2 == 1).then_some((record, count))
@@ -188,6 +166,8 @@ impl Snapshot {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use std::ptr;
+
     use super::*;
 
     /// Whether `snapshot` saw `local` inside a section, and `local` has left it since.
@@ -229,8 +209,9 @@ mod tests {
         })
         .join()
         .unwrap();
-        let found = records().find(|r| ptr::from_ref(*r) as usize == record);
-        let found = found.expect("a record is never removed from the list");
+        let registry = lock(&REGISTRY);
+        let found = (registry.records.iter()).find(|(r, _)| ptr::from_ref(*r) as usize == record);
+        let (found, _) = found.expect("a record is never removed from the registry");
         assert_eq!(
             found.count.load(Acquire) % 2,
             0,
