@@ -14,7 +14,8 @@
 //! 12% faster and a one-thread bank 15% faster (see BENCHMARKS.md).
 //!
 //! Each thread that runs sections owns a `Record` (through `Local`): a counter that is
-//! odd while the thread is inside a section and is bumped on every entry and exit.
+//! odd while the thread is inside a section, moved to the next odd number on entry and
+//! to the next even one on exit.
 //! Records are never freed; a thread that exits gives its record back for the next one
 //! to claim, and the counter carries on, so a count seen once is never seen again.
 //! `in_flight()` lists the records that were inside a section and their counts; once
@@ -97,21 +98,22 @@ impl Local {
         Local { record, count }
     }
 
-    /// Marks the thread as inside a section.
+    /// Marks the thread as inside a section (if it is not already).
     #[inline]
     pub(crate) fn enter(&self) {
-        self.bump();
+        self.publish(self.count.get() | 1);
     }
 
-    /// Marks the thread as outside any section.
+    /// Marks the thread as outside any section (if it is not already). Idempotent, like
+    /// `enter`, so that an unwind between a leave and the next enter cannot turn the
+    /// parity around and leave the thread looking outside while it is inside.
     #[inline]
     pub(crate) fn leave(&self) {
-        self.bump();
+        self.publish((self.count.get() + 1) & !1);
     }
 
     #[inline]
-    fn bump(&self) {
-        let count = self.count.get() + 1;
+    fn publish(&self, count: u64) {
         self.count.set(count);
         // Release: see the module docs (what a scan that sees the new count may rely on).
         self.record.count.store(count, Release);
@@ -196,6 +198,21 @@ mod tests {
             Some(true),
             "a later section is not the one the snapshot saw"
         );
+        local.leave();
+    }
+
+    #[test]
+    fn a_second_leave_or_enter_changes_nothing() {
+        let local = Local::claim();
+        local.enter();
+        let inside = local.count.get();
+        local.enter();
+        assert_eq!(local.count.get(), inside);
+        local.leave();
+        local.leave();
+        assert_eq!(local.count.get(), inside + 1, "outside, once");
+        local.enter();
+        assert_eq!(local.count.get(), inside + 2, "inside again");
         local.leave();
     }
 
