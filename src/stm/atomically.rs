@@ -211,7 +211,8 @@ fn run_again<T>(
                 } else {
                     match register_waiter(tx, WaitToken::for_current_thread()) {
                         // The registration holds counted references, so the attempt's
-                        // read set may go; it must, because a thread never sleeps pinned.
+                        // read set may go; it must, because a thread never sleeps inside its
+                        // transaction (it would hold back frees in the whole process).
                         Some(registration) => {
                             let mut woken = true;
                             tx.restart_after(|| woken = registration.park_until(deadline));

@@ -51,7 +51,7 @@ pub(crate) enum Commit {
     /// The read set changed: nothing was published; run the body again.
     Conflict,
     /// Another transaction holds the priority token: nothing was published; wait for it
-    /// (unpinned), then run the body again.
+    /// (outside its transaction), then run the body again.
     YieldToPriority,
 }
 
@@ -73,7 +73,7 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
 /// instructions to 62 (callgrind).
 #[inline]
 fn commit_one(tx: &mut Transaction, var: NonNull<VarCore>, value: *mut ()) -> Commit {
-    // SAFETY: write entries point to cores alive while the transaction is pinned.
+    // SAFETY: write entries point to cores alive while the transaction runs.
     let core = unsafe { var.as_ref() };
     lock(core);
     let Some(write_version) = write_version(tx) else {
@@ -93,7 +93,7 @@ fn commit_one(tx: &mut Transaction, var: NonNull<VarCore>, value: *mut ()) -> Co
 #[inline(never)]
 fn commit_many(tx: &mut Transaction) -> Commit {
     let writes: &mut [WriteEntry] = &mut tx.log.writes;
-    // SAFETY: write entries point to cores alive while the transaction is pinned.
+    // SAFETY: write entries point to cores alive while the transaction runs.
     writes.sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.id);
     for w in writes.iter() {
         // SAFETY: as above.

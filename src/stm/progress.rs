@@ -7,7 +7,7 @@
 //!    a stream of short ones (each short commit invalidates one of its many reads). So
 //!    after a bounded number of conflicts it takes the single global *priority token*.
 //!    While the token is held, every other writing commit stops before it locks anything
-//!    and its transaction waits (unpinned) for the token to come back, so once the
+//!    and its transaction waits (outside it) for the token to come back, so once the
 //!    commits already past that point have finished, nothing can invalidate the holder:
 //!    it commits on its next run or the one after. Read-only transactions
 //!    never wait (they cannot invalidate anyone). The token is given back when the holder
@@ -53,7 +53,7 @@ impl Contention {
         }
     }
 
-    /// Called after a conflict, with the attempt already cleared and unpinned: waits a
+    /// Called after a conflict, with the attempt already cleared and left: waits a
     /// little, or takes the priority token once the transaction has lost often enough.
     pub(crate) fn after_conflict(&mut self) {
         self.conflicts += 1;
@@ -106,7 +106,7 @@ impl Drop for PriorityToken {
 
 /// Whether a writing commit of `tx` may go ahead: not while another transaction holds
 /// the priority token. A commit that may not returns without locking anything, and its
-/// transaction waits in [`wait_while_priority_held`], unpinned, before running again.
+/// transaction waits in [`wait_while_priority_held`], outside it, before running again.
 #[inline]
 pub(crate) fn may_commit(tx: &Transaction) -> bool {
     // Acquire: pairs with the holder's Release when it gives the token back.
@@ -114,8 +114,8 @@ pub(crate) fn may_commit(tx: &Transaction) -> bool {
 }
 
 /// Waits until no transaction holds the priority token. Called between attempts, with
-/// the thread unpinned: a long priority transaction must not hold back reclamation by
-/// keeping every waiting committer pinned.
+/// the thread outside its transaction: a long priority transaction must not hold back
+/// reclamation by keeping every waiting committer inside one.
 pub(crate) fn wait_while_priority_held() {
     let mut backoff = Backoff::new();
     while PRIORITY.load(Acquire) {
