@@ -161,7 +161,7 @@ impl Snapshot {
     /// Whether every section of the snapshot has ended. Once true, it stays true, and
     /// everything those sections did happens before this call returned it.
     pub(crate) fn all_left(&self) -> bool {
-        // Acquire: pairs with the owner's Release bump (see the module docs).
+        // Acquire: pairs with the owner's Release marks (see the module docs).
         (self.inside.iter()).all(|&(record, count)| record.count.load(Acquire) != count)
     }
 }
