@@ -149,14 +149,16 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
     pub fn load(&self) -> T {
         // SAFETY: `self` keeps the core alive.
         let core = unsafe { self.core.as_ref() };
-        let _guard = reclaim::pin();
+        // A node may be replaced and retired while we clone it; a word is the load itself,
+        // and `self` keeps the core alive, so a word needs no pin.
+        let _guard = (!value::in_word::<T>()).then(reclaim::pin);
         let mut backoff = Backoff::new();
         loop {
             let before = core.lock_word();
             if !before.is_locked() {
                 // Acquire: pairs with the committer's Release store of the value.
                 let packed = core.value.load(Acquire);
-                // SAFETY: a published `T`; a node stays alive while we are pinned.
+                // SAFETY: a published `T`; a node stays alive while we are pinned (above).
                 let value = unsafe { value::unpack_clone::<T>(packed) };
                 if core.lock_word() == before {
                     return value;
