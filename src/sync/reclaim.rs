@@ -98,9 +98,9 @@ mod imp {
     }
 
     impl Reclaimer {
-        /// Pins the current thread (the one that owns this reclaimer). Inlined, so the
-        /// pin (crossbeam's own `#[inline]` code) compiles into `atomically`: 8 fewer
-        /// instructions per transaction than a call.
+        /// Pins the current thread (the one that owns this reclaimer). Called once per
+        /// attempt that reads a value in a node (`Transaction::pin`, out of line); a
+        /// transaction over words never pins.
         #[inline]
         pub(crate) fn pin(&self) -> Guard {
             Guard {
@@ -209,17 +209,10 @@ mod imp {
         }
     }
 
-    impl AfterSections {
-        /// Frees the pointer if every section it waits for has ended, else looks again a
-        /// grace period later: the collector serves only as a timer here, since what the
-        /// free waits for is the sections, not the epoch.
-        pub(super) fn free_or_defer(self) {
-            if self.waiting.all_left() {
-                self.retired.free();
-            } else {
-                crossbeam_epoch::pin().defer(move || self.free_or_defer());
-            }
-        }
+    /// Looks at `after` again a grace period later: the collector serves only as a
+    /// timer here, since what the free waits for is the sections, not the epoch.
+    pub(super) fn look_again_later(after: AfterSections) {
+        crossbeam_epoch::pin().defer(move || after.free_or_wait());
     }
 }
 
@@ -243,16 +236,9 @@ mod imp {
         static AFTER_SECTIONS: Mutex<Vec<AfterSections>> = Mutex::new(Vec::new());
     }
 
-    impl AfterSections {
-        /// Frees the pointer if every section it waits for has ended, else keeps it for
-        /// `free_after_sections`.
-        pub(super) fn free_or_defer(self) {
-            if self.waiting.all_left() {
-                self.retired.free();
-            } else {
-                lock(&AFTER_SECTIONS).push(self);
-            }
-        }
+    /// Keeps `after` for `free_after_sections`.
+    pub(super) fn look_again_later(after: AfterSections) {
+        lock(&AFTER_SECTIONS).push(after);
     }
 
     /// Frees whatever no longer waits for a section. Under std the collector looks
@@ -350,13 +336,25 @@ pub(crate) unsafe fn retire_after_sections(ptr: *mut (), free: unsafe fn(*mut ()
         waiting: presence::in_flight(),
         retired: Retired { ptr, free },
     }
-    .free_or_defer();
+    .free_or_wait();
 }
 
 /// A pointer to free once the sections in `waiting` have ended.
 struct AfterSections {
     waiting: presence::Snapshot,
     retired: Retired,
+}
+
+impl AfterSections {
+    /// Frees the pointer if every section it waits for has ended, else has it looked at
+    /// again later (by the collector under std, by `free_after_sections` under loom).
+    fn free_or_wait(self) {
+        if self.waiting.all_left() {
+            self.retired.free();
+        } else {
+            imp::look_again_later(self);
+        }
+    }
 }
 
 /// A pointer waiting to be freed, and the function that frees it.
