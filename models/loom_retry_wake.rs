@@ -30,3 +30,29 @@ fn suspended_future_is_woken_by_the_commit() {
         committer.join().unwrap();
     });
 }
+
+/// A transaction drops the last handle to a variable it read, then retries. Its wait must
+/// not take a counted reference to that variable (bringing a count of zero back to one
+/// would free the variable a second time when the wait ends, and the first free, which
+/// waits only for the transaction, would already have run while the thread slept). The
+/// commit to the flag it also read still wakes it.
+#[test]
+fn a_retry_does_not_revive_a_variable_whose_last_handle_it_dropped() {
+    loom::model(|| {
+        let flag = TVar::new(false);
+        let waiter = {
+            let flag = flag.clone();
+            thread::spawn(move || {
+                let mut only_handle = Some(TVar::new(0u64));
+                atomically(|tx| {
+                    if let Some(temporary) = only_handle.take() {
+                        temporary.read(tx)?;
+                    }
+                    check(flag.read(tx)?)
+                })
+            })
+        };
+        atomically(|tx| flag.write(tx, true));
+        waiter.join().unwrap();
+    });
+}

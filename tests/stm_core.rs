@@ -351,6 +351,28 @@ fn variables_dropped_mid_transaction_are_freed_once_after_their_users() {
     assert_eq!(settle(&live, 0), 0, "values leaked");
 }
 
+/// A body that drops the last handle to a variable it read and then retries still
+/// sleeps on the rest of what it read, and wakes when that changes.
+#[test]
+fn a_retry_after_dropping_a_variable_it_read_wakes_on_the_rest() {
+    let flag = TVar::new(false);
+    let waiter = {
+        let flag = flag.clone();
+        thread::spawn(move || {
+            atomically(|tx| {
+                let temporary = TVar::new(7);
+                let seen = temporary.read(tx)?;
+                drop(temporary);
+                check(flag.read(tx)?)?;
+                Ok(seen)
+            })
+        })
+    };
+    thread::sleep(Duration::from_millis(20));
+    atomically(|tx| flag.write(tx, true));
+    assert_eq!(waiter.join().unwrap(), 7);
+}
+
 #[test]
 fn tvar_debug_shows_value_and_version() {
     let x = TVar::new(7);

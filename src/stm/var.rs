@@ -152,13 +152,37 @@ impl VarCore {
         self.refs.fetch_add(1, Relaxed);
     }
 
+    /// Adds a counted reference unless the last one is already gone: `false` for a core
+    /// whose free is under way (like `Weak::upgrade`). For a transaction's waiter, which
+    /// reached the core through its read set, not through a handle: a transaction may
+    /// have dropped the last handle to a variable it read, and bringing the count back
+    /// from zero would free the core twice, the first time while the waiter still holds
+    /// it. Such a variable can never be written again, so not waiting on it loses nothing.
+    pub(crate) fn try_retain(&self) -> bool {
+        self.check_alive();
+        let mut refs = self.refs.load(Relaxed);
+        loop {
+            if refs == 0 {
+                return false;
+            }
+            // Relaxed: the caller's transaction keeps the core alive while this runs, and
+            // the count only needs to be exact, as in `retain`.
+            match (self.refs).compare_exchange_weak(refs, refs + 1, Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => refs = now,
+            }
+        }
+    }
+
     /// Drops a counted reference; the last one defers freeing the core.
     ///
     /// # Safety
     /// The caller owns one counted reference to `core` and gives it up.
     pub(crate) unsafe fn release(core: NonNull<VarCore>) {
         // SAFETY: the caller owns a counted reference, so the core is alive.
-        let refs = unsafe { &core.as_ref().refs };
+        let core_ref = unsafe { core.as_ref() };
+        core_ref.check_alive();
+        let refs = &core_ref.refs;
         // Release: every use of the core through this reference happens before the free.
         if refs.fetch_sub(1, Release) != 1 {
             return;

@@ -145,7 +145,7 @@ impl WaitToken {
 }
 
 /// A token registered on a set of variables, each held by a counted reference so the
-/// registration may outlive the transaction's pin. Dropping it deregisters.
+/// registration may outlive the transaction. Dropping it deregisters.
 pub(crate) struct Registration {
     token: Arc<WaitToken>,
     vars: SmallVec<[NonNull<VarCore>; 8]>,
@@ -160,28 +160,30 @@ unsafe impl Sync for Registration {}
 impl Registration {
     /// Registers `token` on every variable in `reads`.
     ///
-    /// `reads` are `(variable, version read)` pairs; the caller is pinned, so every core
-    /// in it is alive. Returns `None` if a variable already moved past the version read:
-    /// the transaction should run again instead of sleeping.
+    /// `reads` are `(variable, version read)` pairs; the caller's transaction is still
+    /// running, so every core in it is alive. A variable whose last handle is gone is
+    /// left out (see `VarCore::try_retain`). Returns `None` if a variable already moved
+    /// past the version read: the transaction should run again instead of sleeping.
     pub(crate) fn register(
         token: Arc<WaitToken>,
         reads: impl Iterator<Item = (NonNull<VarCore>, u64)> + Clone,
     ) -> Option<Registration> {
         let mut vars: SmallVec<[NonNull<VarCore>; 8]> = reads.clone().map(|(var, _)| var).collect();
         // By id, not address, so that loom explores the same choices in every run.
-        // SAFETY: the caller is pinned and read these cores, so they are alive.
+        // SAFETY: the caller's transaction read these cores and is running, so they are
+        // alive.
         vars.sort_unstable_by_key(|var| unsafe { var.as_ref() }.id);
         vars.dedup();
+        // SAFETY: as above; a counted reference taken here keeps its core alive until
+        // `drop` releases it.
+        vars.retain(|var| unsafe { var.as_ref() }.try_retain());
         for var in &vars {
-            // SAFETY: the caller is pinned and read this core, so it is alive; the counted
-            // reference taken here keeps it alive until `drop` releases it.
-            let core = unsafe { var.as_ref() };
-            core.retain();
-            core.waiters.register(&token);
+            // SAFETY: retained just above.
+            unsafe { var.as_ref() }.waiters.register(&token);
         }
         let registration = Registration { token, vars };
         let unchanged = reads.into_iter().all(|(var, version)| {
-            // SAFETY: retained above.
+            // SAFETY: the caller's transaction is still running (see above).
             let core = unsafe { var.as_ref() };
             // AcqRel RMW, not a load: see "No lost wake-up" in the module docs.
             LockWord::from_bits(core.lock.fetch_add(0, AcqRel)) == LockWord::unlocked(version)
