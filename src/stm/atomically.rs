@@ -35,12 +35,12 @@ fn attempt<T>(
     f: &mut impl FnMut(&mut Transaction) -> StmResult<T>,
 ) -> Attempt<T> {
     match f(tx) {
-        Ok(value) if !tx.doomed => match commit(tx) {
+        Ok(value) if !tx.log.state.doomed => match commit(tx) {
             Commit::Committed => Attempt::Committed(value),
             Commit::Conflict => Attempt::Conflict,
             Commit::YieldToPriority => Attempt::YieldToPriority,
         },
-        Err(e) if e.is_retry() && !tx.doomed => {
+        Err(e) if e.is_retry() && !tx.log.state.doomed => {
             if tx.log.reads.is_empty() {
                 panic!(
                     "braid::stm::retry: the transaction read no TVar before retrying, so no \
@@ -110,6 +110,7 @@ fn run_some_hooks(hooks: Hooks) {
 /// assert_eq!((from.load(), to.load()), (70, 30));
 /// ```
 #[track_caller]
+#[inline(always)]
 pub fn atomically<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
     run_blocking(f, None).expect("a transaction without a deadline never times out")
 }
@@ -148,42 +149,46 @@ pub fn atomically_timeout<T>(
 const QUICK_RETRIES: u32 = if cfg!(loom) { 0 } else { 6 };
 
 /// The attempt loop of the blocking entry points: run, commit, back off on conflict,
-/// sleep on retry until woken or until `deadline`. Then runs the commit's hooks.
-#[track_caller]
-fn run_blocking<T>(
-    f: impl FnMut(&mut Transaction) -> StmResult<T>,
-    deadline: Option<Instant>,
-) -> Option<T> {
-    let (value, hooks) = run_attempts(f, deadline);
-    // Hooks run after the transaction is over (they may start new ones).
-    run_hooks(hooks);
-    value
-}
-
-/// `run_blocking`'s loop. Returns the value (`None`: the deadline passed) and the hooks
-/// to run. The transaction drops as this returns, which ends this thread's "inside a
-/// transaction" state before any hook runs. Dropping it in place, not moving it into a
-/// `drop` call, keeps the transaction off the stack copy path of every commit.
+/// sleep on retry until woken or until `deadline`; then end the transaction and run the
+/// commit's hooks, if it registered any. `None`: the deadline passed.
 ///
-/// The first attempt runs here; the loop for the attempts after it, with its contention
-/// and retry state, is out of line in `run_again`. Most transactions commit in their
-/// first attempt, and setting that state up on every transaction cost 26 of a
-/// one-variable increment's instructions (callgrind).
+/// Inlined into the caller, whose closure type makes this function its own anyway, and
+/// there the first attempt runs; the loop for the attempts after it, with its
+/// contention and retry state, is out of line in `run_again`. Most transactions commit
+/// in their first attempt. Setting that state up on every transaction cost 26 of a
+/// one-variable increment's instructions (callgrind); as a function of its own, this
+/// saved six registers on the stack per transaction. Every store before a commit's
+/// locked instructions delays them (they wait for the store buffer to drain), and on
+/// the 2-vCPU machine of `BENCHMARKS.md` much more so in its slow spells.
 #[track_caller]
-fn run_attempts<T>(
+#[inline(always)]
+fn run_blocking<T>(
     mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
     deadline: Option<Instant>,
-) -> (Option<T>, Option<Hooks>) {
+) -> Option<T> {
     let mut tx = Transaction::begin();
     let value = match attempt(&mut tx, &mut f) {
         Attempt::Committed(value) => Some(value),
-        outcome => run_again(&mut tx, &mut f, deadline, outcome),
+        // `f` moves: kept only on this path, it need not be on the stack on the first.
+        outcome => run_again(&mut tx, f, deadline, outcome),
     };
-    let hooks = match value {
-        Some(_) => take_hooks(&mut tx),
-        None => None,
-    };
-    (value, hooks)
+    // A timed-out transaction has no hooks: `restart_after` dropped them.
+    if tx.log.hooks.is_empty() {
+        tx.end();
+    } else {
+        end_and_run_hooks(tx);
+    }
+    value
+}
+
+/// Ends a committed transaction that registered hooks, then runs them: outside the
+/// transaction, since they may start new ones.
+#[cold]
+#[inline(never)]
+fn end_and_run_hooks(mut tx: Transaction) {
+    let hooks = std::mem::take(&mut tx.log.hooks);
+    tx.end();
+    run_some_hooks(hooks);
 }
 
 /// The attempts after the first: acts on how the last one ended (back off after a
@@ -195,7 +200,7 @@ fn run_attempts<T>(
 #[inline(never)]
 fn run_again<T>(
     tx: &mut Transaction,
-    f: &mut impl FnMut(&mut Transaction) -> StmResult<T>,
+    mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
     deadline: Option<Instant>,
     mut outcome: Attempt<T>,
 ) -> Option<T> {
@@ -233,8 +238,8 @@ fn run_again<T>(
                 }
             }
         }
-        tx.has_priority = contention.has_priority();
-        outcome = attempt(tx, f);
+        tx.log.state.has_priority = contention.has_priority();
+        outcome = attempt(tx, &mut f);
     }
 }
 
@@ -335,7 +340,7 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
         let mut tx = Transaction::begin();
         let mut contention = Contention::new();
         loop {
-            tx.has_priority = contention.has_priority();
+            tx.log.state.has_priority = contention.has_priority();
             match attempt(&mut tx, &mut this.f) {
                 // `contention`, and with it any priority token, is dropped on return,
                 // before `atomically_async` runs the hooks.

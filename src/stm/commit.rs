@@ -129,9 +129,12 @@ fn commit_many(tx: &mut Transaction) -> Commit {
 /// reports a conflict.
 #[inline]
 fn write_version(tx: &mut Transaction) -> Option<u64> {
+    let read_version = tx.log.read_version;
     let write_version = clock::tick();
-    tx.log.clock_seen = write_version;
-    (write_version == tx.read_version + 1 || tx.reads_valid(true)).then_some(write_version)
+    // The latest clock value this thread saw: the next transaction's snapshot starts
+    // there (see `Transaction::begin`). A conflict's next attempt takes a fresh one.
+    tx.log.read_version = write_version;
+    (write_version == read_version + 1 || tx.reads_valid(true)).then_some(write_version)
 }
 
 /// Takes the variable's lock, waiting while another commit holds it.

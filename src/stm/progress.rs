@@ -110,7 +110,7 @@ impl Drop for PriorityToken {
 #[inline]
 pub(crate) fn may_commit(tx: &Transaction) -> bool {
     // Acquire: pairs with the holder's Release when it gives the token back.
-    tx.has_priority || !PRIORITY.load(Acquire)
+    tx.log.state.has_priority || !PRIORITY.load(Acquire)
 }
 
 /// Waits until no transaction holds the priority token. Called between attempts, with

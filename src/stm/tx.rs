@@ -74,21 +74,18 @@ use crate::sync::{presence, reclaim};
 /// assert_eq!((a.load(), b.load()), (2, 1));
 /// ```
 pub struct Transaction {
-    pub(crate) read_version: u64,
-    /// A read failed validation: this attempt must run again, whatever the body returns.
-    pub(crate) doomed: bool,
-    /// This transaction holds the priority token (see `progress.rs`): its commit does
-    /// not wait for one.
-    pub(crate) has_priority: bool,
-    /// A one-word Bloom filter of the cores in `log.writes`: most reads skip the scan.
-    write_filter: u64,
-    next_scope: u32,
-    /// Read and write sets, borrowed from the thread's spare (see `Log`); given back on drop.
+    /// Everything the transaction keeps, borrowed from the thread's spare (see `Log`) and
+    /// given back on drop. Nothing else: a transaction is one pointer.
     pub(crate) log: ManuallyDrop<Box<Log>>,
 }
 
 /// A transaction's bookkeeping. Each thread keeps one spare log and reuses it, so a
 /// transaction neither allocates its sets nor moves them around: only a pointer moves.
+///
+/// The attempt's state lives here too, not in `Transaction`, and a transaction leaves it
+/// as a new one must find it (`Log::reset`): so starting one stores nothing, and the
+/// resets come after the commit. Every store before a commit's locked instructions
+/// delays them (they wait for the store buffer to drain); one after them does not.
 ///
 /// The sets are `Vec`s made with room for the common case (`Log::new`), not `SmallVec`s:
 /// the log lives on the heap anyway, so inline storage saves no allocation, and every
@@ -101,12 +98,14 @@ pub struct Transaction {
 pub(crate) struct Log {
     pub(crate) reads: Vec<ReadEntry>,
     pub(crate) writes: Vec<WriteEntry>,
+    pub(crate) state: AttemptState,
+    /// The attempt's snapshot: reads accept versions up to this. Between transactions,
+    /// the latest global-clock value this thread has seen, which is where the next
+    /// transaction's snapshot starts (see `Transaction::begin`).
+    pub(crate) read_version: u64,
     pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
     /// The thread's presence record: inside a section while a transaction runs.
     presence: presence::Local,
-    /// The latest global-clock value this thread has seen: the next transaction's read
-    /// version (see `Transaction::begin`).
-    pub(crate) clock_seen: u64,
     /// The thread keeps this log for its next transaction: false for one made after the
     /// thread's `LOG_OWNER` was destroyed, which nothing would free at exit.
     kept_by_thread: bool,
@@ -121,6 +120,33 @@ pub(crate) struct Log {
     /// The thread's registration with the collector, and the values its commits
     /// replaced, waiting to be freed.
     pub(crate) reclaimer: reclaim::Reclaimer,
+}
+
+/// What an attempt starts from, besides its empty sets: 16 bytes, so that setting it
+/// back (`AttemptState::FRESH`) is one store.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+pub(crate) struct AttemptState {
+    /// A one-word Bloom filter of the cores in `writes`: most reads skip the scan. All
+    /// ones once the attempt is doomed, so that the inlined read and write test only
+    /// this word: any operation whose bit is set goes to the slow path, which checks.
+    write_filter: u64,
+    /// A read failed validation: this attempt must run again, whatever the body returns.
+    pub(crate) doomed: bool,
+    /// This transaction holds the priority token (see `progress.rs`): its commit does
+    /// not wait for one.
+    pub(crate) has_priority: bool,
+    /// The id the next `or_else` branch gets.
+    next_scope: u32,
+}
+
+impl AttemptState {
+    const FRESH: AttemptState = AttemptState {
+        write_filter: 0,
+        doomed: false,
+        has_priority: false,
+        next_scope: 1,
+    };
 }
 
 /// The slot's value while a transaction runs. Never a log's address: it is the
@@ -228,6 +254,13 @@ impl Log {
         reclaim::free_after_sections();
     }
 
+    /// Leaves the attempt's state as the next attempt or transaction must find it. The
+    /// read version is not touched: it is the latest clock value this thread saw.
+    #[inline]
+    fn reset(&mut self) {
+        self.state = AttemptState::FRESH;
+    }
+
     #[cold]
     fn unpin(&mut self) {
         self.pin = None;
@@ -244,7 +277,8 @@ impl Log {
             hooks: Vec::new(),
             reclaimer: reclaim::Reclaimer::default(),
             presence: presence::Local::claim(),
-            clock_seen: 0,
+            read_version: 0,
+            state: AttemptState::FRESH,
             kept_by_thread: false,
             pin: None,
         }
@@ -325,19 +359,15 @@ impl Transaction {
     pub(crate) fn begin() -> Transaction {
         let log = Log::take_for_transaction();
         log.presence.enter();
+        // The log comes as `Log::reset` left it, its read version the latest clock value
+        // this thread saw. Not `clock::now()`: any time up to now is a valid snapshot,
+        // because a read always loads the variable's current value and checks its
+        // version; a variable committed since only makes that read extend the snapshot.
+        // Starting from the last time this thread saw spares a load of the clock's cache
+        // line, which every other core's commits keep taking away: a queue's producer and
+        // consumer each mostly read variables only they write, which are never newer
+        // than their own last commit.
         Transaction {
-            // Not `clock::now()`: any time up to now is a valid snapshot, because a read
-            // always loads the variable's current value and checks its version; a
-            // variable committed since only makes that read extend the snapshot. Starting
-            // from the last time this thread saw spares a load of the clock's cache line,
-            // which every other core's commits keep taking away: a queue's producer and
-            // consumer each mostly read variables only they write, which are never newer
-            // than their own last commit.
-            read_version: log.clock_seen,
-            doomed: false,
-            has_priority: false,
-            write_filter: 0,
-            next_scope: 1,
             log: ManuallyDrop::new(log),
         }
     }
@@ -354,15 +384,12 @@ impl Transaction {
         self.discard_writes();
         self.log.reads.clear();
         self.log.hooks.clear();
-        self.doomed = false;
-        self.next_scope = 1;
-        self.write_filter = 0;
+        self.log.reset();
         // No entry is left, so nothing depends on the pin or the section any more.
         self.log.leave();
         wait();
         self.log.presence.enter();
-        self.read_version = clock::now();
-        self.log.clock_seen = self.read_version;
+        self.log.read_version = clock::now();
     }
 
     /// Drops every write and hook of this attempt (`TxError::Abort`): what remains
@@ -372,6 +399,9 @@ impl Transaction {
         self.log.hooks.clear();
     }
 
+    /// The write filter of a doomed attempt: every read and write takes the slow path.
+    const DOOMED_FILTER: u64 = u64::MAX;
+
     fn filter_bit(var: NonNull<VarCore>) -> u64 {
         let addr = var.as_ptr() as usize;
         1 << (((addr >> 6) ^ (addr >> 12)) % 64)
@@ -379,7 +409,7 @@ impl Transaction {
 
     #[inline]
     fn find_write(&self, var: NonNull<VarCore>) -> Option<usize> {
-        if self.write_filter & Self::filter_bit(var) == 0 {
+        if self.log.state.write_filter & Self::filter_bit(var) == 0 {
             return None;
         }
         self.log.writes.iter().position(|w| w.var == var)
@@ -390,7 +420,8 @@ impl Transaction {
     }
 
     fn doom<T>(&mut self) -> StmResult<T> {
-        self.doomed = true;
+        self.log.state.doomed = true;
+        self.log.state.write_filter = Self::DOOMED_FILTER;
         Err(StmError::CONFLICT)
     }
 
@@ -417,12 +448,14 @@ impl Transaction {
         if !value::in_word::<T>() && self.log.pin.is_none() {
             self.pin();
         }
-        if !self.doomed && (self.write_filter & Self::filter_bit(var) == 0 || !self.owns(var)) {
+        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
+        let bit = Self::filter_bit(var);
+        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.owns(var) {
             // SAFETY: the caller holds a handle, so the core is alive.
             let core = unsafe { var.as_ref() };
             // SAFETY: forwarded from the caller.
             if let Some((value, version)) = unsafe { Self::read_once::<T>(core) } {
-                if version <= self.read_version {
+                if version <= self.log.read_version {
                     self.log.reads.push(ReadEntry { var, version });
                     return Ok(value);
                 }
@@ -430,6 +463,45 @@ impl Transaction {
         }
         // SAFETY: forwarded from the caller.
         unsafe { self.read_slow(var) }
+    }
+
+    /// Replaces the variable's value with `f` of it: `read`, then `write`. Inlined for
+    /// the common case, a variable this attempt has not written (and an attempt not
+    /// doomed), where one test of the write filter serves both; anything else is the
+    /// general `read_slow` and `write`. The shared-memory accesses are `read`'s, filter
+    /// hit or not (see there).
+    ///
+    /// # Safety
+    /// As for `read`.
+    #[inline]
+    pub(crate) unsafe fn modify<T: Clone + 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+        f: impl FnOnce(T) -> T,
+    ) -> StmResult<()> {
+        // A constant per `T`: words compile to nothing here.
+        if !value::in_word::<T>() && self.log.pin.is_none() {
+            self.pin();
+        }
+        let bit = Self::filter_bit(var);
+        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.owns(var) {
+            // SAFETY: the caller holds a handle, so the core is alive.
+            let core = unsafe { var.as_ref() };
+            // SAFETY: forwarded from the caller.
+            if let Some((value, version)) = unsafe { Self::read_once::<T>(core) } {
+                if version <= self.log.read_version {
+                    self.log.reads.push(ReadEntry { var, version });
+                    // Not in the write set (the test above).
+                    self.push_write(var, value::pack(f(value)));
+                    self.log.state.write_filter |= bit;
+                    return Ok(());
+                }
+            }
+        }
+        // SAFETY: forwarded from the caller (`read_slow` handles every case `read` does).
+        let value = unsafe { self.read_slow(var) }?;
+        // SAFETY: forwarded from the caller.
+        unsafe { self.write(var, f(value)) }
     }
 
     /// Pins for the rest of the attempt, before its first load of a node pointer.
@@ -468,7 +540,7 @@ impl Transaction {
     /// As for `read`.
     #[inline(never)]
     unsafe fn read_slow<T: Clone + 'static>(&mut self, var: NonNull<VarCore>) -> StmResult<T> {
-        if self.doomed {
+        if self.log.state.doomed {
             return Err(StmError::CONFLICT);
         }
         if let Some(i) = self.find_write(var) {
@@ -487,7 +559,7 @@ impl Transaction {
                 backoff.snooze();
                 continue;
             };
-            if version > self.read_version {
+            if version > self.log.read_version {
                 // Committed after our snapshot. If nothing read so far has changed, move
                 // the snapshot forward and read again: the value just loaded is older than
                 // the new snapshot and may already be overwritten by a commit inside it.
@@ -504,9 +576,10 @@ impl Transaction {
     /// Moves the snapshot forward to now, if nothing read so far has changed.
     fn extend(&mut self) -> bool {
         let now = clock::now();
-        self.log.clock_seen = now;
+        // Not moved when the read set is stale: this attempt is doomed, and the next one
+        // takes a fresh snapshot.
         if self.reads_valid(false) {
-            self.read_version = now;
+            self.log.read_version = now;
             true
         } else {
             false
@@ -544,12 +617,13 @@ impl Transaction {
         value: T,
     ) -> StmResult<()> {
         let bit = Self::filter_bit(var);
-        if self.doomed || self.write_filter & bit != 0 {
+        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
+        if self.log.state.write_filter & bit != 0 {
             // SAFETY: forwarded from the caller.
             return unsafe { self.write_slow(var, value) };
         }
         self.push_write(var, value::pack(value));
-        self.write_filter |= bit;
+        self.log.state.write_filter |= bit;
         Ok(())
     }
 
@@ -571,7 +645,7 @@ impl Transaction {
     /// As for `write`.
     #[inline(never)]
     unsafe fn write_slow<T: 'static>(&mut self, var: NonNull<VarCore>, value: T) -> StmResult<()> {
-        if self.doomed {
+        if self.log.state.doomed {
             return Err(StmError::CONFLICT);
         }
         let Some(i) = self.find_write(var) else {
@@ -602,12 +676,12 @@ impl Transaction {
     /// Opens an `or_else` branch.
     pub(crate) fn begin_scope(&mut self) -> Scope {
         let scope = Scope {
-            id: self.next_scope,
+            id: self.log.state.next_scope,
             write_mark: self.log.writes.len(),
             undo_mark: self.log.undo.len(),
             hook_mark: self.log.hooks.len(),
         };
-        self.next_scope += 1;
+        self.log.state.next_scope += 1;
         self.log.scopes.push(scope);
         scope
     }
@@ -642,7 +716,10 @@ impl Transaction {
             // SAFETY: entries added by the branch own unpublished values.
             unsafe { entry.var.as_ref().drop_packed(entry.value) };
         }
-        self.write_filter = (self.log.writes.iter()).fold(0, |f, w| f | Self::filter_bit(w.var));
+        if !self.log.state.doomed {
+            self.log.state.write_filter =
+                (self.log.writes.iter()).fold(0, |f, w| f | Self::filter_bit(w.var));
+        }
         self.log.hooks.truncate(scope.hook_mark);
     }
 
@@ -738,31 +815,50 @@ fn drop_hooks(hooks: &mut Vec<Box<dyn FnOnce() + Send>>) {
     hooks.clear();
 }
 
-impl Drop for Transaction {
-    #[inline]
-    fn drop(&mut self) {
-        // Runs on every path, panics included: unpublished values are dropped, nothing
-        // leaks.
+impl Transaction {
+    /// Ends the transaction: what dropping it does, inlined into the caller. The drop
+    /// glue is a function of its own, shared with the unwinding paths, and a call there
+    /// costs a return address and saved registers: stores, which the next commit's
+    /// locked instructions wait for.
+    #[inline(always)]
+    pub(crate) fn end(self) {
+        let mut this = ManuallyDrop::new(self);
+        this.finish();
+    }
+
+    /// Ends the transaction (see `end` and `Drop`); `self` must not be used afterwards.
+    #[inline(always)]
+    fn finish(&mut self) {
         self.discard_writes();
         self.log.reads.clear();
         if !self.log.hooks.is_empty() {
             drop_hooks(&mut self.log.hooks);
         }
+        self.log.reset();
         // No entry is left: the transaction holds no pointer any more.
         self.log.leave();
-        // SAFETY: `log` is taken exactly once, here, and `self` is not used afterwards.
+        // SAFETY: `log` is taken exactly once, here (the callers promise not to use
+        // `self` again: `end` forgets it, `drop` is its last use).
         let log = unsafe { ManuallyDrop::take(&mut self.log) };
         log.give_back();
+    }
+}
+
+impl Drop for Transaction {
+    /// Runs on every path that does not `end` the transaction, panics included:
+    /// unpublished values are dropped, nothing leaks.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
 impl std::fmt::Debug for Transaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
-            .field("read_version", &self.read_version)
+            .field("read_version", &self.log.read_version)
             .field("reads", &self.log.reads.len())
             .field("writes", &self.log.writes.len())
-            .field("doomed", &self.doomed)
+            .field("doomed", &self.log.state.doomed)
             .finish_non_exhaustive()
     }
 }

@@ -43,10 +43,8 @@
 //! (A lock-free list would do as well, but under loom its loads branch on every value
 //! they may read, which multiplied the states of three-thread models past CI's time.)
 
-use std::cell::Cell;
-
 use crate::sync::atomic::AtomicU64;
-use crate::sync::atomic::Ordering::{Acquire, Release};
+use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{lock, sync_static, Mutex};
 
 /// One thread's presence: its count of entries and exits. On a cache line of its own:
@@ -71,8 +69,6 @@ sync_static! {
 /// A thread's own record, through which it enters and leaves sections.
 pub(crate) struct Local {
     record: &'static Record,
-    /// The record's count, which only this thread writes: a mark is then a store alone.
-    count: Cell<u64>,
 }
 
 impl Local {
@@ -93,15 +89,13 @@ impl Local {
                 record
             }
         };
-        // Acquire: the mutex already orders the previous owner's last store before this.
-        let count = Cell::new(record.count.load(Acquire));
-        Local { record, count }
+        Local { record }
     }
 
     /// Marks the thread as inside a section (if it is not already).
     #[inline]
     pub(crate) fn enter(&self) {
-        self.publish(self.count.get() | 1);
+        self.publish(self.count() | 1);
     }
 
     /// Marks the thread as outside any section (if it is not already). Idempotent, like
@@ -109,12 +103,26 @@ impl Local {
     /// parity around and leave the thread looking outside while it is inside.
     #[inline]
     pub(crate) fn leave(&self) {
-        self.publish((self.count.get() + 1) & !1);
+        self.publish((self.count() + 1) & !1);
+    }
+
+    /// Whether the thread is inside a section.
+    #[inline]
+    pub(crate) fn is_inside(&self) -> bool {
+        self.count() % 2 == 1
+    }
+
+    /// The record's count. Relaxed: only this thread writes it, so this reads its own
+    /// last store (or, right after a claim, the previous owner's, which the registry's
+    /// mutex ordered before the claim). Not cached beside the record: a mark is then one
+    /// store, and a load from a line the thread owns.
+    #[inline]
+    fn count(&self) -> u64 {
+        self.record.count.load(Relaxed)
     }
 
     #[inline]
     fn publish(&self, count: u64) {
-        self.count.set(count);
         // Release: see the module docs (what a scan that sees the new count may rely on).
         self.record.count.store(count, Release);
     }
@@ -123,7 +131,7 @@ impl Local {
 impl Drop for Local {
     fn drop(&mut self) {
         debug_assert!(
-            self.count.get() % 2 == 0,
+            !self.is_inside(),
             "a thread gave up its presence record inside a section"
         );
         // Under loom the record is not given back: loom drops the main thread's
@@ -205,14 +213,14 @@ mod tests {
     fn a_second_leave_or_enter_changes_nothing() {
         let local = Local::claim();
         local.enter();
-        let inside = local.count.get();
+        let inside = local.count();
         local.enter();
-        assert_eq!(local.count.get(), inside);
+        assert_eq!(local.count(), inside);
         local.leave();
         local.leave();
-        assert_eq!(local.count.get(), inside + 1, "outside, once");
+        assert_eq!(local.count(), inside + 1, "outside, once");
         local.enter();
-        assert_eq!(local.count.get(), inside + 2, "inside again");
+        assert_eq!(local.count(), inside + 2, "inside again");
         local.leave();
     }
 
