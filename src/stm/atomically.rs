@@ -167,28 +167,48 @@ fn run_blocking<T>(
     deadline: Option<Instant>,
 ) -> Option<T> {
     let mut tx = Transaction::begin();
-    let value = match attempt(&mut tx, &mut f) {
-        Attempt::Committed(value) => Some(value),
-        // `f` moves: kept only on this path, it need not be on the stack on the first.
-        outcome => run_again(&mut tx, f, deadline, outcome),
-    };
-    // A timed-out transaction has no hooks: `restart_after` dropped them.
+    match attempt(&mut tx, &mut f) {
+        Attempt::Committed(value) => {
+            end_then_run_hooks(tx);
+            Some(value)
+        }
+        // Both move: passed by address, they would be on the stack on the first path too.
+        outcome => run_again(tx, f, deadline, outcome),
+    }
+}
+
+/// Ends the transaction, then runs its hooks if it registered any: outside the
+/// transaction, since they may start new ones.
+#[inline(always)]
+fn end_then_run_hooks(tx: Transaction) {
     if tx.log.hooks.is_empty() {
         tx.end();
     } else {
-        end_and_run_hooks(tx);
+        end_then_run_some_hooks(tx);
     }
-    value
 }
 
-/// Ends a committed transaction that registered hooks, then runs them: outside the
-/// transaction, since they may start new ones.
 #[cold]
 #[inline(never)]
-fn end_and_run_hooks(mut tx: Transaction) {
+fn end_then_run_some_hooks(mut tx: Transaction) {
     let hooks = std::mem::take(&mut tx.log.hooks);
     tx.end();
     run_some_hooks(hooks);
+}
+
+/// `run_blocking` after a first attempt that did not commit: runs the attempts after it,
+/// then ends the transaction (`None`: the deadline passed; `restart_after` dropped the
+/// hooks of such a transaction).
+#[inline(never)]
+fn run_again<T>(
+    mut tx: Transaction,
+    f: impl FnMut(&mut Transaction) -> StmResult<T>,
+    deadline: Option<Instant>,
+    outcome: Attempt<T>,
+) -> Option<T> {
+    let value = attempts_after_the_first(&mut tx, f, deadline, outcome);
+    end_then_run_hooks(tx);
+    value
 }
 
 /// The attempts after the first: acts on how the last one ended (back off after a
@@ -197,8 +217,7 @@ fn end_and_run_hooks(mut tx: Transaction) {
 /// priority token, if this transaction took it, is dropped with `contention` as this
 /// returns: before the caller runs the hooks (a hook may commit, and would otherwise
 /// wait for the token its own transaction holds).
-#[inline(never)]
-fn run_again<T>(
+fn attempts_after_the_first<T>(
     tx: &mut Transaction,
     mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
     deadline: Option<Instant>,

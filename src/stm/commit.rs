@@ -37,7 +37,7 @@ use std::ptr::NonNull;
 use super::clock;
 use super::lock::LockWord;
 use super::progress;
-use super::tx::{Transaction, WriteEntry};
+use super::tx::{Log, Transaction, WriteEntry};
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::backoff::Backoff;
@@ -66,7 +66,7 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
         [] => Commit::Committed,
         _ if !progress::may_commit(tx) => Commit::YieldToPriority,
         [WriteEntry { var, value, .. }] => commit_one(tx, var, value),
-        _ => commit_many(tx),
+        _ => commit_many(&mut tx.log),
     }
 }
 
@@ -78,23 +78,24 @@ fn commit_one(tx: &mut Transaction, var: NonNull<VarCore>, value: *mut ()) -> Co
     // SAFETY: write entries point to cores alive while the transaction runs.
     let core = unsafe { var.as_ref() };
     lock(core);
-    let Some(write_version) = write_version(tx) else {
+    let Some(write_version) = write_version(&mut tx.log) else {
         unlock_unchanged(core);
         return Commit::Conflict;
     };
     let old = publish(core, value, write_version);
     // As in `wake_and_retire_replaced`: the entry leaves the set before anything runs.
-    tx.forget_published_writes();
+    tx.log.forget_published_writes();
     core.waiters.wake_all();
     // SAFETY: `old` was the variable's published value; the commit replaced it.
     unsafe { core.retire_replaced(old, &mut tx.log.reclaimer) };
     Commit::Committed
 }
 
-/// `commit` for a transaction that wrote several variables.
+/// `commit` for a transaction that wrote several variables. Takes the log, not the
+/// transaction: see `Log`'s out-of-line methods.
 #[inline(never)]
-fn commit_many(tx: &mut Transaction) -> Commit {
-    let writes: &mut [WriteEntry] = &mut tx.log.writes;
+fn commit_many(log: &mut Log) -> Commit {
+    let writes: &mut [WriteEntry] = &mut log.writes;
     // SAFETY: write entries point to cores alive while the transaction runs.
     writes.sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.id);
     for w in writes.iter() {
@@ -102,15 +103,15 @@ fn commit_many(tx: &mut Transaction) -> Commit {
         lock(unsafe { w.var.as_ref() });
     }
 
-    let Some(write_version) = write_version(tx) else {
-        for w in &tx.log.writes {
+    let Some(write_version) = write_version(log) else {
+        for w in &log.writes {
             // SAFETY: as above.
             unlock_unchanged(unsafe { w.var.as_ref() });
         }
         return Commit::Conflict;
     };
 
-    for w in tx.log.writes.iter_mut() {
+    for w in log.writes.iter_mut() {
         // SAFETY: as above.
         let core = unsafe { w.var.as_ref() };
         // Unlocking before the next variable is published is fine: that one is still
@@ -120,7 +121,7 @@ fn commit_many(tx: &mut Transaction) -> Commit {
     }
     // Waking runs executor code and retiring may free older values (their destructors):
     // both come after every unlock, so readers never wait for them.
-    tx.wake_and_retire_replaced();
+    log.wake_and_retire_replaced();
     Commit::Committed
 }
 
@@ -128,13 +129,13 @@ fn commit_many(tx: &mut Transaction) -> Commit {
 /// set against it. `None`: something read has changed, and the caller unlocks and
 /// reports a conflict.
 #[inline]
-fn write_version(tx: &mut Transaction) -> Option<u64> {
-    let read_version = tx.log.read_version;
+fn write_version(log: &mut Log) -> Option<u64> {
+    let read_version = log.read_version;
     let write_version = clock::tick();
     // The latest clock value this thread saw: the next transaction's snapshot starts
     // there (see `Transaction::begin`). A conflict's next attempt takes a fresh one.
-    tx.log.read_version = write_version;
-    (write_version == read_version + 1 || tx.reads_valid(true)).then_some(write_version)
+    log.read_version = write_version;
+    (write_version == read_version + 1 || log.reads_valid(true)).then_some(write_version)
 }
 
 /// Takes the variable's lock, waiting while another commit holds it.

@@ -74,9 +74,9 @@ use crate::sync::{presence, reclaim};
 /// assert_eq!((a.load(), b.load()), (2, 1));
 /// ```
 pub struct Transaction {
-    /// Everything the transaction keeps, borrowed from the thread's spare (see `Log`) and
-    /// given back on drop. Nothing else: a transaction is one pointer.
-    pub(crate) log: ManuallyDrop<Box<Log>>,
+    /// Everything the transaction keeps: the thread's log, borrowed until the transaction
+    /// ends. Nothing else: a transaction is one pointer.
+    pub(crate) log: LogRef,
 }
 
 /// A transaction's bookkeeping. Each thread keeps one spare log and reuses it, so a
@@ -104,11 +104,6 @@ pub(crate) struct Log {
     /// transaction's snapshot starts (see `Transaction::begin`).
     pub(crate) read_version: u64,
     pub(crate) hooks: Vec<Box<dyn FnOnce() + Send>>,
-    /// The thread's presence record: inside a section while a transaction runs.
-    presence: presence::Local,
-    /// The thread keeps this log for its next transaction: false for one made after the
-    /// thread's `LOG_OWNER` was destroyed, which nothing would free at exit.
-    kept_by_thread: bool,
     /// Pinned from the attempt's first read of a value in a node until the attempt ends
     /// (the node may be replaced and retired meanwhile, and must outlive the clone).
     /// `None` between transactions, so that starting one stores nothing here: every
@@ -149,109 +144,174 @@ impl AttemptState {
     };
 }
 
-/// The slot's value while a transaction runs. Never a log's address: it is the
-/// alignment of `Log`, in the first page, which is never mapped.
-const IN_USE: *mut Log = std::ptr::dangling_mut();
+/// What a thread keeps from one transaction to the next: its presence record and its
+/// log. The thread's `HOME` slot owns it.
+///
+/// A running transaction borrows the log alone (`LogRef`), never the whole home, so a
+/// nested `atomically` may still read the presence, which is how it finds out it is
+/// nested: the thread is inside a section. The slot holds the home all along, even while
+/// a transaction runs, so neither starting nor ending one stores anything there.
+struct Home {
+    /// The thread's presence record: inside a section while a transaction runs.
+    presence: presence::Local,
+    /// The thread keeps this home for its next transaction: false for one made after the
+    /// thread's `HOME_OWNER` was destroyed, which nothing would free at exit. The
+    /// transaction that made it frees it as it ends.
+    kept_by_thread: bool,
+    log: Log,
+}
 
 thread_local! {
-    /// This thread's log between transactions, as a plain pointer:
-    /// - null: the thread has no spare log (it has not run a transaction yet, or its log
-    ///   was freed at thread exit);
-    /// - `IN_USE`: a transaction is running on this thread (so one thread-local serves
-    ///   both the reuse of the log and the check that transactions do not nest);
-    /// - anything else: the spare log, which the slot owns (`Box::into_raw`).
+    /// This thread's home, as a plain pointer (from `Box::into_raw`): null until its first
+    /// transaction, and again once it is freed at thread exit.
     ///
-    /// A pointer, not an enum holding the `Box`, so that the thread-local needs no
-    /// destructor: then each access is a plain load or store, where a thread-local with
-    /// a destructor first checks whether it was registered or already destroyed (24 of a
-    /// one-variable increment's instructions to take the log, 25 to give it back,
-    /// counted with callgrind). `LOG_OWNER` frees the spare at thread exit instead.
-    static LOG_SLOT: LogSlot = const { LogSlot(Cell::new(std::ptr::null_mut())) };
+    /// A pointer, not a `Box`, so that the thread-local needs no destructor: then each
+    /// access is a plain load, where a thread-local with a destructor first checks
+    /// whether it was registered or already destroyed (24 of a one-variable increment's
+    /// instructions to take the log, 25 to give it back, counted with callgrind).
+    /// `HOME_OWNER` frees the home at thread exit instead.
+    static HOME: HomeSlot = const { HomeSlot(Cell::new(std::ptr::null_mut())) };
 }
 
 thread_local! {
-    /// Frees the thread's spare log when the thread exits.
-    static LOG_OWNER: LogOwner = const { LogOwner };
+    /// Frees the thread's home when the thread exits.
+    static HOME_OWNER: HomeOwner = const { HomeOwner };
 }
 
-/// The cell behind `LOG_SLOT`.
-struct LogSlot(Cell<*mut Log>);
+/// The cell behind `HOME`.
+struct HomeSlot(Cell<*mut Home>);
 
-/// Frees the spare log in `slot`, if it holds one, leaving it empty.
-fn free_spare(slot: &Cell<*mut Log>) {
-    let spare = slot.replace(std::ptr::null_mut());
-    if spare != IN_USE && !spare.is_null() {
-        // SAFETY: the slot owned this spare (see `LOG_SLOT`) and has just let go of it.
-        drop(unsafe { Box::from_raw(spare) });
+/// Frees the home in `slot`, if it holds one, leaving it empty. Never while a
+/// transaction runs on the thread: thread-locals are destroyed after the thread's code
+/// returns, and a transaction ends before its caller returns, even by a panic.
+fn free_home(slot: &Cell<*mut Home>) {
+    let home = slot.replace(std::ptr::null_mut());
+    if !home.is_null() {
+        // SAFETY: the slot owned this home (see `HOME`) and has just let go of it.
+        drop(unsafe { Box::from_raw(home) });
     }
 }
 
-struct LogOwner;
+struct HomeOwner;
 
-impl Drop for LogOwner {
+impl Drop for HomeOwner {
     fn drop(&mut self) {
-        // Fails only under loom (below), where the slot frees the spare itself.
-        let _ = LOG_SLOT.try_with(|slot| free_spare(&slot.0));
+        // Fails only under loom (below), where the slot frees the home itself.
+        let _ = HOME.try_with(|slot| free_home(&slot.0));
     }
 }
 
-/// Under loom the slot frees its spare itself: loom takes every thread-local of an
-/// exiting thread out of reach before it drops any of them, so `LogOwner` cannot reach
-/// the slot there. (Under std the slot must have no destructor; see `LOG_SLOT`.)
+/// Under loom the slot frees its home itself: loom takes every thread-local of an
+/// exiting thread out of reach before it drops any of them, so `HomeOwner` cannot reach
+/// the slot there. (Under std the slot must have no destructor; see `HOME`.)
 #[cfg(loom)]
-impl Drop for LogSlot {
+impl Drop for HomeSlot {
     fn drop(&mut self) {
-        free_spare(&self.0);
+        free_home(&self.0);
     }
 }
 
-impl Log {
-    /// The thread's log for a transaction that starts now (the spare, or a new one).
+/// A running transaction's exclusive borrow of its thread's log.
+pub(crate) struct LogRef(NonNull<Home>);
+
+impl std::ops::Deref for LogRef {
+    type Target = Log;
+
+    #[inline(always)]
+    fn deref(&self) -> &Log {
+        // SAFETY: the home outlives the transaction (it is freed at thread exit, or by
+        // the transaction itself as it ends), and the transaction's presence keeps any
+        // other transaction on the thread from borrowing the log (see `Home`).
+        unsafe { &(*self.0.as_ptr()).log }
+    }
+}
+
+impl std::ops::DerefMut for LogRef {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Log {
+        // SAFETY: as in `deref`.
+        unsafe { &mut (*self.0.as_ptr()).log }
+    }
+}
+
+impl LogRef {
+    /// Starts the thread's next transaction: marks it inside, and borrows its log.
     ///
     /// # Panics
     /// If a transaction is already running on this thread.
     #[inline]
     #[track_caller]
-    fn take_for_transaction() -> Box<Log> {
-        let spare = LOG_SLOT.with(|slot| slot.0.replace(IN_USE));
-        if spare != IN_USE && !spare.is_null() {
-            // SAFETY: the slot owned this spare (see `LOG_SLOT`) and has just let go of it.
-            return unsafe { Box::from_raw(spare) };
+    fn for_transaction() -> LogRef {
+        let home = HOME.with(|slot| slot.0.get());
+        // SAFETY: a home in the slot lives until the thread exits; only its presence is
+        // read, which no transaction borrows.
+        match NonNull::new(home) {
+            Some(home) if unsafe { home.as_ref() }.presence.try_enter() => LogRef(home),
+            _ => LogRef::first_or_nested(home),
         }
-        Log::first_or_nested(spare)
     }
 
-    /// `take_for_transaction` when the slot holds no spare: the thread's first
-    /// transaction, one that runs after the thread's log was freed at exit (in another
-    /// thread-local's destructor), or a nested call.
+    /// `for_transaction` when the slot holds no home, or one whose thread is inside a
+    /// transaction: the thread's first transaction, one that runs after its home was
+    /// freed at exit (in another thread-local's destructor), or a nested call.
     #[cold]
     #[track_caller]
-    fn first_or_nested(slot: *mut Log) -> Box<Log> {
-        if slot == IN_USE {
+    fn first_or_nested(home: *mut Home) -> LogRef {
+        if !home.is_null() {
             panic!(
                 "braid::stm: `atomically` called inside a transaction; transactions do not \
                  nest. Compose instead: pass the `&mut Transaction` to the inner code, or \
                  use `or_else` for alternatives."
             );
         }
-        let mut log = Box::new(Log::new());
-        // Registers the owner's destructor on first use; fails once it has run, and then
-        // the log is freed when this transaction ends instead of kept.
-        log.kept_by_thread = LOG_OWNER.try_with(|_| ()).is_ok();
-        log
+        let home = Box::new(Home {
+            presence: presence::Local::claim(),
+            // Registers the owner's destructor on first use; fails once it has run, and
+            // then the transaction frees the home as it ends.
+            kept_by_thread: HOME_OWNER.try_with(|_| ()).is_ok(),
+            log: Log::new(),
+        });
+        home.presence.enter();
+        // In the slot even when not kept, so that a nested call is caught as nested.
+        let home = NonNull::from(Box::leak(home));
+        HOME.with(|slot| slot.0.set(home.as_ptr()));
+        LogRef(home)
     }
 
-    /// Unpins, if the attempt pinned, and leaves the transaction's section. Under loom,
-    /// also frees what waited for that (under std the collector looks after those; see
-    /// `reclaim::free_after_sections`).
+    /// The thread's presence record.
+    #[inline(always)]
+    fn presence(&self) -> &presence::Local {
+        // SAFETY: as in `deref`; the presence is never borrowed mutably.
+        unsafe { &(*self.0.as_ptr()).presence }
+    }
+
+    /// Leaves the transaction's section: the log is the thread's again, for its next
+    /// transaction. A home not kept by the thread is freed here, so the transaction must
+    /// not use the log afterwards.
+    #[inline(always)]
+    fn give_back(&self) {
+        self.presence().leave();
+        #[cfg(loom)]
+        reclaim::free_after_sections();
+        // SAFETY: as in `deref`.
+        if !unsafe { self.0.as_ref() }.kept_by_thread {
+            self.free_unkept();
+        }
+    }
+
+    #[cold]
+    fn free_unkept(&self) {
+        HOME.with(|slot| free_home(&slot.0));
+    }
+}
+
+impl Log {
+    /// Unpins, if the attempt pinned.
     #[inline]
-    fn leave(&mut self) {
+    fn unpin_if_pinned(&mut self) {
         if self.pin.is_some() {
             self.unpin();
         }
-        self.presence.leave();
-        #[cfg(loom)]
-        reclaim::free_after_sections();
     }
 
     /// Leaves the attempt's state as the next attempt or transaction must find it. The
@@ -276,10 +336,8 @@ impl Log {
             scopes: Vec::with_capacity(4),
             hooks: Vec::new(),
             reclaimer: reclaim::Reclaimer::default(),
-            presence: presence::Local::claim(),
             read_version: 0,
             state: AttemptState::FRESH,
-            kept_by_thread: false,
             pin: None,
         }
     }
@@ -289,20 +347,13 @@ impl Log {
     /// whether any of them reached it.
     const TRIM_AT: usize = 512;
 
-    /// Ends the thread's transaction, keeping the emptied log as the thread's spare.
+    /// Trims sets that grew unusually large, as the transaction ends.
     #[inline]
-    fn give_back(mut self: Box<Log>) {
+    fn trim_if_large(&mut self) {
         debug_assert!(self.writes.is_empty() && self.undo.is_empty());
         if self.reads.capacity() | self.writes.capacity() | self.hooks.capacity() >= Self::TRIM_AT {
             self.trim();
         }
-        let spare = if self.kept_by_thread {
-            Box::into_raw(self)
-        } else {
-            drop(self);
-            std::ptr::null_mut()
-        };
-        LOG_SLOT.with(|slot| slot.0.set(spare));
     }
 
     /// Gives back the memory of sets that grew unusually large. The log itself is kept:
@@ -349,56 +400,10 @@ pub(crate) struct Scope {
     hook_mark: usize,
 }
 
-impl Transaction {
-    /// Starts a transaction on this thread.
-    ///
-    /// # Panics
-    /// If one is already running on this thread: transactions do not nest.
-    #[inline]
-    #[track_caller]
-    pub(crate) fn begin() -> Transaction {
-        let log = Log::take_for_transaction();
-        log.presence.enter();
-        // The log comes as `Log::reset` left it, its read version the latest clock value
-        // this thread saw. Not `clock::now()`: any time up to now is a valid snapshot,
-        // because a read always loads the variable's current value and checks its
-        // version; a variable committed since only makes that read extend the snapshot.
-        // Starting from the last time this thread saw spares a load of the clock's cache
-        // line, which every other core's commits keep taking away: a queue's producer and
-        // consumer each mostly read variables only they write, which are never newer
-        // than their own last commit.
-        Transaction {
-            log: ManuallyDrop::new(log),
-        }
-    }
-
-    /// Clears this attempt's effects so the body can run again, keeping the storage.
-    pub(crate) fn restart(&mut self) {
-        self.restart_after(|| ());
-    }
-
-    /// Clears this attempt, runs `wait` outside the transaction's section and unpinned
-    /// (a thread must never sleep in either: it would hold back frees in the whole
-    /// process), and starts the next attempt with a fresh snapshot.
-    pub(crate) fn restart_after(&mut self, wait: impl FnOnce()) {
-        self.discard_writes();
-        self.log.reads.clear();
-        self.log.hooks.clear();
-        self.log.reset();
-        // No entry is left, so nothing depends on the pin or the section any more.
-        self.log.leave();
-        wait();
-        self.log.presence.enter();
-        self.log.read_version = clock::now();
-    }
-
-    /// Drops every write and hook of this attempt (`TxError::Abort`): what remains
-    /// commits as a read-only transaction.
-    pub(crate) fn abandon_writes(&mut self) {
-        self.discard_writes();
-        self.log.hooks.clear();
-    }
-
+/// The transaction's work that needs its log alone. Out-of-line parts take `&mut Log`,
+/// not `&mut Transaction`: the address of a transaction passed out of line would put it
+/// on the stack, and every transaction would store it there before its commit.
+impl Log {
     /// The write filter of a doomed attempt: every read and write takes the slow path.
     const DOOMED_FILTER: u64 = u64::MAX;
 
@@ -409,10 +414,10 @@ impl Transaction {
 
     #[inline]
     fn find_write(&self, var: NonNull<VarCore>) -> Option<usize> {
-        if self.log.state.write_filter & Self::filter_bit(var) == 0 {
+        if self.state.write_filter & Self::filter_bit(var) == 0 {
             return None;
         }
-        self.log.writes.iter().position(|w| w.var == var)
+        self.writes.iter().position(|w| w.var == var)
     }
 
     pub(crate) fn owns(&self, var: NonNull<VarCore>) -> bool {
@@ -420,95 +425,16 @@ impl Transaction {
     }
 
     fn doom<T>(&mut self) -> StmResult<T> {
-        self.log.state.doomed = true;
-        self.log.state.write_filter = Self::DOOMED_FILTER;
+        self.state.doomed = true;
+        self.state.write_filter = Self::DOOMED_FILTER;
         Err(StmError::CONFLICT)
-    }
-
-    /// Reads the variable's value as of this transaction's snapshot.
-    ///
-    /// Inlined for the common case, a variable this transaction has not written, read in
-    /// one try; anything else (its own write, a lock held, a version to extend past, a
-    /// doomed attempt) goes to `read_slow`. Reads are generic, so this compiles in each
-    /// caller; keeping the inlined part to one try keeps that code small.
-    ///
-    /// Which shared-memory accesses a read makes must not depend on the write filter,
-    /// which hashes addresses: a filter hit for a variable this transaction has not
-    /// written still gets the one try. (When it skipped the try, loom's models, whose
-    /// addresses differ from run to run, stopped being deterministic.)
-    ///
-    /// # Safety
-    /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
-    #[inline]
-    pub(crate) unsafe fn read<T: Clone + 'static>(
-        &mut self,
-        var: NonNull<VarCore>,
-    ) -> StmResult<T> {
-        // A constant per `T`: words compile to nothing here.
-        if !value::in_word::<T>() && self.log.pin.is_none() {
-            self.pin();
-        }
-        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
-        let bit = Self::filter_bit(var);
-        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.owns(var) {
-            // SAFETY: the caller holds a handle, so the core is alive.
-            let core = unsafe { var.as_ref() };
-            // SAFETY: forwarded from the caller.
-            if let Some((value, version)) = unsafe { Self::read_once::<T>(core) } {
-                if version <= self.log.read_version {
-                    self.log.reads.push(ReadEntry { var, version });
-                    return Ok(value);
-                }
-            }
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.read_slow(var) }
-    }
-
-    /// Replaces the variable's value with `f` of it: `read`, then `write`. Inlined for
-    /// the common case, a variable this attempt has not written (and an attempt not
-    /// doomed), where one test of the write filter serves both; anything else is the
-    /// general `read_slow` and `write`. The shared-memory accesses are `read`'s, filter
-    /// hit or not (see there).
-    ///
-    /// # Safety
-    /// As for `read`.
-    #[inline]
-    pub(crate) unsafe fn modify<T: Clone + 'static>(
-        &mut self,
-        var: NonNull<VarCore>,
-        f: impl FnOnce(T) -> T,
-    ) -> StmResult<()> {
-        // A constant per `T`: words compile to nothing here.
-        if !value::in_word::<T>() && self.log.pin.is_none() {
-            self.pin();
-        }
-        let bit = Self::filter_bit(var);
-        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.owns(var) {
-            // SAFETY: the caller holds a handle, so the core is alive.
-            let core = unsafe { var.as_ref() };
-            // SAFETY: forwarded from the caller.
-            if let Some((value, version)) = unsafe { Self::read_once::<T>(core) } {
-                if version <= self.log.read_version {
-                    self.log.reads.push(ReadEntry { var, version });
-                    // Not in the write set (the test above).
-                    self.push_write(var, value::pack(f(value)));
-                    self.log.state.write_filter |= bit;
-                    return Ok(());
-                }
-            }
-        }
-        // SAFETY: forwarded from the caller (`read_slow` handles every case `read` does).
-        let value = unsafe { self.read_slow(var) }?;
-        // SAFETY: forwarded from the caller.
-        unsafe { self.write(var, f(value)) }
     }
 
     /// Pins for the rest of the attempt, before its first load of a node pointer.
     #[cold]
     #[inline(never)]
     fn pin(&mut self) {
-        self.log.pin = Some(self.log.reclaimer.pin());
+        self.pin = Some(self.reclaimer.pin());
     }
 
     /// One try at a consistent read of the variable's published value: `None` if it is
@@ -540,13 +466,13 @@ impl Transaction {
     /// As for `read`.
     #[inline(never)]
     unsafe fn read_slow<T: Clone + 'static>(&mut self, var: NonNull<VarCore>) -> StmResult<T> {
-        if self.log.state.doomed {
+        if self.state.doomed {
             return Err(StmError::CONFLICT);
         }
         if let Some(i) = self.find_write(var) {
             // SAFETY: a write entry holds an unpublished `T` owned by this transaction
             // (the caller vouches the variable's type is `T`).
-            return Ok(unsafe { value::unpack_clone::<T>(self.log.writes[i].value) });
+            return Ok(unsafe { value::unpack_clone::<T>(self.writes[i].value) });
         }
         // SAFETY: the caller holds a handle, so the core is alive.
         let core = unsafe { var.as_ref() };
@@ -559,7 +485,7 @@ impl Transaction {
                 backoff.snooze();
                 continue;
             };
-            if version > self.log.read_version {
+            if version > self.read_version {
                 // Committed after our snapshot. If nothing read so far has changed, move
                 // the snapshot forward and read again: the value just loaded is older than
                 // the new snapshot and may already be overwritten by a commit inside it.
@@ -568,7 +494,7 @@ impl Transaction {
                 }
                 continue;
             }
-            self.log.reads.push(ReadEntry { var, version });
+            self.reads.push(ReadEntry { var, version });
             return Ok(value);
         }
     }
@@ -579,7 +505,7 @@ impl Transaction {
         // Not moved when the read set is stale: this attempt is doomed, and the next one
         // takes a fresh snapshot.
         if self.reads_valid(false) {
-            self.log.read_version = now;
+            self.read_version = now;
             true
         } else {
             false
@@ -595,36 +521,11 @@ impl Transaction {
     /// overwrite that commit's update (the loom model
     /// `extension_does_not_trust_a_locked_variable_it_wrote`).
     pub(crate) fn reads_valid(&self, locks_held: bool) -> bool {
-        self.log.reads.iter().all(|r| {
+        self.reads.iter().all(|r| {
             // SAFETY: read entries point to cores alive while the transaction runs.
             let word = unsafe { r.var.as_ref() }.lock_word();
             word.version() == r.version && (!word.is_locked() || locks_held && self.owns(r.var))
         })
-    }
-
-    /// Buffers a write of `value`, to be published at commit.
-    ///
-    /// Inlined for the common case, a variable this transaction has not written yet;
-    /// everything else (a doomed attempt, a write filter hit, a rewrite) goes to
-    /// `write_slow`.
-    ///
-    /// # Safety
-    /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
-    #[inline]
-    pub(crate) unsafe fn write<T: 'static>(
-        &mut self,
-        var: NonNull<VarCore>,
-        value: T,
-    ) -> StmResult<()> {
-        let bit = Self::filter_bit(var);
-        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
-        if self.log.state.write_filter & bit != 0 {
-            // SAFETY: forwarded from the caller.
-            return unsafe { self.write_slow(var, value) };
-        }
-        self.push_write(var, value::pack(value));
-        self.log.state.write_filter |= bit;
-        Ok(())
     }
 
     /// Adds a write entry for a variable not in the write set. No branch has saved
@@ -632,7 +533,7 @@ impl Transaction {
     /// and a branch opened later has a newer id than any so far.
     #[inline]
     fn push_write(&mut self, var: NonNull<VarCore>, value: *mut ()) {
-        self.log.writes.push(WriteEntry {
+        self.writes.push(WriteEntry {
             var,
             value,
             scope: 0,
@@ -645,7 +546,7 @@ impl Transaction {
     /// As for `write`.
     #[inline(never)]
     unsafe fn write_slow<T: 'static>(&mut self, var: NonNull<VarCore>, value: T) -> StmResult<()> {
-        if self.log.state.doomed {
+        if self.state.doomed {
             return Err(StmError::CONFLICT);
         }
         let Some(i) = self.find_write(var) else {
@@ -653,7 +554,7 @@ impl Transaction {
             self.push_write(var, value::pack(value));
             return Ok(());
         };
-        let log = &mut **self.log;
+        let log = self;
         let entry = &mut log.writes[i];
         match log.scopes.last().copied() {
             // The first write in this branch to an entry from before it: keep the old
@@ -673,6 +574,202 @@ impl Transaction {
         Ok(())
     }
 
+    #[cold]
+    fn free_unpublished(&mut self) {
+        let log = self;
+        log.scopes.clear();
+        for undo in log.undo.drain(..) {
+            // SAFETY: undo values are unpublished and owned by the log.
+            unsafe { log.writes[undo.index].var.as_ref().drop_packed(undo.value) };
+        }
+        for entry in log.writes.drain(..) {
+            // SAFETY: write entries own unpublished values.
+            unsafe { entry.var.as_ref().drop_packed(entry.value) };
+        }
+    }
+
+    /// Finishes a commit that published the write set and unlocked it: for each entry,
+    /// wakes the variable's waiters and retires the value the new one replaced (which the
+    /// entry now holds; see `commit`), emptying the set. Each entry leaves the set before
+    /// anything runs for it, so a panicking waker or value destructor (retiring may free
+    /// older values) can at worst leak the replaced nodes not yet retired; it can never
+    /// make this transaction free a node that readers may still hold.
+    #[inline]
+    pub(crate) fn wake_and_retire_replaced(&mut self) {
+        let log = self;
+        // Popped, not drained: the order does not matter, and `pop` is cheaper.
+        while let Some(w) = log.writes.pop() {
+            // SAFETY: write entries point to cores alive while the transaction runs.
+            let core = unsafe { w.var.as_ref() };
+            // Any time after the lock CAS is early enough to see every waiter that could
+            // miss this commit (see wait.rs).
+            core.waiters.wake_all();
+            // SAFETY: `w.value` was the variable's published value; the commit replaced it.
+            unsafe { core.retire_replaced(w.value, &mut log.reclaimer) };
+        }
+    }
+
+    /// Empties the write set of a commit that published it: its values are the
+    /// variables' now. (The write filter is left as it is: see `discard_writes`.)
+    pub(crate) fn forget_published_writes(&mut self) {
+        self.writes.clear();
+    }
+}
+
+impl Transaction {
+    /// Starts a transaction on this thread.
+    ///
+    /// # Panics
+    /// If one is already running on this thread: transactions do not nest.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn begin() -> Transaction {
+        let log = LogRef::for_transaction();
+        // The log comes as `Log::reset` left it, its read version the latest clock value
+        // this thread saw. Not `clock::now()`: any time up to now is a valid snapshot,
+        // because a read always loads the variable's current value and checks its
+        // version; a variable committed since only makes that read extend the snapshot.
+        // Starting from the last time this thread saw spares a load of the clock's cache
+        // line, which every other core's commits keep taking away: a queue's producer and
+        // consumer each mostly read variables only they write, which are never newer
+        // than their own last commit.
+        Transaction { log }
+    }
+
+    /// Clears this attempt's effects so the body can run again, keeping the storage.
+    pub(crate) fn restart(&mut self) {
+        self.restart_after(|| ());
+    }
+
+    /// Clears this attempt, runs `wait` outside the transaction's section and unpinned
+    /// (a thread must never sleep in either: it would hold back frees in the whole
+    /// process), and starts the next attempt with a fresh snapshot.
+    pub(crate) fn restart_after(&mut self, wait: impl FnOnce()) {
+        self.discard_writes();
+        self.log.reads.clear();
+        self.log.hooks.clear();
+        self.log.reset();
+        // No entry is left, so nothing depends on the pin or the section any more.
+        self.log.unpin_if_pinned();
+        self.log.presence().leave();
+        #[cfg(loom)]
+        reclaim::free_after_sections();
+        wait();
+        self.log.presence().enter();
+        self.log.read_version = clock::now();
+    }
+
+    /// Drops every write and hook of this attempt (`TxError::Abort`): what remains
+    /// commits as a read-only transaction.
+    pub(crate) fn abandon_writes(&mut self) {
+        self.discard_writes();
+        self.log.hooks.clear();
+    }
+
+    /// Reads the variable's value as of this transaction's snapshot.
+    ///
+    /// Inlined for the common case, a variable this transaction has not written, read in
+    /// one try; anything else (its own write, a lock held, a version to extend past, a
+    /// doomed attempt) goes to `read_slow`. Reads are generic, so this compiles in each
+    /// caller; keeping the inlined part to one try keeps that code small.
+    ///
+    /// Which shared-memory accesses a read makes must not depend on the write filter,
+    /// which hashes addresses: a filter hit for a variable this transaction has not
+    /// written still gets the one try. (When it skipped the try, loom's models, whose
+    /// addresses differ from run to run, stopped being deterministic.)
+    ///
+    /// # Safety
+    /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
+    #[inline]
+    pub(crate) unsafe fn read<T: Clone + 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+    ) -> StmResult<T> {
+        // A constant per `T`: words compile to nothing here.
+        if !value::in_word::<T>() && self.log.pin.is_none() {
+            self.log.pin();
+        }
+        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
+        let bit = Log::filter_bit(var);
+        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.log.owns(var) {
+            // SAFETY: the caller holds a handle, so the core is alive.
+            let core = unsafe { var.as_ref() };
+            // SAFETY: forwarded from the caller.
+            if let Some((value, version)) = unsafe { Log::read_once::<T>(core) } {
+                if version <= self.log.read_version {
+                    self.log.reads.push(ReadEntry { var, version });
+                    return Ok(value);
+                }
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.log.read_slow(var) }
+    }
+
+    /// Replaces the variable's value with `f` of it: `read`, then `write`. Inlined for
+    /// the common case, a variable this attempt has not written (and an attempt not
+    /// doomed), where one test of the write filter serves both; anything else is the
+    /// general `read_slow` and `write`. The shared-memory accesses are `read`'s, filter
+    /// hit or not (see there).
+    ///
+    /// # Safety
+    /// As for `read`.
+    #[inline]
+    pub(crate) unsafe fn modify<T: Clone + 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+        f: impl FnOnce(T) -> T,
+    ) -> StmResult<()> {
+        // A constant per `T`: words compile to nothing here.
+        if !value::in_word::<T>() && self.log.pin.is_none() {
+            self.log.pin();
+        }
+        let bit = Log::filter_bit(var);
+        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.log.owns(var) {
+            // SAFETY: the caller holds a handle, so the core is alive.
+            let core = unsafe { var.as_ref() };
+            // SAFETY: forwarded from the caller.
+            if let Some((value, version)) = unsafe { Log::read_once::<T>(core) } {
+                if version <= self.log.read_version {
+                    self.log.reads.push(ReadEntry { var, version });
+                    // Not in the write set (the test above).
+                    self.log.push_write(var, value::pack(f(value)));
+                    self.log.state.write_filter |= bit;
+                    return Ok(());
+                }
+            }
+        }
+        // SAFETY: forwarded from the caller (`read_slow` handles every case `read` does).
+        let value = unsafe { self.log.read_slow(var) }?;
+        // SAFETY: forwarded from the caller.
+        unsafe { self.write(var, f(value)) }
+    }
+
+    /// Buffers a write of `value`, to be published at commit.
+    ///
+    /// Inlined for the common case, a variable this transaction has not written yet;
+    /// everything else (a doomed attempt, a write filter hit, a rewrite) goes to
+    /// `write_slow`.
+    ///
+    /// # Safety
+    /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
+    #[inline]
+    pub(crate) unsafe fn write<T: 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+        value: T,
+    ) -> StmResult<()> {
+        let bit = Log::filter_bit(var);
+        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
+        if self.log.state.write_filter & bit != 0 {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.log.write_slow(var, value) };
+        }
+        self.log.push_write(var, value::pack(value));
+        self.log.state.write_filter |= bit;
+        Ok(())
+    }
+
     /// Opens an `or_else` branch.
     pub(crate) fn begin_scope(&mut self) -> Scope {
         let scope = Scope {
@@ -689,7 +786,7 @@ impl Transaction {
     /// Closes a branch that did not retry: its writes stay, and the outer scope (if any)
     /// inherits its undo entries.
     pub(crate) fn end_scope(&mut self) {
-        let log = &mut **self.log;
+        let log = &mut *self.log;
         log.scopes.pop();
         if log.scopes.is_empty() {
             for undo in log.undo.drain(..) {
@@ -718,7 +815,7 @@ impl Transaction {
         }
         if !self.log.state.doomed {
             self.log.state.write_filter =
-                (self.log.writes.iter()).fold(0, |f, w| f | Self::filter_bit(w.var));
+                (self.log.writes.iter()).fold(0, |f, w| f | Log::filter_bit(w.var));
         }
         self.log.hooks.truncate(scope.hook_mark);
     }
@@ -733,49 +830,8 @@ impl Transaction {
     fn discard_writes(&mut self) {
         // Undo entries exist only while a branch is open, so these two tell all.
         if !self.log.writes.is_empty() || !self.log.scopes.is_empty() {
-            self.free_unpublished();
+            self.log.free_unpublished();
         }
-    }
-
-    #[cold]
-    fn free_unpublished(&mut self) {
-        let log = &mut **self.log;
-        log.scopes.clear();
-        for undo in log.undo.drain(..) {
-            // SAFETY: undo values are unpublished and owned by the log.
-            unsafe { log.writes[undo.index].var.as_ref().drop_packed(undo.value) };
-        }
-        for entry in log.writes.drain(..) {
-            // SAFETY: write entries own unpublished values.
-            unsafe { entry.var.as_ref().drop_packed(entry.value) };
-        }
-    }
-
-    /// Finishes a commit that published the write set and unlocked it: for each entry,
-    /// wakes the variable's waiters and retires the value the new one replaced (which the
-    /// entry now holds; see `commit`), emptying the set. Each entry leaves the set before
-    /// anything runs for it, so a panicking waker or value destructor (retiring may free
-    /// older values) can at worst leak the replaced nodes not yet retired; it can never
-    /// make this transaction free a node that readers may still hold.
-    #[inline]
-    pub(crate) fn wake_and_retire_replaced(&mut self) {
-        let log = &mut **self.log;
-        // Popped, not drained: the order does not matter, and `pop` is cheaper.
-        while let Some(w) = log.writes.pop() {
-            // SAFETY: write entries point to cores alive while the transaction runs.
-            let core = unsafe { w.var.as_ref() };
-            // Any time after the lock CAS is early enough to see every waiter that could
-            // miss this commit (see wait.rs).
-            core.waiters.wake_all();
-            // SAFETY: `w.value` was the variable's published value; the commit replaced it.
-            unsafe { core.retire_replaced(w.value, &mut log.reclaimer) };
-        }
-    }
-
-    /// Empties the write set of a commit that published it: its values are the
-    /// variables' now. (The write filter is left as it is: see `discard_writes`.)
-    pub(crate) fn forget_published_writes(&mut self) {
-        self.log.writes.clear();
     }
 
     /// Registers `f` to run once, after this transaction commits.
@@ -826,7 +882,8 @@ impl Transaction {
         this.finish();
     }
 
-    /// Ends the transaction (see `end` and `Drop`); `self` must not be used afterwards.
+    /// Ends the transaction (see `end` and `Drop`); `self` must not be used afterwards
+    /// (`end` forgets it, `drop` is its last use).
     #[inline(always)]
     fn finish(&mut self) {
         self.discard_writes();
@@ -835,12 +892,10 @@ impl Transaction {
             drop_hooks(&mut self.log.hooks);
         }
         self.log.reset();
+        self.log.unpin_if_pinned();
+        self.log.trim_if_large();
         // No entry is left: the transaction holds no pointer any more.
-        self.log.leave();
-        // SAFETY: `log` is taken exactly once, here (the callers promise not to use
-        // `self` again: `end` forgets it, `drop` is its last use).
-        let log = unsafe { ManuallyDrop::take(&mut self.log) };
-        log.give_back();
+        self.log.give_back();
     }
 }
 

@@ -98,6 +98,18 @@ impl Local {
         self.publish(self.count() | 1);
     }
 
+    /// Marks the thread as inside a section, unless it already is: then returns false
+    /// and changes nothing.
+    #[inline]
+    pub(crate) fn try_enter(&self) -> bool {
+        let count = self.count();
+        if count % 2 == 1 {
+            return false;
+        }
+        self.publish(count | 1);
+        true
+    }
+
     /// Marks the thread as outside any section (if it is not already). Idempotent, like
     /// `enter`, so that an unwind between a leave and the next enter cannot turn the
     /// parity around and leave the thread looking outside while it is inside.
