@@ -9,7 +9,9 @@ use std::time::Duration;
 
 mod common;
 
-use braid::stm::{atomically, check, or_else, retry, try_atomically, StmResult, TVar, TxError};
+use braid::stm::{
+    atomically, check, or_else, retry, try_atomically, StmResult, TVar, Transaction, TxError,
+};
 use common::counted::{settle, Counted};
 use common::panic_message;
 
@@ -371,6 +373,38 @@ fn a_retry_after_dropping_a_variable_it_read_wakes_on_the_rest() {
     thread::sleep(Duration::from_millis(20));
     atomically(|tx| flag.write(tx, true));
     assert_eq!(waiter.join().unwrap(), 7);
+}
+
+/// `modify` records its read in the write entry it makes, not in the read set: a retry
+/// must still wait on it, also after the `or_else` branch that made the entry rolled
+/// back (the branch's reads stay). Both waiters read `stock` through `modify` alone; if
+/// that read were lost they would panic ("would block forever") or never wake.
+#[test]
+fn a_retry_waits_on_what_modify_read_also_after_a_rollback() {
+    let stock = TVar::new(0u32);
+    let take_when_stocked = |tx: &mut Transaction, stock: &TVar<u32>| {
+        stock.modify(tx, |n| n.saturating_sub(1))?;
+        // Its own write: not a read of `stock`.
+        let left = stock.read(tx)?;
+        check(left > 0)?;
+        Ok(left)
+    };
+    let plain = {
+        let stock = stock.clone();
+        thread::spawn(move || atomically(|tx| take_when_stocked(tx, &stock)))
+    };
+    let in_a_branch = {
+        let stock = stock.clone();
+        thread::spawn(move || {
+            atomically(|tx| or_else(tx, |tx| take_when_stocked(tx, &stock), |_| retry()))
+        })
+    };
+    thread::sleep(Duration::from_millis(20));
+    atomically(|tx| stock.write(tx, 4));
+    let mut left = [plain.join().unwrap(), in_a_branch.join().unwrap()];
+    left.sort();
+    assert_eq!(left, [2, 3]);
+    assert_eq!(stock.load(), 2);
 }
 
 #[test]

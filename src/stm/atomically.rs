@@ -41,7 +41,7 @@ fn attempt<T>(
             Commit::YieldToPriority => Attempt::YieldToPriority,
         },
         Err(e) if e.is_retry() && !tx.log.state.doomed => {
-            if tx.log.reads.is_empty() {
+            if tx.log.reads().next().is_none() {
                 panic!(
                     "braid::stm::retry: the transaction read no TVar before retrying, so no \
                      commit could ever wake it: it would block forever"
@@ -264,7 +264,7 @@ fn attempts_after_the_first<T>(
 
 /// Registers `token` on everything `tx` read; `None` if something already changed.
 fn register_waiter(tx: &Transaction, token: crate::sync::Arc<WaitToken>) -> Option<Registration> {
-    Registration::register(token, tx.log.reads.iter().map(|r| (r.var, r.version)))
+    Registration::register(token, tx.log.reads())
 }
 
 /// Like [`atomically`], for bodies that may give up: `Err(TxError::Abort(e))` discards

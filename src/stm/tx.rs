@@ -29,6 +29,11 @@
 //! - **Nested `or_else` scopes** roll back only the first branch's writes: writes to new
 //!   variables are truncated; a branch's first overwrite of an older entry saves the old
 //!   value in an undo log instead of cloning the whole write set.
+//! - **A write computed from a read stands for it** (`modify`): the write entry carries
+//!   the version read, and is validated and waited on like a read-set entry. The
+//!   variable is in the write set, so the commit validates it under its own lock. It
+//!   saves the read-set entry's stores, which the commit's locked instructions would wait
+//!   for.
 //! - **Reads are kept** when a branch rolls back: the choice of the second branch depended
 //!   on them, so they are validated at commit, and a retry of both branches waits on the
 //!   union of what they read.
@@ -112,6 +117,12 @@ pub(crate) struct Log {
     pin: Option<reclaim::Guard>,
     undo: Vec<UndoEntry>,
     scopes: Vec<Scope>,
+    /// For each write entry, the `or_else` branch that saved its previous value in the
+    /// undo log and wrote its value (0: none did, also for entries past the end). A
+    /// branch rewriting an entry older than itself saves the old value the first time
+    /// only; this tells it whether it already has. Apart from the entries, and empty
+    /// whenever no branch is open, so that a write outside branches stores nothing here.
+    saved_by: Vec<u32>,
     /// The thread's registration with the collector, and the values its commits
     /// replaced, waiting to be freed.
     pub(crate) reclaimer: reclaim::Reclaimer,
@@ -334,6 +345,7 @@ impl Log {
             writes: Vec::with_capacity(8),
             undo: Vec::with_capacity(4),
             scopes: Vec::with_capacity(4),
+            saved_by: Vec::with_capacity(8),
             hooks: Vec::new(),
             reclaimer: reclaim::Reclaimer::default(),
             read_version: 0,
@@ -350,7 +362,7 @@ impl Log {
     /// Trims sets that grew unusually large, as the transaction ends.
     #[inline]
     fn trim_if_large(&mut self) {
-        debug_assert!(self.writes.is_empty() && self.undo.is_empty());
+        debug_assert!(self.writes.is_empty() && self.undo.is_empty() && self.saved_by.is_empty());
         if self.reads.capacity() | self.writes.capacity() | self.hooks.capacity() >= Self::TRIM_AT {
             self.trim();
         }
@@ -378,11 +390,16 @@ pub(crate) struct WriteEntry {
     /// An unpublished value of the variable's type, packed (see `value.rs`), owned by
     /// this entry.
     pub(crate) value: *mut (),
-    /// The `or_else` branch that saved this entry's previous value in the undo log and
-    /// wrote `value` (0: none did). A branch rewriting an entry older than itself saves
-    /// the old value the first time only; this tells it whether it already has.
-    scope: u32,
+    /// The version of the variable that the write was computed from, when the entry
+    /// stands for a read too (`modify`): validated, and waited on by `retry`, exactly
+    /// like a read-set entry, which it saves (three stores of `modify`'s seven). The
+    /// variable is in the write set, so the commit locks it and compares it under its
+    /// lock. `NOT_READ` for any other write.
+    pub(crate) read_version: u64,
 }
+
+/// `WriteEntry::read_version` of an entry that stands for no read: above every version.
+pub(crate) const NOT_READ: u64 = u64::MAX;
 
 /// A value an `or_else` branch replaced, to put back if the branch retries.
 struct UndoEntry {
@@ -521,22 +538,45 @@ impl Log {
     /// overwrite that commit's update (the loom model
     /// `extension_does_not_trust_a_locked_variable_it_wrote`).
     pub(crate) fn reads_valid(&self, locks_held: bool) -> bool {
-        self.reads.iter().all(|r| {
+        let reads_valid = self.reads.iter().all(|r| {
             // SAFETY: read entries point to cores alive while the transaction runs.
             let word = unsafe { r.var.as_ref() }.lock_word();
             word.version() == r.version && (!word.is_locked() || locks_held && self.owns(r.var))
-        })
+        });
+        // Entries that stand for a read: their variables are this transaction's to lock.
+        reads_valid
+            && self.writes.iter().all(|w| {
+                // SAFETY: write entries point to cores alive while the transaction runs.
+                let word = unsafe { w.var.as_ref() }.lock_word();
+                w.read_version == NOT_READ
+                    || word.version() == w.read_version && (!word.is_locked() || locks_held)
+            })
+    }
+
+    /// Every variable read and the version read: the read set, and the write entries
+    /// that stand for reads.
+    pub(crate) fn reads(&self) -> impl Iterator<Item = (NonNull<VarCore>, u64)> + Clone + '_ {
+        let reads = self.reads.iter().map(|r| (r.var, r.version));
+        let in_writes = (self.writes.iter()).filter(|w| w.read_version != NOT_READ);
+        reads.chain(in_writes.map(|w| (w.var, w.read_version)))
     }
 
     /// Adds a write entry for a variable not in the write set. No branch has saved
-    /// anything for it (scope 0): a branch open now drops the entry if it rolls back,
-    /// and a branch opened later has a newer id than any so far.
+    /// anything for it, which `saved_by` says without a store: its index is past the
+    /// end there (a rollback truncates `saved_by` with the entries).
     #[inline]
     fn push_write(&mut self, var: NonNull<VarCore>, value: *mut ()) {
+        self.push_write_after_read(var, value, NOT_READ);
+    }
+
+    /// `push_write` for a write computed from the variable read at `read_version`: the
+    /// entry stands for the read too.
+    #[inline]
+    fn push_write_after_read(&mut self, var: NonNull<VarCore>, value: *mut (), read_version: u64) {
         self.writes.push(WriteEntry {
             var,
             value,
-            scope: 0,
+            read_version,
         });
     }
 
@@ -556,17 +596,21 @@ impl Log {
         };
         let log = self;
         let entry = &mut log.writes[i];
+        let saved_by = log.saved_by.get(i).copied().unwrap_or(0);
         match log.scopes.last().copied() {
             // The first write in this branch to an entry from before it: keep the old
             // value for rollback, and give the branch a value of its own.
-            Some(scope) if i < scope.write_mark && entry.scope != scope.id => {
+            Some(scope) if i < scope.write_mark && saved_by != scope.id => {
                 log.undo.push(UndoEntry {
                     index: i,
                     value: entry.value,
-                    scope: entry.scope,
+                    scope: saved_by,
                 });
                 entry.value = value::pack(value);
-                entry.scope = scope.id;
+                if log.saved_by.len() <= i {
+                    log.saved_by.resize(i + 1, 0);
+                }
+                log.saved_by[i] = scope.id;
             }
             // SAFETY: the entry holds an unpublished `T` that it owns.
             _ => unsafe { value::overwrite(&mut entry.value, value) },
@@ -578,6 +622,7 @@ impl Log {
     fn free_unpublished(&mut self) {
         let log = self;
         log.scopes.clear();
+        log.saved_by.clear();
         for undo in log.undo.drain(..) {
             // SAFETY: undo values are unpublished and owned by the log.
             unsafe { log.writes[undo.index].var.as_ref().drop_packed(undo.value) };
@@ -731,9 +776,10 @@ impl Transaction {
             // SAFETY: forwarded from the caller.
             if let Some((value, version)) = unsafe { Log::read_once::<T>(core) } {
                 if version <= self.log.read_version {
-                    self.log.reads.push(ReadEntry { var, version });
-                    // Not in the write set (the test above).
-                    self.log.push_write(var, value::pack(f(value)));
+                    // Not in the write set (the test above). The entry stands for the
+                    // read too.
+                    let value = value::pack(f(value));
+                    self.log.push_write_after_read(var, value, version);
                     self.log.state.write_filter |= bit;
                     return Ok(());
                 }
@@ -789,6 +835,7 @@ impl Transaction {
         let log = &mut *self.log;
         log.scopes.pop();
         if log.scopes.is_empty() {
+            log.saved_by.clear();
             for undo in log.undo.drain(..) {
                 // SAFETY: an undo value is an unpublished value of the entry's variable,
                 // owned by the undo log; no scope can restore it any more.
@@ -800,16 +847,29 @@ impl Transaction {
     /// Undoes a branch that retried: restores the values it replaced, drops the entries
     /// it added and the hooks it registered. Its reads stay.
     pub(crate) fn rollback_scope(&mut self, scope: Scope) {
-        self.log.scopes.pop();
-        while self.log.undo.len() > scope.undo_mark {
-            let undo = self.log.undo.pop().expect("undo log shorter than its mark");
-            let entry = &mut self.log.writes[undo.index];
+        let log = &mut *self.log;
+        log.scopes.pop();
+        while log.undo.len() > scope.undo_mark {
+            let undo = log.undo.pop().expect("undo log shorter than its mark");
+            let entry = &mut log.writes[undo.index];
             // SAFETY: the entry's value belongs to the branch being undone.
             unsafe { entry.var.as_ref().drop_packed(entry.value) };
             entry.value = undo.value;
-            entry.scope = undo.scope;
+            // Set when the branch saved the entry, so within the length.
+            log.saved_by[undo.index] = undo.scope;
         }
-        for entry in self.log.writes.drain(scope.write_mark..) {
+        // The branch's entries go; a later entry at their places starts unsaved.
+        log.saved_by.truncate(scope.write_mark);
+        if log.scopes.is_empty() {
+            log.saved_by.clear();
+        }
+        for entry in log.writes.drain(scope.write_mark..) {
+            // The branch's reads stay (see the module docs), also those its writes stood
+            // for.
+            if entry.read_version != NOT_READ {
+                let (var, version) = (entry.var, entry.read_version);
+                log.reads.push(ReadEntry { var, version });
+            }
             // SAFETY: entries added by the branch own unpublished values.
             unsafe { entry.var.as_ref().drop_packed(entry.value) };
         }
@@ -887,7 +947,11 @@ impl Transaction {
     #[inline(always)]
     fn finish(&mut self) {
         self.discard_writes();
-        self.log.reads.clear();
+        // Tested first: a transaction that only modified has an empty read set (see
+        // `WriteEntry::read_version`), and a store here would delay the next commit.
+        if !self.log.reads.is_empty() {
+            self.log.reads.clear();
+        }
         if !self.log.hooks.is_empty() {
             drop_hooks(&mut self.log.hooks);
         }
