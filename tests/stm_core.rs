@@ -59,9 +59,9 @@ thread_local! {
 #[test]
 fn transactions_in_thread_local_destructors_commit() {
     // Thread-local destructors run in reverse order of registration (glibc; std does not
-    // promise an order), so the first one registered runs after braid has dropped the
-    // thread's spare log, and the last one before. Both commit (and under
-    // AddressSanitizer, neither leaks a log).
+    // promise an order), so the first one registered runs after braid has freed the
+    // thread's log, and the last one before. Both commit (and under AddressSanitizer,
+    // neither leaks a log).
     let counter = TVar::new(0u64);
     let handle = counter.clone();
     thread::spawn(move || {

@@ -113,11 +113,11 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
     /// assert_eq!(x.load(), 21);
     /// ```
     // Inlined into the caller's attempt, and one pass where `read` then `write` would
-    // test the write filter twice (see `Transaction::modify`).
+    // test the write filter twice (see `Transaction::update`).
     #[inline]
     pub fn modify(&self, tx: &mut Transaction, f: impl FnOnce(T) -> T) -> StmResult<()> {
         // SAFETY: `self` keeps the core alive, and it holds a `T`.
-        unsafe { tx.modify(self.core, f) }
+        unsafe { tx.update(self.core, |value| (f(value), ())) }
     }
 
     /// Writes `value` and returns the value it replaced.
@@ -129,10 +129,10 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
     /// assert_eq!(atomically(|tx| x.replace(tx, "new")), "old");
     /// assert_eq!(x.load(), "new");
     /// ```
+    #[inline]
     pub fn replace(&self, tx: &mut Transaction, value: T) -> StmResult<T> {
-        let old = self.read(tx)?;
-        self.write(tx, value)?;
-        Ok(old)
+        // SAFETY: as in `modify`.
+        unsafe { tx.update(self.core, |old| (value, old)) }
     }
 
     /// Reads the latest committed value without a transaction.

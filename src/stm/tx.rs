@@ -29,7 +29,7 @@
 //! - **Nested `or_else` scopes** roll back only the first branch's writes: writes to new
 //!   variables are truncated; a branch's first overwrite of an older entry saves the old
 //!   value in an undo log instead of cloning the whole write set.
-//! - **A write computed from a read stands for it** (`modify`): the write entry carries
+//! - **A write computed from a read stands for it** (`modify`, `replace`): the write entry carries
 //!   the version read, and is validated and waited on like a read-set entry. The
 //!   variable is in the write set, so the commit validates it under its own lock. It
 //!   saves the read-set entry's stores, which the commit's locked instructions would wait
@@ -84,13 +84,14 @@ pub struct Transaction {
     pub(crate) log: LogRef,
 }
 
-/// A transaction's bookkeeping. Each thread keeps one spare log and reuses it, so a
-/// transaction neither allocates its sets nor moves them around: only a pointer moves.
+/// A transaction's bookkeeping. Each thread keeps one log (in its `Home`) and reuses it,
+/// so a transaction neither allocates its sets nor moves them around: only a pointer
+/// moves.
 ///
 /// The attempt's state lives here too, not in `Transaction`, and a transaction leaves it
 /// as a new one must find it (`Log::reset`): so starting one stores nothing, and the
-/// resets come after the commit. Every store before a commit's locked instructions
-/// delays them (they wait for the store buffer to drain); one after them does not.
+/// resets come after the commit, where they do not delay its locked instructions (which
+/// wait for the store buffer to drain).
 ///
 /// The sets are `Vec`s made with room for the common case (`Log::new`), not `SmallVec`s:
 /// the log lives on the heap anyway, so inline storage saves no allocation, and every
@@ -391,7 +392,7 @@ pub(crate) struct WriteEntry {
     /// this entry.
     pub(crate) value: *mut (),
     /// The version of the variable that the write was computed from, when the entry
-    /// stands for a read too (`modify`): validated, and waited on by `retry`, exactly
+    /// stands for a read too (`modify`, `replace`): validated, and waited on by `retry`, exactly
     /// like a read-set entry, which it saves (three stores of `modify`'s seven). The
     /// variable is in the write set, so the commit locks it and compares it under its
     /// lock. `NOT_READ` for any other write.
@@ -751,20 +752,21 @@ impl Transaction {
         unsafe { self.log.read_slow(var) }
     }
 
-    /// Replaces the variable's value with `f` of it: `read`, then `write`. Inlined for
-    /// the common case, a variable this attempt has not written (and an attempt not
-    /// doomed), where one test of the write filter serves both; anything else is the
-    /// general `read_slow` and `write`. The shared-memory accesses are `read`'s, filter
-    /// hit or not (see there).
+    /// Replaces the variable's value with the first half of `f` of it, and returns the
+    /// second: `read`, then `write` (`modify`, `replace`). Inlined for the common case, a
+    /// variable this attempt has not written (and an attempt not doomed), where one test
+    /// of the write filter serves both and the write entry stands for the read; anything
+    /// else is the general `read_slow` and `write`. The shared-memory accesses are
+    /// `read`'s, filter hit or not (see there).
     ///
     /// # Safety
     /// As for `read`.
     #[inline]
-    pub(crate) unsafe fn modify<T: Clone + 'static>(
+    pub(crate) unsafe fn update<T: Clone + 'static, R>(
         &mut self,
         var: NonNull<VarCore>,
-        f: impl FnOnce(T) -> T,
-    ) -> StmResult<()> {
+        f: impl FnOnce(T) -> (T, R),
+    ) -> StmResult<R> {
         // A constant per `T`: words compile to nothing here.
         if !value::in_word::<T>() && self.log.pin.is_none() {
             self.log.pin();
@@ -778,17 +780,20 @@ impl Transaction {
                 if version <= self.log.read_version {
                     // Not in the write set (the test above). The entry stands for the
                     // read too.
-                    let value = value::pack(f(value));
-                    self.log.push_write_after_read(var, value, version);
+                    let (value, result) = f(value);
+                    self.log
+                        .push_write_after_read(var, value::pack(value), version);
                     self.log.state.write_filter |= bit;
-                    return Ok(());
+                    return Ok(result);
                 }
             }
         }
         // SAFETY: forwarded from the caller (`read_slow` handles every case `read` does).
         let value = unsafe { self.log.read_slow(var) }?;
+        let (value, result) = f(value);
         // SAFETY: forwarded from the caller.
-        unsafe { self.write(var, f(value)) }
+        unsafe { self.write(var, value) }?;
+        Ok(result)
     }
 
     /// Buffers a write of `value`, to be published at commit.
