@@ -656,7 +656,7 @@ impl Log {
     }
 
     /// Empties the write set of a commit that published it: its values are the
-    /// variables' now. (The write filter is left as it is: see `discard_writes`.)
+    /// variables' now. (The write filter is reset as the transaction ends: `Log::reset`.)
     pub(crate) fn forget_published_writes(&mut self) {
         self.writes.clear();
     }
@@ -887,10 +887,8 @@ impl Transaction {
 
     /// Drops every unpublished value and closes every `or_else` branch: the attempt is
     /// over and did not commit. Stores nothing in the common case, a committed or
-    /// read-only attempt, where there is nothing to drop: every store before a commit's
-    /// locked instructions delays them (they wait for the store buffer to drain). So
-    /// the write filter may keep stale bits here; `restart_after` clears it for the next
-    /// attempt, and a finished transaction never looks at it again.
+    /// read-only attempt, where there is nothing to drop. (The write filter is the
+    /// caller's to reset, with the rest of the attempt's state: `Log::reset`.)
     #[inline]
     fn discard_writes(&mut self) {
         // Undo entries exist only while a branch is open, so these two tell all.

@@ -237,6 +237,18 @@ mod tests {
     }
 
     #[test]
+    fn try_enter_refuses_a_thread_already_inside() {
+        let local = Local::claim();
+        assert!(local.try_enter(), "outside: enters");
+        let inside = local.count();
+        assert!(!local.try_enter(), "inside: refused");
+        assert_eq!(local.count(), inside, "a refused entry changes nothing");
+        local.leave();
+        assert!(local.try_enter(), "outside again: enters");
+        local.leave();
+    }
+
+    #[test]
     fn a_record_outlives_its_thread_with_an_even_count() {
         let record = std::thread::spawn(|| {
             let local = Local::claim();
