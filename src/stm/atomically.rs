@@ -363,7 +363,11 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
             match attempt(&mut tx, &mut this.f) {
                 // `contention`, and with it any priority token, is dropped on return,
                 // before `atomically_async` runs the hooks.
-                Attempt::Committed(value) => return Poll::Ready((value, take_hooks(&mut tx))),
+                Attempt::Committed(value) => {
+                    let hooks = take_hooks(&mut tx);
+                    tx.end();
+                    return Poll::Ready((value, hooks));
+                }
                 Attempt::Conflict => tx.restart_after(|| contention.after_conflict()),
                 // The token is held for a run or two of one transaction that never
                 // sleeps holding it, so a short spin beats a wake-up protocol here.
