@@ -392,10 +392,10 @@ pub(crate) struct WriteEntry {
     /// this entry.
     pub(crate) value: *mut (),
     /// The version of the variable that the write was computed from, when the entry
-    /// stands for a read too (`modify`, `replace`): validated, and waited on by `retry`, exactly
-    /// like a read-set entry, which it saves (three stores of `modify`'s seven). The
-    /// variable is in the write set, so the commit locks it and compares it under its
-    /// lock. `NOT_READ` for any other write.
+    /// stands for a read too (`modify`, `replace`): validated, and waited on by `retry`,
+    /// exactly like a read-set entry, which it saves (a read-set entry costs three
+    /// stores, this field one). The variable is in the write set, so the commit locks it
+    /// and compares it under its lock. `NOT_READ` for any other write.
     pub(crate) read_version: u64,
 }
 
@@ -406,6 +406,7 @@ pub(crate) const NOT_READ: u64 = u64::MAX;
 struct UndoEntry {
     index: usize,
     value: *mut (),
+    /// The entry's `saved_by` before this branch saved it, also put back.
     scope: u32,
 }
 
@@ -530,7 +531,8 @@ impl Log {
         }
     }
 
-    /// Whether every variable read still carries the version read and is unlocked.
+    /// Whether every variable read (`reads`: also those write entries stand for) still
+    /// carries the version read and is unlocked.
     ///
     /// `locks_held`: the caller is the commit, holding the locks of its write set, so a
     /// variable locked *by this transaction* counts as unlocked. Anywhere else a locked
@@ -544,13 +546,14 @@ impl Log {
             let word = unsafe { r.var.as_ref() }.lock_word();
             word.version() == r.version && (!word.is_locked() || locks_held && self.owns(r.var))
         });
-        // Entries that stand for a read: their variables are this transaction's to lock.
+        // Write entries that stand for reads: their variables are this transaction's to
+        // lock.
+        let mut in_writes = (self.writes.iter()).filter(|w| w.read_version != NOT_READ);
         reads_valid
-            && self.writes.iter().all(|w| {
+            && in_writes.all(|w| {
                 // SAFETY: write entries point to cores alive while the transaction runs.
                 let word = unsafe { w.var.as_ref() }.lock_word();
-                w.read_version == NOT_READ
-                    || word.version() == w.read_version && (!word.is_locked() || locks_held)
+                word.version() == w.read_version && (!word.is_locked() || locks_held)
             })
     }
 
@@ -595,23 +598,22 @@ impl Log {
             self.push_write(var, value::pack(value));
             return Ok(());
         };
-        let log = self;
-        let entry = &mut log.writes[i];
-        let saved_by = log.saved_by.get(i).copied().unwrap_or(0);
-        match log.scopes.last().copied() {
+        let entry = &mut self.writes[i];
+        let saved_by = self.saved_by.get(i).copied().unwrap_or(0);
+        match self.scopes.last().copied() {
             // The first write in this branch to an entry from before it: keep the old
             // value for rollback, and give the branch a value of its own.
             Some(scope) if i < scope.write_mark && saved_by != scope.id => {
-                log.undo.push(UndoEntry {
+                self.undo.push(UndoEntry {
                     index: i,
                     value: entry.value,
                     scope: saved_by,
                 });
                 entry.value = value::pack(value);
-                if log.saved_by.len() <= i {
-                    log.saved_by.resize(i + 1, 0);
+                if self.saved_by.len() <= i {
+                    self.saved_by.resize(i + 1, 0);
                 }
-                log.saved_by[i] = scope.id;
+                self.saved_by[i] = scope.id;
             }
             // SAFETY: the entry holds an unpublished `T` that it owns.
             _ => unsafe { value::overwrite(&mut entry.value, value) },
@@ -621,14 +623,13 @@ impl Log {
 
     #[cold]
     fn free_unpublished(&mut self) {
-        let log = self;
-        log.scopes.clear();
-        log.saved_by.clear();
-        for undo in log.undo.drain(..) {
-            // SAFETY: undo values are unpublished and owned by the log.
-            unsafe { log.writes[undo.index].var.as_ref().drop_packed(undo.value) };
+        self.scopes.clear();
+        self.saved_by.clear();
+        for undo in self.undo.drain(..) {
+            // SAFETY: undo values are unpublished and owned by the self.
+            unsafe { self.writes[undo.index].var.as_ref().drop_packed(undo.value) };
         }
-        for entry in log.writes.drain(..) {
+        for entry in self.writes.drain(..) {
             // SAFETY: write entries own unpublished values.
             unsafe { entry.var.as_ref().drop_packed(entry.value) };
         }
@@ -642,16 +643,15 @@ impl Log {
     /// make this transaction free a node that readers may still hold.
     #[inline]
     pub(crate) fn wake_and_retire_replaced(&mut self) {
-        let log = self;
         // Popped, not drained: the order does not matter, and `pop` is cheaper.
-        while let Some(w) = log.writes.pop() {
+        while let Some(w) = self.writes.pop() {
             // SAFETY: write entries point to cores alive while the transaction runs.
             let core = unsafe { w.var.as_ref() };
             // Any time after the lock CAS is early enough to see every waiter that could
             // miss this commit (see wait.rs).
             core.waiters.wake_all();
             // SAFETY: `w.value` was the variable's published value; the commit replaced it.
-            unsafe { core.retire_replaced(w.value, &mut log.reclaimer) };
+            unsafe { core.retire_replaced(w.value, &mut self.reclaimer) };
         }
     }
 
