@@ -715,14 +715,10 @@ impl Transaction {
     /// Reads the variable's value as of this transaction's snapshot.
     ///
     /// Inlined for the common case, a variable this transaction has not written, read in
-    /// one try; anything else (its own write, a lock held, a version to extend past, a
-    /// doomed attempt) goes to `read_slow`. Reads are generic, so this compiles in each
-    /// caller; keeping the inlined part to one try keeps that code small.
-    ///
-    /// Which shared-memory accesses a read makes must not depend on the write filter,
-    /// which hashes addresses: a filter hit for a variable this transaction has not
-    /// written still gets the one try. (When it skipped the try, loom's models, whose
-    /// addresses differ from run to run, stopped being deterministic.)
+    /// one try (`read_unwritten_once`); anything else (its own write, a lock held, a
+    /// version to extend past, a doomed attempt) goes to `read_slow`. Reads are generic,
+    /// so this compiles in each caller; keeping the inlined part to one try keeps that
+    /// code small.
     ///
     /// # Safety
     /// `var` is alive (the caller holds a handle to it) and its value type is `T`.
@@ -731,33 +727,19 @@ impl Transaction {
         &mut self,
         var: NonNull<VarCore>,
     ) -> StmResult<T> {
-        // A constant per `T`: words compile to nothing here.
-        if !value::in_word::<T>() && self.log.pin.is_none() {
-            self.log.pin();
-        }
-        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
-        let bit = Log::filter_bit(var);
-        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.log.owns(var) {
-            // SAFETY: the caller holds a handle, so the core is alive.
-            let core = unsafe { var.as_ref() };
-            // SAFETY: forwarded from the caller.
-            if let Some((value, version)) = unsafe { Log::read_once::<T>(core) } {
-                if version <= self.log.read_version {
-                    self.log.reads.push(ReadEntry { var, version });
-                    return Ok(value);
-                }
-            }
+        // SAFETY: forwarded from the caller.
+        if let Some((value, version)) = unsafe { self.read_unwritten_once::<T>(var) } {
+            self.log.reads.push(ReadEntry { var, version });
+            return Ok(value);
         }
         // SAFETY: forwarded from the caller.
         unsafe { self.log.read_slow(var) }
     }
 
     /// Replaces the variable's value with the first half of `f` of it, and returns the
-    /// second: `read`, then `write` (`modify`, `replace`). Inlined for the common case, a
-    /// variable this attempt has not written (and an attempt not doomed), where one test
-    /// of the write filter serves both and the write entry stands for the read; anything
-    /// else is the general `read_slow` and `write`. The shared-memory accesses are
-    /// `read`'s, filter hit or not (see there).
+    /// second: `read`, then `write` (`modify`, `replace`). Inlined for the common case, as
+    /// `read` is, where the write entry then stands for the read and one test of the
+    /// write filter serves both; anything else is the general `read_slow` and `write`.
     ///
     /// # Safety
     /// As for `read`.
@@ -767,26 +749,14 @@ impl Transaction {
         var: NonNull<VarCore>,
         f: impl FnOnce(T) -> (T, R),
     ) -> StmResult<R> {
-        // A constant per `T`: words compile to nothing here.
-        if !value::in_word::<T>() && self.log.pin.is_none() {
-            self.log.pin();
-        }
-        let bit = Log::filter_bit(var);
-        if self.log.state.write_filter & bit == 0 || !self.log.state.doomed && !self.log.owns(var) {
-            // SAFETY: the caller holds a handle, so the core is alive.
-            let core = unsafe { var.as_ref() };
-            // SAFETY: forwarded from the caller.
-            if let Some((value, version)) = unsafe { Log::read_once::<T>(core) } {
-                if version <= self.log.read_version {
-                    // Not in the write set (the test above). The entry stands for the
-                    // read too.
-                    let (value, result) = f(value);
-                    self.log
-                        .push_write_after_read(var, value::pack(value), version);
-                    self.log.state.write_filter |= bit;
-                    return Ok(result);
-                }
-            }
+        // SAFETY: forwarded from the caller.
+        if let Some((value, version)) = unsafe { self.read_unwritten_once::<T>(var) } {
+            // Not in the write set (`read_unwritten_once`).
+            let (value, result) = f(value);
+            self.log
+                .push_write_after_read(var, value::pack(value), version);
+            self.log.state.write_filter |= Log::filter_bit(var);
+            return Ok(result);
         }
         // SAFETY: forwarded from the caller (`read_slow` handles every case `read` does).
         let value = unsafe { self.log.read_slow(var) }?;
@@ -794,6 +764,38 @@ impl Transaction {
         // SAFETY: forwarded from the caller.
         unsafe { self.write(var, value) }?;
         Ok(result)
+    }
+
+    /// The inlined part of `read` and `update`: one try at reading a variable this
+    /// attempt has not written, in an attempt not doomed, within the snapshot. `None`
+    /// sends the caller to the general path, `read_slow`, which tries again.
+    ///
+    /// Which shared-memory accesses a read makes must not depend on the write filter,
+    /// which hashes addresses: a filter hit for a variable this transaction has not
+    /// written still gets the one try. (When it skipped the try, loom's models, whose
+    /// addresses differ from run to run, stopped being deterministic.)
+    ///
+    /// # Safety
+    /// As for `read`.
+    #[inline(always)]
+    unsafe fn read_unwritten_once<T: Clone + 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+    ) -> Option<(T, u64)> {
+        // A constant per `T`: words compile to nothing here.
+        if !value::in_word::<T>() && self.log.pin.is_none() {
+            self.log.pin();
+        }
+        // A doomed attempt's filter has every bit set (`AttemptState::write_filter`).
+        let filter_hit = self.log.state.write_filter & Log::filter_bit(var) != 0;
+        if filter_hit && (self.log.state.doomed || self.log.owns(var)) {
+            return None;
+        }
+        // SAFETY: the caller holds a handle, so the core is alive.
+        let core = unsafe { var.as_ref() };
+        // SAFETY: forwarded from the caller; pinned above for a node type.
+        let (value, version) = unsafe { Log::read_once::<T>(core) }?;
+        (version <= self.log.read_version).then_some((value, version))
     }
 
     /// Buffers a write of `value`, to be published at commit.
@@ -811,7 +813,7 @@ impl Transaction {
         value: T,
     ) -> StmResult<()> {
         let bit = Log::filter_bit(var);
-        // A doomed attempt's filter has every bit set (see `Log::write_filter`).
+        // A doomed attempt's filter has every bit set (`AttemptState::write_filter`).
         if self.log.state.write_filter & bit != 0 {
             // SAFETY: forwarded from the caller.
             return unsafe { self.log.write_slow(var, value) };
