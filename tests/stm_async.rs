@@ -142,3 +142,20 @@ fn dropping_a_suspended_future_deregisters_it() {
     atomically(|tx| gate.write(tx, true));
     assert!(gate.load());
 }
+
+/// A committed future runs its `on_commit` hooks once, after the commit and outside the
+/// transaction (a hook may start one of its own), before it resolves.
+#[test]
+fn async_commit_runs_its_hooks_outside_the_transaction() {
+    let stock = TVar::new(1);
+    let sold = TVar::new(0);
+    let mut sell = Box::pin(atomically_async(|tx| {
+        stock.modify(tx, |n| n - 1)?;
+        let sold = sold.clone();
+        tx.on_commit(move || atomically(|tx| sold.modify(tx, |n| n + 1)));
+        Ok("sold")
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert_eq!(sell.as_mut().poll(&mut cx), Poll::Ready("sold"));
+    assert_eq!((stock.load(), sold.load()), (0, 1));
+}

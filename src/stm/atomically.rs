@@ -53,25 +53,10 @@ fn attempt<T>(
     }
 }
 
+/// What `on_commit` registered, in order.
+type Hooks = Vec<Box<dyn FnOnce() + Send>>;
+
 /// Runs hooks registered with `on_commit`, in order; resumes the first panic after all ran.
-#[inline]
-fn run_hooks(hooks: Option<Hooks>) {
-    // An `Option`, not an empty `Vec`: dropping a `Vec` of trait objects is a call even
-    // when it is empty, and most transactions register no hook.
-    if let Some(hooks) = hooks {
-        run_some_hooks(hooks);
-    }
-}
-
-/// The committed transaction's hooks, if it registered any.
-fn take_hooks(tx: &mut Transaction) -> Option<Hooks> {
-    if tx.log.hooks.is_empty() {
-        None
-    } else {
-        Some(std::mem::take(&mut tx.log.hooks))
-    }
-}
-
 #[cold]
 fn run_some_hooks(hooks: Hooks) {
     let mut first_panic = None;
@@ -327,13 +312,11 @@ pub fn try_atomically<T, E>(
 /// assert!(wait.as_mut().poll(&mut cx).is_ready());
 /// ```
 pub async fn atomically_async<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
-    let (value, hooks) = Atomically {
+    Atomically {
         f,
         registration: None,
     }
-    .await;
-    run_hooks(hooks);
-    value
+    .await
 }
 
 /// The future behind `atomically_async`: runs attempts within `poll`, sleeps on retry.
@@ -346,10 +329,8 @@ struct Atomically<F> {
 // The body is only ever called through `&mut`, never pinned, so moving it is fine.
 impl<F> Unpin for Atomically<F> {}
 
-type Hooks = Vec<Box<dyn FnOnce() + Send>>;
-
 impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
-    type Output = (T, Option<Hooks>);
+    type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -361,12 +342,12 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
         loop {
             tx.log.state.has_priority = contention.has_priority();
             match attempt(&mut tx, &mut this.f) {
-                // `contention`, and with it any priority token, is dropped on return,
-                // before `atomically_async` runs the hooks.
                 Attempt::Committed(value) => {
-                    let hooks = take_hooks(&mut tx);
-                    tx.end();
-                    return Poll::Ready((value, hooks));
+                    // The priority token goes before the hooks run: a hook may commit,
+                    // and would otherwise wait for the token its own transaction holds.
+                    drop(contention);
+                    end_then_run_hooks(tx);
+                    return Poll::Ready(value);
                 }
                 Attempt::Conflict => tx.restart_after(|| contention.after_conflict()),
                 // The token is held for a run or two of one transaction that never

@@ -297,14 +297,21 @@ impl LogRef {
         unsafe { &(*self.0.as_ptr()).presence }
     }
 
+    /// Leaves the transaction's section. Under loom, also frees what waited for that
+    /// (under std the collector looks after those; see `reclaim::free_after_sections`).
+    #[inline(always)]
+    fn leave_section(&self) {
+        self.presence().leave();
+        #[cfg(loom)]
+        reclaim::free_after_sections();
+    }
+
     /// Leaves the transaction's section: the log is the thread's again, for its next
     /// transaction. A home not kept by the thread is freed here, so the transaction must
     /// not use the log afterwards.
     #[inline(always)]
     fn give_back(&self) {
-        self.presence().leave();
-        #[cfg(loom)]
-        reclaim::free_after_sections();
+        self.leave_section();
         // SAFETY: as in `deref`.
         if !unsafe { self.0.as_ref() }.kept_by_thread {
             self.free_unkept();
@@ -697,9 +704,7 @@ impl Transaction {
         self.log.reset();
         // No entry is left, so nothing depends on the pin or the section any more.
         self.log.unpin_if_pinned();
-        self.log.presence().leave();
-        #[cfg(loom)]
-        reclaim::free_after_sections();
+        self.log.leave_section();
         wait();
         self.log.presence().enter();
         self.log.read_version = clock::now();
