@@ -67,6 +67,7 @@ pub mod exec;
 pub mod stm;
 mod sync;
 mod task;
+pub mod testing;
 
 pub use task::{JoinError, JoinHandle};
 

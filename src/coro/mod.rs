@@ -20,9 +20,11 @@
 //! ```
 
 mod generator;
+mod schedule;
 mod scheduler;
 mod yield_now;
 
 pub use generator::{Co, Generator, GeneratorState};
+pub use schedule::Schedule;
 pub use scheduler::{sleep, spawn, Deadlock, Scheduler};
 pub use yield_now::yield_now;

@@ -1,5 +1,6 @@
 //! A single-threaded, round-robin scheduler of cooperative tasks (Beazley's generator
 //! scheduler, with futures): ready tasks run in FIFO order and a woken task joins the tail.
+//! A [`Schedule`] other than round robin picks among the ready tasks instead (for tests).
 //! Tasks may be `!Send`. When nothing can run, nothing sleeps on a timer, and no waker of a
 //! blocked task is held outside the scheduler, `run` reports a [`Deadlock`] instead of
 //! hanging.
@@ -15,10 +16,11 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::schedule::{Picker, Schedule};
 use crate::exec::park::Parker;
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
 use crate::sync::{lock, thread_local, Arc, CountedWaker, Mutex};
-use crate::task::{self, Header, JoinHandle, Schedule, TaskList, TaskRef};
+use crate::task::{self, Header, JoinHandle, TaskList, TaskRef};
 
 /// What the tasks' wakers reach: the inbox for tasks woken on other threads and the way
 /// to wake the scheduler's thread. `Send + Sync`, so a waker may be used from any thread.
@@ -32,7 +34,7 @@ struct Shared {
     tasks: TaskList,
 }
 
-impl Schedule for Arc<Shared> {
+impl task::Schedule for Arc<Shared> {
     const BLOCKING_JOIN: bool = false;
     // A yielding task is queued on this thread and run here; `Drop` runs queued entries.
     const KEEP_RUNNING_ON_YIELD: bool = true;
@@ -40,7 +42,7 @@ impl Schedule for Arc<Shared> {
     fn schedule(&self, task: TaskRef) {
         // A wake on the scheduler's own thread while it runs (a task waking itself or
         // another task) goes straight to the ready queue: no lock, no atomics.
-        let current = CURRENT.with(Cell::get);
+        let current = CURRENT.with(|cell| cell.get());
         // SAFETY: `CURRENT` points to the scheduler whose `run`/`block_on` is on this
         // thread's stack, and is reset before that call returns.
         if let Some(scheduler) = unsafe { current.as_ref() } {
@@ -89,6 +91,9 @@ pub struct Scheduler {
     ready: RefCell<VecDeque<TaskRef>>,
     timers: RefCell<BinaryHeap<Reverse<Timer>>>,
     next_timer: Cell<u64>,
+    /// Which ready task runs next (see `schedule.rs`), and the schedule it follows.
+    picker: RefCell<Picker>,
+    schedule: Schedule,
     /// Tasks are polled on this thread only.
     _not_send: PhantomData<*const ()>,
 }
@@ -171,6 +176,33 @@ impl Scheduler {
     /// assert!(scheduler.run().is_ok()); // nothing to do
     /// ```
     pub fn new() -> Scheduler {
+        Scheduler::with_schedule(Schedule::round_robin())
+    }
+
+    /// An empty scheduler that runs ready tasks in the order `schedule` picks (see
+    /// [`Schedule`]), to test cooperative code against other interleavings than round
+    /// robin. [`braid::testing::explore`](crate::testing::explore) runs a test under many.
+    ///
+    /// ```
+    /// use braid::coro::{yield_now, Schedule, Scheduler};
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let first = Rc::new(Cell::new(None));
+    /// let mut scheduler = Scheduler::with_schedule(Schedule::from_choices([1]));
+    /// for name in ["a", "b"] {
+    ///     let first = first.clone();
+    ///     scheduler.spawn(async move {
+    ///         if first.get().is_none() {
+    ///             first.set(Some(name));
+    ///         }
+    ///         yield_now().await;
+    ///     });
+    /// }
+    /// scheduler.run().unwrap();
+    /// assert_eq!(first.get(), Some("b")); // round robin would have run "a" first
+    /// ```
+    pub fn with_schedule(schedule: Schedule) -> Scheduler {
         Scheduler {
             shared: Arc::new(Shared {
                 inbox: Mutex::new(VecDeque::new()),
@@ -181,8 +213,15 @@ impl Scheduler {
             ready: RefCell::new(VecDeque::new()),
             timers: RefCell::new(BinaryHeap::new()),
             next_timer: Cell::new(0),
+            picker: RefCell::new(schedule.picker()),
+            schedule,
             _not_send: PhantomData,
         }
+    }
+
+    /// The schedule this scheduler follows.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// Adds a task; it runs when `run` or `block_on` drives the scheduler. The task may
@@ -289,10 +328,11 @@ impl Scheduler {
                     }
                 }
             }
-            // One round: the tasks ready now, in order; those they wake run next round.
+            // One round: the tasks ready now; those they wake run next round, unless the
+            // schedule picks one of them earlier (round robin never does).
             self.take_round(&mut round);
             let ran = !round.is_empty();
-            while let Some(task) = round.pop_front() {
+            while let Some(task) = self.next_in_round(&mut round) {
                 task.run();
             }
             let fired = self.fire_timers();
@@ -306,6 +346,23 @@ impl Scheduler {
                 return Err(deadlock);
             }
             self.sleep(&woken);
+        }
+    }
+
+    /// The task to run next in this round, as the schedule picks it among the round's
+    /// tasks still to run and those woken since the round began; `None` when the round
+    /// has no task left (woken ones then start the next round).
+    #[inline]
+    fn next_in_round(&self, round: &mut VecDeque<TaskRef>) -> Option<TaskRef> {
+        if round.is_empty() {
+            return None;
+        }
+        let mut ready = self.ready.borrow_mut();
+        let index = self.picker.borrow_mut().pick(round.len() + ready.len());
+        if index < round.len() {
+            round.remove(index)
+        } else {
+            ready.remove(index - round.len())
         }
     }
 
@@ -464,12 +521,13 @@ impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scheduler")
             .field("tasks", &self.live_tasks())
+            .field("schedule", &self.schedule)
             .finish_non_exhaustive()
     }
 }
 
 fn with_current<R>(what: &str, f: impl FnOnce(&Scheduler) -> R) -> R {
-    let current = CURRENT.with(Cell::get);
+    let current = CURRENT.with(|cell| cell.get());
     // SAFETY: `CURRENT` points to the scheduler whose `run`/`block_on` is on this thread's
     // stack, and is reset before that call returns.
     let scheduler = unsafe { current.as_ref() }.unwrap_or_else(|| {

@@ -163,7 +163,7 @@ thread_local! {
 
 /// Runs `f` with this thread's worker, if it is one.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
-    let worker = CURRENT.with(Cell::get);
+    let worker = CURRENT.with(|cell| cell.get());
     // SAFETY: `CURRENT` points to the worker on this thread's stack while `run` executes,
     // and is reset before that frame ends.
     f(unsafe { worker.as_ref() })
@@ -172,7 +172,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
 /// The pool this thread works for, or whose `block_on` it is in.
 pub(crate) fn current_pool() -> Option<Arc<Shared>> {
     with_current(|worker| worker.map(|w| w.shared.clone())).or_else(|| {
-        let entered = ENTERED.with(Cell::get);
+        let entered = ENTERED.with(|cell| cell.get());
         // SAFETY: `ENTERED` is set by `enter` from a live `Arc<Shared>` that the guard
         // keeps alive until it resets the pointer.
         unsafe { entered.as_ref() }.map(|shared| {

@@ -104,9 +104,14 @@ mod imp {
     pub(crate) use loom::thread;
     /// loom's `thread_local!` takes no `const { }` initializer; this one accepts the
     /// std form and drops the `const`, so declarations read the same under both cfgs.
+    ///
+    /// Each value is wrapped in [`ForgetOnUnwind`](super::ForgetOnUnwind): see there.
     macro_rules! loom_thread_local {
         ($(#[$attr:meta])* static $name:ident: $ty:ty = const { $init:expr };) => {
-            loom::thread_local! { $(#[$attr])* static $name: $ty = $init; }
+            loom::thread_local! {
+                $(#[$attr])* static $name: $crate::sync::ForgetOnUnwind<$ty> =
+                    $crate::sync::ForgetOnUnwind::new($init);
+            }
         };
     }
     #[allow(unused_imports)]
@@ -137,12 +142,61 @@ mod imp {
         word.swap(value, atomic::Ordering::Release);
     }
 
+    /// Each value is wrapped in [`ForgetOnUnwind`](super::ForgetOnUnwind): see there.
     macro_rules! sync_static {
         ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
-            loom::lazy_static! { $(#[$attr])* static ref $name: $ty = $init; }
+            loom::lazy_static! {
+                $(#[$attr])* static ref $name: $crate::sync::ForgetOnUnwind<$ty> =
+                    $crate::sync::ForgetOnUnwind::new($init);
+            }
         };
     }
     pub(crate) use sync_static;
+}
+
+/// A thread-local or static of braid's under loom, whose destructor stands down while a
+/// panic unwinds.
+///
+/// When a model's closure panics (a user's assertion found a bug), loom unwinds out of
+/// the model and drops the failed execution, with every thread's thread-locals and
+/// every lazy static in it, *outside* the execution. A destructor that touches a loom
+/// primitive there (braid's log frees its variables; `HomeOwner` looks up another
+/// thread-local) panics with "cannot access Loom execution state from outside a Loom
+/// model", a panic during unwinding, and the process aborts: the user's test binary
+/// dies instead of reporting the user's failure. So while the thread is panicking, the
+/// value is forgotten instead: the failed execution's memory leaks, which a failing test
+/// can afford, and the user's own panic reaches the test harness. Outside a panic (the
+/// end of every passing execution, where loom drops thread-locals inside the execution)
+/// the value drops as usual, so loom still sees every free and leak check.
+///
+/// The same unwinding without the wrapper is loom's tokio-rs/loom#250 ("panic in a
+/// destructor during cleanup" when a model fails with thread-locals in use).
+#[cfg(loom)]
+pub(crate) struct ForgetOnUnwind<T>(std::mem::ManuallyDrop<T>);
+
+#[cfg(loom)]
+impl<T> ForgetOnUnwind<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        ForgetOnUnwind(std::mem::ManuallyDrop::new(value))
+    }
+}
+
+#[cfg(loom)]
+impl<T> std::ops::Deref for ForgetOnUnwind<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[cfg(loom)]
+impl<T> Drop for ForgetOnUnwind<T> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.0) }
+        }
+    }
 }
 
 pub(crate) use imp::*;
