@@ -300,7 +300,8 @@ fn model_zz_runs_after_the_failing_models() {
 // ---- The costs in README.md -----------------------------------------------------------
 
 /// Prints each model's executions and time unbounded and at preemption bounds 2, 3 and
-/// 4, stopping any one run at 60 s (`BRAID_MEASURE_SECS` to change).
+/// 4, stopping any one run at 60 s (`BRAID_MEASURE_SECS` to change;
+/// `BRAID_MEASURE_ONLY=retry` measures only the models whose name contains `retry`).
 #[test]
 #[ignore = "a measurement, minutes long: cargo test --release --test user_models -- --ignored --nocapture"]
 fn measure_bounds() {
@@ -342,7 +343,8 @@ fn measure_bounds() {
     ];
     println!("| model | unbounded | bound 2 | bound 3 | bound 4 |");
     println!("|---|---|---|---|---|");
-    for (name, f) in models {
+    let only = std::env::var("BRAID_MEASURE_ONLY").unwrap_or_default();
+    for (name, f) in models.into_iter().filter(|(name, _)| name.contains(&only)) {
         let mut row = format!("| {name} |");
         for bound in [None, Some(2), Some(3), Some(4)] {
             row += &format!(" {} |", measure(f, bound, limit));
@@ -358,6 +360,8 @@ fn measure(f: fn(), bound: Option<usize>, limit_secs: u64) -> String {
     builder.preemption_bound = bound;
     builder.max_branches = braid::testing::DEFAULT_MAX_BRANCHES;
     builder.max_duration = Some(Duration::from_secs(limit_secs));
+    // loom looks at the clock only every `checkpoint_interval` executions.
+    builder.checkpoint_interval = 100;
     let runs = Arc::new(AtomicUsize::new(0));
     let counted = {
         let runs = runs.clone();
@@ -377,4 +381,21 @@ fn measure(f: fn(), bound: Option<usize>, limit_secs: u64) -> String {
         }
         Ok(()) => format!("{runs} in {elapsed:.2?}"),
     }
+}
+
+#[test]
+#[should_panic(expected = "loom models at most 5")]
+fn a_pool_larger_than_loom_can_model_is_refused_by_name() {
+    model(|| {
+        let _pool = Pool::new(8);
+    });
+}
+
+#[test]
+fn a_default_pool_in_a_model_has_one_worker() {
+    model(|| {
+        let pool = Pool::default();
+        assert_eq!(pool.workers(), 1);
+        assert_eq!(pool.spawn_fn(|| 6 * 7).join().unwrap(), 42);
+    });
 }

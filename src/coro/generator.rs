@@ -46,6 +46,30 @@ struct Slot<Y, R> {
     input: Cell<Option<R>>,
     /// The first `resume`'s input, until the body takes it.
     first_input: Cell<Option<R>>,
+    /// The generator has completed or been dropped: a `Co` that escaped its body (returned
+    /// or stored elsewhere) has nobody to yield to, and says so instead of losing values.
+    ended: Cell<bool>,
+}
+
+impl<Y, R> Slot<Y, R> {
+    /// Panics if the generator has ended; `what` names the call.
+    #[inline]
+    #[track_caller]
+    fn check_live(&self, what: &str) {
+        if self.ended.get() {
+            used_after_the_generator_ended(what);
+        }
+    }
+}
+
+#[cold]
+#[track_caller]
+fn used_after_the_generator_ended(what: &str) -> ! {
+    panic!(
+        "braid::coro::Co::{what}: the generator this Co belongs to has ended (it completed \
+         or was dropped), so nothing will ever resume it: a value yielded now would be lost. \
+         A Co is for its own generator's body; do not return it or keep it elsewhere"
+    )
 }
 
 /// The body's handle: yields values and receives resume values.
@@ -108,6 +132,7 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
             yielded: Cell::new(None),
             input: Cell::new(None),
             first_input: Cell::new(None),
+            ended: Cell::new(false),
         });
         let co = Co { slot: slot.clone() };
         Generator {
@@ -259,6 +284,7 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
 
     fn finish(&mut self) {
         self.stage = Stage::Complete;
+        self.slot.ended.set(true);
         self.body = None;
         self.slot.yielded.set(None);
         self.slot.input.set(None);
@@ -293,6 +319,14 @@ impl<Y, Ret> Iterator for Generator<Y, (), Ret> {
     }
 }
 
+impl<Y, R, Ret> Drop for Generator<Y, R, Ret> {
+    /// Marks the slot ended before the body's live locals drop, so an escaped `Co`
+    /// refuses to yield from then on.
+    fn drop(&mut self) {
+        self.slot.ended.set(true);
+    }
+}
+
 impl<Y, R, Ret> fmt::Debug for Generator<Y, R, Ret> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Generator")
@@ -308,7 +342,9 @@ impl<Y, R> Co<Y, R> {
     /// # Panics
     /// When polled while another `yield_`'s value is still waiting to be returned by
     /// `resume` (two `yield_` futures polled together, say by a `join`): one value would
-    /// be lost. Await each `yield_` before the next.
+    /// be lost. Await each `yield_` before the next. When polled after the generator has
+    /// ended (a `Co` that escaped its body, used after the generator completed or was
+    /// dropped): nothing would ever take the value.
     ///
     /// ```
     /// use braid::coro::{Generator, GeneratorState};
@@ -329,6 +365,9 @@ impl<Y, R> Co<Y, R> {
     /// The input of the first `resume`, if this generator was started with `resume` and
     /// the body has not taken it yet. Call it before the first `yield_`.
     ///
+    /// # Panics
+    /// If the generator has ended (this `Co` escaped its body).
+    ///
     /// ```
     /// use braid::coro::{Generator, GeneratorState};
     /// // It never yields, so the yield type is named: `()`.
@@ -341,7 +380,9 @@ impl<Y, R> Co<Y, R> {
     ///     GeneratorState::Complete("hello, Ada".to_string())
     /// );
     /// ```
+    #[track_caller]
     pub fn first_input(&self) -> Option<R> {
+        self.slot.check_live("first_input");
         self.slot.first_input.take()
     }
 
@@ -350,7 +391,8 @@ impl<Y, R> Co<Y, R> {
     /// `yield from`). `inner` is started with [`Generator::start`].
     ///
     /// # Panics
-    /// If `inner` has already started.
+    /// If `inner` has already started, or this generator has ended (this `Co` escaped
+    /// its body; `inner` is then dropped without running).
     ///
     /// ```
     /// use braid::coro::Generator;
@@ -370,6 +412,7 @@ impl<Y, R> Co<Y, R> {
     /// assert_eq!(both.collect::<Vec<_>>(), [0, 1, 10, 11, 4]);
     /// ```
     pub async fn yield_from<Ret2>(&self, mut inner: Generator<Y, R, Ret2>) -> Ret2 {
+        self.slot.check_live("yield_from");
         assert!(
             inner.stage == Stage::NotStarted,
             "braid::coro::Co::yield_from: the inner generator has already started; \
@@ -410,6 +453,7 @@ impl<Y, R> Future for YieldNow<'_, Y, R> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
         if let Some(value) = self.value.take() {
+            self.slot.check_live("yield_");
             if let Some(earlier) = self.slot.yielded.replace(Some(value)) {
                 two_yields_at_once(earlier);
             }

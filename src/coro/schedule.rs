@@ -85,9 +85,13 @@ impl Schedule {
         }
     }
 
-    /// An explicit plan: at the `i`-th step with a choice, run candidate
-    /// `choices[i] % candidates` (0 is round robin's pick); round robin once the list
-    /// runs out. An empty list is round robin.
+    /// An explicit plan: at the `i`-th step with a choice, run candidate `choices[i]`,
+    /// or the last one if there are fewer (0 is round robin's pick); round robin once the
+    /// list runs out. An empty list is round robin.
+    ///
+    /// A smaller choice is never further from round robin than a larger one (a choice
+    /// past the last candidate means the last, not a wrap-around to the first), which is
+    /// what lets proptest shrink a plan toward round robin one number at a time.
     pub fn from_choices(choices: impl IntoIterator<Item = u32>) -> Schedule {
         let choices: Vec<u32> = choices.into_iter().collect();
         if choices.is_empty() {
@@ -197,7 +201,7 @@ impl Picker {
             Plan::Seeded(_) => (splitmix64(&mut self.state) % candidates as u64) as usize,
             Plan::Choices(choices) => choices
                 .get(step)
-                .map_or(0, |&choice| choice as usize % candidates),
+                .map_or(0, |&choice| (choice as usize).min(candidates - 1)),
         }
     }
 }
@@ -239,7 +243,7 @@ mod tests {
         let mut picker = Schedule::from_choices([1, 5]).picker();
         assert_eq!(picker.pick(1), 0); // no choice: not a step
         assert_eq!(picker.pick(2), 1);
-        assert_eq!(picker.pick(3), 2); // 5 % 3
+        assert_eq!(picker.pick(3), 2); // past the last candidate: the last
         assert_eq!(picker.pick(3), 0); // the list ran out
     }
 

@@ -48,6 +48,19 @@ where
     settle(result_a, result_b)
 }
 
+/// Both closures on the calling thread, which is no worker: `a`, then `b` even if `a`
+/// panicked, then the first panic (rayon's `join` outside a pool does the same).
+pub(crate) fn join_here<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    let result_a = catch_unwind(AssertUnwindSafe(a));
+    let result_b = catch_unwind(AssertUnwindSafe(b));
+    settle(result_a, result_b)
+}
+
+/// Both results, or the first closure's panic if it panicked, else the second's.
 fn settle<RA, RB>(a: std::thread::Result<RA>, b: std::thread::Result<RB>) -> (RA, RB) {
     match (a, b) {
         (Ok(a), Ok(b)) => (a, b),

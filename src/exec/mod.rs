@@ -96,7 +96,7 @@ pub fn join<RA: Send, RB: Send>(
 ) -> (RA, RB) {
     worker::with_current(|worker| match worker {
         Some(worker) => join::join_in_worker(worker, a, b),
-        None => (a(), b()),
+        None => join::join_here(a, b),
     })
 }
 

@@ -139,6 +139,15 @@ impl PoolBuilder {
             self.max_blocking_threads > 0,
             "a Pool needs at least one blocking thread (max_blocking_threads = 0 was asked for)"
         );
+        // loom models a fixed number of threads, the model's own included; past it loom
+        // fails with a bare assertion deep in its scheduler.
+        assert!(
+            !cfg!(loom) || workers < crate::sync::MAX_THREADS,
+            "under loom a Pool of {workers} workers needs {} threads with the model's \
+             own, and loom models at most {}: use Pool::new(1) or Pool::new(2) in a model",
+            workers + 1,
+            crate::sync::MAX_THREADS,
+        );
         let (shared, locals) = Shared::new(workers, self.max_blocking_threads);
         let shared = Arc::new(shared);
         let threads = locals
@@ -160,7 +169,12 @@ impl PoolBuilder {
     }
 }
 
+/// One worker per core; under loom one worker, the smallest model of a pool (loom's
+/// threads are simulated, and each one multiplies what a model explores).
 fn default_workers() -> usize {
+    if cfg!(loom) {
+        return 1;
+    }
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -427,7 +441,7 @@ impl Pool {
 }
 
 impl Default for Pool {
-    /// A pool with one worker per available core.
+    /// A pool with one worker per available core (one worker under `--cfg loom`).
     ///
     /// ```
     /// let pool = braid::exec::Pool::default();

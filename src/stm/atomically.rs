@@ -40,17 +40,25 @@ fn attempt<T>(
             Commit::Conflict => Attempt::Conflict,
             Commit::YieldToPriority => Attempt::YieldToPriority,
         },
-        Err(e) if e.is_retry() && !tx.log.state.doomed => {
-            if tx.log.reads().next().is_none() {
-                panic!(
-                    "braid::stm::retry: the transaction read no TVar before retrying, so no \
-                     commit could ever wake it: it would block forever"
-                );
-            }
-            Attempt::Retry
-        }
+        Err(e) if e.is_retry() && !tx.log.state.doomed => Attempt::Retry,
         _ => Attempt::Conflict,
     }
+}
+
+/// Whether the attempt that just retried read nothing: no commit can ever wake it.
+fn read_nothing(tx: &Transaction) -> bool {
+    tx.log.reads().next().is_none()
+}
+
+/// A `retry` with nothing read and no deadline would sleep forever: refused.
+#[cold]
+#[track_caller]
+fn retried_having_read_nothing() -> ! {
+    panic!(
+        "braid::stm::retry: the transaction read no TVar before retrying, so no commit \
+         could ever wake it: it would block forever (with a deadline, as in \
+         atomically_timeout, it waits out the deadline instead)"
+    )
 }
 
 /// What `on_commit` registered, in order.
@@ -107,8 +115,13 @@ pub fn atomically<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
 /// body short. A timed-out transaction publishes nothing and runs no `on_commit` hooks.
 /// ScalaSTM's `retryFor`; Python's `queue.get(timeout=...)` for any condition.
 ///
+/// A body that retries having read no `TVar` has nothing that could wake it, so it
+/// waits out the deadline and returns `None` (where [`atomically`] panics, since it
+/// would wait forever); rust-stm's `with_control` does the same.
+///
 /// # Panics
-/// As [`atomically`].
+/// If called inside another transaction body. A panic in the body publishes nothing and
+/// propagates to the caller.
 ///
 /// ```
 /// use braid::stm::{atomically_timeout, TQueue};
@@ -218,7 +231,13 @@ fn attempts_after_the_first<T>(
             Attempt::Retry => {
                 // A transaction about to wait gives the priority token back first.
                 contention.before_wait();
-                if quick_retries < QUICK_RETRIES {
+                // Nothing read, nothing can wake it: refused without a deadline; with
+                // one, it registers on nothing below and sleeps until the deadline.
+                let nothing_to_wait_for = read_nothing(tx);
+                if nothing_to_wait_for && deadline.is_none() {
+                    retried_having_read_nothing();
+                }
+                if quick_retries < QUICK_RETRIES && !nothing_to_wait_for {
                     // Registering a waiter costs more than a short transaction, and a
                     // hand-off (a queue's other end) often lands within microseconds, so
                     // first look again a few times after a short, growing pause.
@@ -354,6 +373,9 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
                 // sleeps holding it, so a short spin beats a wake-up protocol here.
                 Attempt::YieldToPriority => tx.restart_after(progress::wait_while_priority_held),
                 Attempt::Retry => {
+                    if read_nothing(&tx) {
+                        retried_having_read_nothing();
+                    }
                     // The token is dropped with `contention` on return, before any wait.
                     match register_waiter(&tx, WaitToken::for_task(cx.waker())) {
                         Some(registration) => {

@@ -76,6 +76,9 @@ mod imp {
         word.store(value, atomic::Ordering::Release);
     }
 
+    /// How many threads a program may run at once: no limit but the OS's.
+    pub(crate) const MAX_THREADS: usize = usize::MAX;
+
     /// Declares a `static` shared by all threads. Under loom the static is created anew
     /// for each explored execution, so every model starts from the same state.
     macro_rules! sync_static {
@@ -117,6 +120,9 @@ mod imp {
     #[allow(unused_imports)]
     pub(crate) use loom::{cell::UnsafeCell, sync::Condvar};
     pub(crate) use loom_thread_local as thread_local;
+
+    /// How many threads a loom model may run at once, its own included.
+    pub(crate) const MAX_THREADS: usize = loom::MAX_THREADS;
 
     /// Under loom a spin is a yield, so the model can schedule the thread we wait for.
     pub(crate) fn spin_loop() {

@@ -39,5 +39,5 @@ const PLANNED_STEPS: usize = 128;
 /// });
 /// ```
 pub fn schedules() -> impl Strategy<Value = Schedule, Tree = impl ValueTree<Value = Schedule>> {
-    vec(0u32..16, 0..=PLANNED_STEPS).prop_map(Schedule::from_choices)
+    vec(0u32..4, 0..=PLANNED_STEPS).prop_map(Schedule::from_choices)
 }
