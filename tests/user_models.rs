@@ -290,6 +290,57 @@ fn model_reports_a_panic_inside_a_scheduler_task() {
     });
 }
 
+/// A bug that loom finds only after some executions (its first runs this thread's read
+/// first): the code assumes it reads before the other thread commits.
+fn order_bug() {
+    let flag = TVar::new(false);
+    let setter = {
+        let flag = flag.clone();
+        thread::spawn(move || atomically(|tx| flag.write(tx, true)))
+    };
+    let seen = atomically(|tx| flag.read(tx));
+    setter.join().unwrap();
+    assert!(!seen, "the other thread committed first");
+}
+
+/// loom's replay (`LOOM_CHECKPOINT_FILE` with `LOOM_CHECKPOINT_INTERVAL=1`, which
+/// `braid::testing::model` reads from the environment): the first run saves the failing
+/// interleaving, and a second run with the same file fails at its first execution.
+#[test]
+fn a_failing_interleaving_saved_by_loom_replays_first() {
+    let file = std::env::temp_dir().join(format!("braid-replay-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let run = || {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(braid::testing::DEFAULT_PREEMPTION_BOUND);
+        builder.max_branches = braid::testing::DEFAULT_MAX_BRANCHES;
+        builder.checkpoint_file = Some(file.clone());
+        builder.checkpoint_interval = 1;
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = {
+            let runs = runs.clone();
+            move || {
+                runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                order_bug();
+            }
+        };
+        let failed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.check(counted)))
+                .is_err();
+        (failed, runs.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let (failed, explored) = run();
+    assert!(failed, "the model finds the order bug");
+    assert!(
+        explored > 1,
+        "found only after {explored} executions, so a replay shows"
+    );
+    let (failed_again, executions) = run();
+    let _ = std::fs::remove_file(&file);
+    assert!(failed_again);
+    assert_eq!(executions, 1, "the saved interleaving runs first");
+}
+
 /// Runs after the failing models in the same binary (tests run in name order within a
 /// thread, and in any order across threads): the binary survived them.
 #[test]

@@ -44,8 +44,8 @@ use crate::sync::{lock, park_timeout, spin_loop, thread, Arc, Mutex};
 /// few yields. Measured on a capacity-1 queue hand-off: 4.9 µs per message with
 /// exponential backoff, 3.1 µs with 100 spins, 2.1 µs with 1000. Under loom, none: the
 /// polls only look at the token, which the park loop looks at too, so they add no
-/// outcome to explore, only branch points (unbounded, a thread woken by a commit was
-/// 270,297 executions with one spin and one yield, and TODO without).
+/// outcome to explore, only branch points (a user's model of a thread woken by a commit,
+/// unbounded: 270,297 executions with one spin and one yield, 268,165 without).
 const SPINS_BEFORE_PARK: u32 = if cfg!(loom) { 0 } else { 1000 };
 const YIELDS_BEFORE_PARK: u32 = if cfg!(loom) { 0 } else { 4 };
 

@@ -6,7 +6,8 @@
 //! own synchronization. A user's program built with `--cfg loom` gets the same: braid's
 //! primitives become loom's, and the user's loom models see through braid.
 //!
-//! No other module names `std::sync::atomic` or `loom`.
+//! No other module names `std::sync::atomic` or `loom`, except `testing::model`, which
+//! drives loom itself (and counts executions with a std atomic loom must not see).
 
 pub(crate) mod backoff;
 pub(crate) mod presence;
@@ -175,8 +176,9 @@ mod imp {
 /// end of every passing execution, where loom drops thread-locals inside the execution)
 /// the value drops as usual, so loom still sees every free and leak check.
 ///
-/// The same unwinding without the wrapper is loom's tokio-rs/loom#250 ("panic in a
-/// destructor during cleanup" when a model fails with thread-locals in use).
+/// Upstream this is tokio-rs/loom#291 and #350 (a loom primitive touched while a failed
+/// model unwinds: "panic in a destructor during cleanup"), with a fix proposed in
+/// tokio-rs/loom#297 and not released in loom 0.7; this wrapper is braid's side of it.
 #[cfg(loom)]
 pub(crate) struct ForgetOnUnwind<T>(std::mem::ManuallyDrop<T>);
 
