@@ -54,6 +54,31 @@
 //! assert_eq!(pool.map([1, 2, 3], |n| n * n), [1, 4, 9]);
 //! ```
 //!
+//! - [`testing`]: checking your own braid code. [`explore`](testing::explore) runs
+//!   cooperative tasks under seeded [`Schedule`](testing::Schedule)s other than round
+//!   robin and names the one that fails; `testing::model` (under `--cfg loom`) runs a
+//!   loom model of your code with bounds that finish; `testing::schedules` (feature
+//!   `proptest`) is a proptest strategy that shrinks toward round robin.
+//!
+//! ```
+//! use braid::coro::yield_now;
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//!
+//! braid::testing::explore(10, |scheduler| {
+//!     let turns = Rc::new(Cell::new(0));
+//!     for _ in 0..2 {
+//!         let turns = turns.clone();
+//!         scheduler.spawn(async move {
+//!             turns.set(turns.get() + 1);
+//!             yield_now().await;
+//!         });
+//!     }
+//!     scheduler.run().unwrap();
+//!     assert_eq!(turns.get(), 2);
+//! });
+//! ```
+//!
 //! Everything braid synchronizes with goes through one internal shim, so building with
 //! `RUSTFLAGS="--cfg loom"` swaps in loom's model-checked primitives: braid's own models
 //! live in `models/`, and a user's loom model sees through braid the same way.

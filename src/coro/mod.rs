@@ -3,7 +3,8 @@
 //! A [`Generator`] runs a body that yields values out and receives values in, suspended
 //! between resumes without a thread or a stack of its own (Python's generators, with
 //! `send` and `yield from`). A [`Scheduler`] runs cooperative tasks on one thread in
-//! round-robin order, with the same [`JoinHandle`](crate::JoinHandle) as the Pool.
+//! round-robin order (or in the order a [`Schedule`] picks, for tests), with the same
+//! [`JoinHandle`](crate::JoinHandle) as the Pool.
 //!
 //! ```
 //! use braid::coro::Generator;
