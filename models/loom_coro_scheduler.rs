@@ -109,3 +109,29 @@ fn a_wake_landing_while_a_task_waits_behind_its_yield_is_not_lost() {
         opener.join().unwrap();
     });
 }
+
+/// Loom has no clock: when the Scheduler would sleep until a timer, time jumps to it.
+/// Two tasks sleeping an hour and two hours wake in deadline order, while a wake from
+/// another thread races the jump.
+#[test]
+fn sleeping_tasks_wake_in_deadline_order_in_virtual_time() {
+    use braid::coro::sleep;
+    use std::time::Duration;
+    loom::model(|| {
+        let gate = Gate::new();
+        let opener = gate.open_from_another_thread();
+        let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut scheduler = Scheduler::new();
+        for hours in [2u64, 1] {
+            let order = order.clone();
+            scheduler.spawn(async move {
+                sleep(Duration::from_secs(3600 * hours)).await;
+                order.borrow_mut().push(hours);
+            });
+        }
+        scheduler.spawn(gate);
+        scheduler.run().expect("no deadlock");
+        assert_eq!(*order.borrow(), [1, 2]);
+        opener.join().unwrap();
+    });
+}

@@ -43,3 +43,14 @@ fn long_deadline_waiter_is_woken_by_the_commit() {
         committer.join().unwrap();
     });
 }
+
+/// A timed `retry` that read nothing waits out its deadline (nothing can wake it) and
+/// returns `None`. (A zero deadline: loom has no clock, and a far one with nobody to wake
+/// the waiter would yield until the real clock passed it.)
+#[test]
+fn a_timed_retry_that_read_nothing_returns_none() {
+    loom::model(|| {
+        let got: Option<()> = atomically_timeout(Duration::ZERO, |_| braid::stm::retry());
+        assert_eq!(got, None);
+    });
+}

@@ -110,15 +110,16 @@ fn a_scheduler_task_waits_on_a_tvar() {
     setter.join().unwrap();
 }
 
-/// A timed wait either sees the value or times out (loom has no clock: a timed wait is
-/// explored as timing out as soon as it would sleep); it never hangs.
+/// A timed wait either sees the value or times out, and never hangs. The timeout is
+/// zero: loom has no clock, and `atomically_timeout` keeps the real one, so a zero
+/// deadline is how a model explores both the hand-off and the expiry.
 fn a_timed_wait_sees_the_value_or_times_out() {
     let slot = TMVar::new_empty();
     let putter = {
         let slot = slot.clone();
         thread::spawn(move || atomically(|tx| slot.put(tx, 5)))
     };
-    let got = atomically_timeout(Duration::from_secs(1), |tx| slot.take(tx));
+    let got = atomically_timeout(Duration::ZERO, |tx| slot.take(tx));
     putter.join().unwrap();
     match got {
         Some(v) => assert_eq!(v, 5),
@@ -448,5 +449,28 @@ fn a_default_pool_in_a_model_has_one_worker() {
         let pool = Pool::default();
         assert_eq!(pool.workers(), 1);
         assert_eq!(pool.spawn_fn(|| 6 * 7).join().unwrap(), 42);
+    });
+}
+
+/// A Scheduler task that sleeps an hour inside a model: loom has no clock, so the
+/// Scheduler's time jumps to the deadline when nothing else can run.
+#[test]
+fn model_a_scheduler_task_sleeps_an_hour_in_no_time() {
+    model(|| {
+        let mut scheduler = Scheduler::new();
+        let slept = scheduler.block_on(async {
+            braid::coro::sleep(Duration::from_secs(3600)).await;
+            "slept"
+        });
+        assert_eq!(slept.unwrap(), "slept");
+    });
+}
+
+/// A zero timeout explores the expiry: with nobody to wake it, the wait gives up.
+#[test]
+fn model_a_zero_timeout_with_nobody_to_wake_it_returns_none() {
+    model(|| {
+        let slot: TMVar<u8> = TMVar::new_empty();
+        assert_eq!(atomically_timeout(Duration::ZERO, |tx| slot.take(tx)), None);
     });
 }

@@ -17,8 +17,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::schedule::{Picker, Schedule};
-use crate::exec::park::Parker;
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
+use crate::sync::park::Parker;
 use crate::sync::{lock, thread_local, Arc, CountedWaker, Mutex};
 use crate::task::{self, Header, JoinHandle, TaskList, TaskRef};
 
@@ -91,11 +91,12 @@ pub struct Scheduler {
     ready: RefCell<VecDeque<TaskRef>>,
     timers: RefCell<BinaryHeap<Reverse<Timer>>>,
     next_timer: Cell<u64>,
-    /// Which ready task runs next (see `schedule.rs`), and the schedule it follows.
-    picker: RefCell<Picker>,
+    /// Under loom, the deadline time has jumped to (see `now`); always `None` under std.
+    skipped_to: Cell<Option<Instant>>,
+    /// Which ready task runs next (see `schedule.rs`); `None` for round robin, whose
+    /// pick is always the round's next task (`next_in_round` takes the FIFO path).
+    picker: Option<RefCell<Picker>>,
     schedule: Schedule,
-    /// `schedule` is plain round robin: `next_in_round` takes the FIFO path.
-    round_robin: bool,
     /// Tasks are polled on this thread only.
     _not_send: PhantomData<*const ()>,
 }
@@ -215,8 +216,8 @@ impl Scheduler {
             ready: RefCell::new(VecDeque::new()),
             timers: RefCell::new(BinaryHeap::new()),
             next_timer: Cell::new(0),
-            picker: RefCell::new(schedule.picker()),
-            round_robin: schedule.is_round_robin(),
+            skipped_to: Cell::new(None),
+            picker: (!schedule.is_round_robin()).then(|| RefCell::new(schedule.picker())),
             schedule,
             _not_send: PhantomData,
         }
@@ -360,11 +361,11 @@ impl Scheduler {
         // Round robin's pick is always the round's next task: the plain FIFO path, with
         // no borrow and no picker (measured: through the picker, 10k tasks x 100 yields
         // took 48 ms against 31).
-        if self.round_robin || round.is_empty() {
+        let Some(picker) = self.picker.as_ref().filter(|_| !round.is_empty()) else {
             return round.pop_front();
-        }
+        };
         let mut ready = self.ready.borrow_mut();
-        let index = self.picker.borrow_mut().pick(round.len() + ready.len());
+        let index = picker.borrow_mut().pick(round.len() + ready.len());
         if index < round.len() {
             round.remove(index)
         } else {
@@ -388,7 +389,7 @@ impl Scheduler {
 
     /// Wakes every timer whose deadline has passed; `true` if any did.
     fn fire_timers(&self) -> bool {
-        let now = Instant::now();
+        let now = self.now();
         let mut fired = false;
         loop {
             let timer = {
@@ -428,10 +429,17 @@ impl Scheduler {
                 .peek()
                 .map(|Reverse(timer)| timer.deadline);
             match next {
-                Some(deadline) => self
-                    .shared
-                    .parker
-                    .park_timeout(deadline.saturating_duration_since(Instant::now())),
+                Some(deadline) => {
+                    self.shared
+                        .parker
+                        .park_timeout(deadline.saturating_duration_since(Instant::now()));
+                    // Loom has no clock: once a timed park returns, time has jumped to
+                    // the next deadline (a virtual clock, as with tokio's paused time).
+                    // Waiting for the real clock would keep a model yielding until then.
+                    if cfg!(loom) {
+                        self.skipped_to.set(Some(deadline));
+                    }
+                }
                 None => self.shared.parker.park(),
             }
         }
@@ -496,6 +504,15 @@ impl Scheduler {
             seq,
             waker,
         }));
+    }
+
+    /// The time timers and `sleep` go by: the clock's, or later under loom, where time
+    /// jumps to the next deadline whenever the scheduler would sleep (see `sleep`).
+    fn now(&self) -> Instant {
+        let real = Instant::now();
+        self.skipped_to
+            .get()
+            .map_or(real, |skipped| skipped.max(real))
     }
 }
 
@@ -601,13 +618,21 @@ impl Future for Sleep {
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
         }
-        if !self.registered {
-            let deadline = self.deadline;
-            with_current("braid::coro::sleep", |scheduler| {
-                scheduler.add_timer(deadline, cx.waker().clone())
-            });
-            self.registered = true;
+        let deadline = self.deadline;
+        let registered = self.registered;
+        let passed = with_current("braid::coro::sleep", |scheduler| {
+            if scheduler.now() >= deadline {
+                return true;
+            }
+            if !registered {
+                scheduler.add_timer(deadline, cx.waker().clone());
+            }
+            false
+        });
+        if passed {
+            return Poll::Ready(());
         }
+        self.registered = true;
         Poll::Pending
     }
 }

@@ -33,7 +33,7 @@ impl Job {
 #[derive(Clone)]
 pub(crate) enum Waiter {
     Worker(usize),
-    Thread(crate::sync::Arc<super::park::Parker>),
+    Thread(crate::sync::Arc<crate::sync::park::Parker>),
 }
 
 /// Set once; the waiter checks it between other work and sleeps through its parker.

@@ -30,7 +30,6 @@ mod idle;
 pub(crate) mod inject;
 mod job;
 mod join;
-pub(crate) mod park;
 mod pool;
 #[cfg_attr(loom, allow(missing_docs))]
 pub(crate) mod queue;
@@ -127,7 +126,7 @@ pub(crate) fn block_on_current_thread<F: Future>(future: F) -> F::Output {
             }
         }
         None => {
-            let parker = Arc::new(park::Parker::new());
+            let parker = Arc::new(crate::sync::park::Parker::new());
             let waker = {
                 let parker = parker.clone();
                 crate::sync::waker_fn(move || parker.unpark())

@@ -5,10 +5,10 @@ use std::panic::resume_unwind;
 
 use super::blocking::BlockingSchedule;
 use super::job::{Job, StackJob, Waiter};
-use super::park::Parker;
 use super::scope::{self, Scope};
 use super::worker::{self, Push, Shared};
 use crate::sync::atomic::Ordering;
+use crate::sync::park::Parker;
 use crate::sync::{thread, Arc};
 use crate::task::{self, JoinHandle};
 

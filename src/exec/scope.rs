@@ -5,9 +5,9 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::job::{Job, Panic, Waiter};
-use super::park::Parker;
 use super::worker::{self, Push, Shared};
 use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::park::Parker;
 use crate::sync::{lock, Arc, Mutex};
 
 /// Spawns closures that may borrow anything that outlives the scope; see

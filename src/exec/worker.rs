@@ -9,9 +9,9 @@ use super::deque;
 use super::idle::Idle;
 use super::inject::Injector;
 use super::job::{Job, StackJobRef};
-use super::park::Parker;
 use super::queue::{self, Local, Stealer};
 use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::park::Parker;
 use crate::sync::{thread_local, Arc};
 use crate::task::{Header, Schedule, TaskList, TaskRef};
 

@@ -37,7 +37,8 @@ use super::lock::LockWord;
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::atomic::{AtomicBool, AtomicUsize};
-use crate::sync::{lock, park_timeout, spin_loop, thread, Arc, Mutex};
+use crate::sync::park::Sleeper;
+use crate::sync::{lock, spin_loop, thread, Arc, Mutex};
 
 /// How long a retrying thread polls its token before it parks: a thousand spin-loop
 /// hints (a few to a few tens of microseconds, depending on the CPU's `pause`), then a
@@ -105,7 +106,7 @@ impl WaitList {
 
 /// How to wake one sleeping transaction.
 enum Wake {
-    Thread(thread::Thread),
+    Thread(Sleeper),
     Task(Waker),
 }
 
@@ -119,7 +120,7 @@ impl WaitToken {
     pub(crate) fn for_current_thread() -> Arc<WaitToken> {
         Arc::new(WaitToken {
             notified: AtomicBool::new(false),
-            wake: Wake::Thread(thread::current()),
+            wake: Wake::Thread(Sleeper::for_current_thread()),
         })
     }
 
@@ -135,7 +136,7 @@ impl WaitToken {
         // makes sure only the first of several committers wakes the sleeper.
         if !self.notified.swap(true, AcqRel) {
             match &self.wake {
-                Wake::Thread(thread) => thread.unpark(),
+                Wake::Thread(sleeper) => sleeper.wake(),
                 Wake::Task(waker) => waker.wake_by_ref(),
             }
         }
@@ -216,18 +217,21 @@ impl Registration {
             }
             thread::yield_now();
         }
+        let Wake::Thread(sleeper) = &self.token.wake else {
+            unreachable!("park_until is for a thread's registration");
+        };
         loop {
             if self.is_notified() {
                 return true;
             }
             match deadline {
-                None => thread::park(),
+                None => sleeper.sleep(),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return self.is_notified();
                     }
-                    park_timeout(deadline - now);
+                    sleeper.sleep_for(deadline - now);
                 }
             }
         }

@@ -7,9 +7,11 @@
 //! primitives become loom's, and the user's loom models see through braid.
 //!
 //! No other module names `std::sync::atomic` or `loom`, except `testing::model`, which
-//! drives loom itself (and counts executions with a std atomic loom must not see).
+//! drives loom itself. Bookkeeping that loom must *not* see (`testing::model` counting
+//! executions) takes its atomics from [`outside_loom`], here, so the exception is named.
 
 pub(crate) mod backoff;
+pub(crate) mod park;
 pub(crate) mod presence;
 pub(crate) mod reclaim;
 pub(crate) mod sealed;
@@ -130,12 +132,6 @@ mod imp {
         loom::thread::yield_now();
     }
 
-    /// Loom has no clock: a timed park is explored as one that times out at once (after
-    /// letting other threads run), which is one of the outcomes a real timer allows.
-    pub(crate) fn park_timeout(_timeout: std::time::Duration) {
-        loom::thread::yield_now();
-    }
-
     /// A `Release` store to a word that other threads also update with read-modify-writes.
     ///
     /// Under loom it is a `Release` swap. Loom 0.7 can let a later RMW read a value older
@@ -208,6 +204,14 @@ impl<T> Drop for ForgetOnUnwind<T> {
 }
 
 pub(crate) use imp::*;
+
+/// `std`'s atomics under both configurations, for bookkeeping outside the model: a loom
+/// atomic there would add a branch point to every execution it counts.
+#[cfg(loom)]
+pub(crate) mod outside_loom {
+    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use std::sync::Arc;
+}
 
 /// Locks a shim `Mutex`, ignoring poisoning: every critical section in braid leaves its
 /// data consistent before anything in it can panic, so a poisoned lock is still sound.

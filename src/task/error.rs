@@ -73,10 +73,7 @@ impl JoinError {
     /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panic(payload) => payload
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str)),
+            Repr::Panic(payload) => payload_message(payload.as_ref()),
             Repr::Cancelled => None,
         }
     }
@@ -123,3 +120,11 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+/// The message of a panic payload that is a `&str` or a `String` (what `panic!` makes).
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}

@@ -14,6 +14,7 @@ mod state;
 
 use std::ptr::NonNull;
 
+pub(crate) use error::payload_message;
 pub use error::JoinError;
 pub use join::JoinHandle;
 pub(crate) use list::TaskList;

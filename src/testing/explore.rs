@@ -102,7 +102,8 @@ pub fn explore(schedules: usize, f: impl Fn(&mut Scheduler)) {
             f(&mut scheduler);
         }));
         if let Err(payload) = outcome {
-            let message = panic_message(payload.as_ref());
+            let message = crate::task::payload_message(payload.as_ref())
+                .unwrap_or("(a panic whose payload is not a string)");
             let test = std::thread::current()
                 .name()
                 .filter(|name| *name != "main")
@@ -116,13 +117,4 @@ pub fn explore(schedules: usize, f: impl Fn(&mut Scheduler)) {
             );
         }
     }
-}
-
-/// The `&str` or `String` a panic carried, or a placeholder.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(a panic with a payload that is not a string)".to_owned())
 }

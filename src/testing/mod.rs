@@ -17,45 +17,48 @@
 //!   that shrinks a failure toward round robin, to the fewest out-of-order steps.
 //!
 //! # A lost update, found and fixed
-//! Two tasks move money into one account. Each reads the balance, awaits something
-//! (here a `yield_now`, in real code an I/O call or a lock), and writes back what it
-//! read plus its amount:
+//! Two tasks deposit into one account. The first reads the balance, awaits something
+//! (here a `yield_now`; in real code an I/O call), and writes back what it read plus its
+//! amount. Round robin always runs the second task's deposit after that write, so a
+//! plain test passes; `explore` tries other orders and finds the one that loses it:
 //!
 //! ```
 //! use braid::coro::{yield_now, Scheduler};
 //! use braid::stm::{atomically_async, TVar};
 //! use braid::testing::explore;
 //!
-//! fn deposit_twice(scheduler: &mut Scheduler, atomic: bool) -> u64 {
-//!     let balance = TVar::new(100u64);
-//!     for amount in [10, 20] {
-//!         let balance = balance.clone();
-//!         scheduler.spawn(async move {
-//!             if atomic {
-//!                 // The fix: read and write in one transaction.
-//!                 atomically_async(|tx| balance.modify(tx, |b| b + amount)).await;
-//!             } else {
-//!                 let seen = balance.load();
-//!                 yield_now().await; // another task may run here
-//!                 atomically_async(|tx| balance.write(tx, seen + amount)).await;
-//!             }
-//!         });
-//!     }
+//! fn deposits(scheduler: &mut Scheduler, fixed: bool) -> u64 {
+//!     let balance = TVar::new(0u64);
+//!     let b = balance.clone();
+//!     scheduler.spawn(async move {
+//!         if fixed {
+//!             // The fix: read and write in one transaction.
+//!             atomically_async(|tx| b.modify(tx, |v| v + 10)).await;
+//!         } else {
+//!             let seen = b.load();
+//!             yield_now().await; // the other task may run here
+//!             atomically_async(|tx| b.write(tx, seen + 10)).await;
+//!         }
+//!     });
+//!     let b = balance.clone();
+//!     scheduler.spawn(async move {
+//!         yield_now().await;
+//!         atomically_async(|tx| b.modify(tx, |v| v + 20)).await;
+//!     });
 //!     scheduler.run().unwrap();
 //!     balance.load()
 //! }
 //!
-//! // Round robin alone: both read 100 before either writes, so the bug shows at once.
-//! // The point of `explore` is the bugs that need an order round robin never runs.
-//! let lost = std::panic::catch_unwind(|| {
-//!     explore(10, |scheduler| assert_eq!(deposit_twice(scheduler, false), 130));
+//! assert_eq!(deposits(&mut Scheduler::new(), false), 30); // round robin: no bug seen
+//! let found = std::panic::catch_unwind(|| {
+//!     explore(20, |scheduler| assert_eq!(deposits(scheduler, false), 30, "lost update"));
 //! });
-//! assert!(lost.is_err());
-//! explore(10, |scheduler| assert_eq!(deposit_twice(scheduler, true), 130));
+//! assert!(found.is_err()); // names Schedule::from_seed(2) and how to replay it
+//! explore(20, |scheduler| assert_eq!(deposits(scheduler, true), 30));
 //! ```
 //!
-//! The same program checked by loom, where the two deposits run on two threads (built
-//! with `RUSTFLAGS="--cfg loom"`):
+//! A lost update between two threads, checked by loom (built with
+//! `RUSTFLAGS="--cfg loom"`):
 //!
 //! ```ignore
 //! use braid::stm::{atomically, TVar};

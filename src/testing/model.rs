@@ -9,14 +9,16 @@
 //! behind loom's bound), and a lost update or an order violation between two threads
 //! needs one.
 //!
-//! braid's waits are written for loom: every spin or backoff step is a loom yield, and a
-//! timed park is explored as one that times out at once; so a model's state space is
-//! finite with or without a bound, and the bound decides how much of it is explored.
+//! braid's waits are written for loom: every spin or backoff step is a loom yield, a
+//! thread that waits parks on a parker of its own (so a late wake-up can never land in
+//! loom's `join`), and a Scheduler's timers run on a virtual clock that jumps to the next
+//! deadline when nothing else can run. A timed STM wait keeps the real clock: use
+//! `Duration::ZERO` in a model to explore its expiry.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
+
+use crate::sync::outside_loom::{Arc, AtomicUsize, Ordering};
 
 /// The preemption bound [`model`] applies when `LOOM_MAX_PREEMPTIONS` is not set.
 pub const DEFAULT_PREEMPTION_BOUND: usize = 3;
@@ -85,8 +87,7 @@ pub fn model<F: Fn() + Sync + Send + 'static>(f: F) {
         builder.max_branches
     );
 
-    // Counted with a std atomic on purpose: bookkeeping loom must not see (a loom
-    // atomic would add a branch point to every execution).
+    // Counted outside the model (see `sync::outside_loom`).
     let executions = Arc::new(AtomicUsize::new(0));
     let counted = {
         let executions = executions.clone();
