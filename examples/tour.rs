@@ -10,7 +10,7 @@ use braid::coro::{self, yield_now, Generator, GeneratorState, Scheduler};
 use braid::exec::{self, Pool};
 use braid::stm::atomically_async;
 use braid::stm::{
-    atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TVar,
+    atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TMap, TVar,
 };
 
 fn main() {
@@ -159,7 +159,7 @@ fn choice_with_or_else() {
 /// Stop 4: the structures built from TVars. A bounded queue between threads, a
 /// broadcast channel, a one-slot mailbox, and a wait with a deadline.
 fn structures() {
-    println!("\n4. Structures: TBQueue, TChan, TMVar, and a timeout.");
+    println!("\n4. Structures: TBQueue, TChan, TMVar, a timeout, and TMap.");
     let queue = TBQueue::new(2);
     let producer = {
         let queue = queue.clone();
@@ -198,6 +198,37 @@ fn structures() {
     let letter = atomically_timeout(Duration::from_secs(1), |tx| mailbox.take(tx));
     assert_eq!(letter.as_deref(), Some("a letter"));
     println!("   after a put, the same wait returned {letter:?} at once");
+
+    // A map whose keys are independent: two threads count words into it at once, and a
+    // waiter for one key sleeps until that key appears.
+    let counts: TMap<&str, u32> = TMap::new();
+    let waiter = {
+        let counts = counts.clone();
+        thread::spawn(move || {
+            atomically(|tx| match counts.get(tx, "fin")? {
+                Some(n) => Ok(n),
+                None => retry(),
+            })
+        })
+    };
+    thread::scope(|s| {
+        for text in ["the cat and the hat", "the bat and the rat"] {
+            let counts = &counts;
+            s.spawn(move || {
+                for word in text.split(' ') {
+                    atomically(|tx| counts.upsert(tx, word, |n| n.unwrap_or(0) + 1));
+                }
+            });
+        }
+    });
+    assert_eq!(atomically(|tx| counts.get(tx, "the")), Some(4));
+    atomically(|tx| counts.insert(tx, "fin", 1));
+    assert_eq!(waiter.join().unwrap(), 1);
+    println!(
+        "   two threads counted words into a TMap ({} distinct); a waiter for \"fin\" woke when it was inserted",
+        atomically(|tx| counts.len(tx)) - 1
+    );
+    println!("   (a Linda tuple space on a TMap: cargo run --release --example tuple_space)");
 }
 
 /// Stop 5: generators. A body that yields values out and takes values in, suspended

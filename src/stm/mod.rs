@@ -31,8 +31,9 @@
 //! # Structures
 //! Built from `TVar`s, so every operation composes inside one transaction: [`TMVar`] (a
 //! box that is full or empty), [`TQueue`] and [`TBQueue`] (FIFO queues, unbounded and
-//! bounded), [`TSem`] (a semaphore), [`TChan`] (a broadcast channel). Waiting with a
-//! deadline is [`atomically_timeout`].
+//! bounded), [`TSem`] (a semaphore), [`TChan`] (a broadcast channel), and [`TMap`] and
+//! [`TSet`] (a hash map and set on which transactions over different keys do not
+//! conflict). Waiting with a deadline is [`atomically_timeout`].
 //!
 //! ```
 //! use braid::stm::{atomically, check, TVar};
@@ -57,6 +58,7 @@ mod clock;
 mod commit;
 mod error;
 mod lock;
+mod map;
 mod node;
 mod progress;
 pub(crate) mod stack;
@@ -75,6 +77,7 @@ pub use atomically::{
     atomically, atomically_async, atomically_timeout, check, or_else, retry, try_atomically,
 };
 pub use error::{StmError, StmResult, TxError};
+pub use map::{TMap, TSet};
 pub use tbqueue::TBQueue;
 pub use tchan::{TChan, TChanReceiver};
 pub use tmvar::TMVar;

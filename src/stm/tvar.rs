@@ -89,6 +89,18 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
         unsafe { tx.read(self.core) }
     }
 
+    /// The value as of the transaction's snapshot, in place: a pointer into its node, good
+    /// until the attempt ends or writes this variable again (see
+    /// `Transaction::read_in_place`). For `T` held in a node, never a word.
+    pub(crate) fn read_in_place(&self, tx: &mut Transaction) -> StmResult<NonNull<T>> {
+        assert!(
+            !value::in_word::<T>(),
+            "a word value has no node to point into"
+        );
+        // SAFETY: `self` keeps the core alive, it holds a `T`, and `T` is in a node.
+        unsafe { tx.read_in_place(self.core) }
+    }
+
     /// Writes `value`; other threads see it when (if) the transaction commits.
     ///
     /// ```

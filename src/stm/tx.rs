@@ -84,6 +84,16 @@ pub struct Transaction {
     pub(crate) log: LogRef,
 }
 
+/// A clone of the `T` in `packed`: how `read` unpacks.
+///
+/// Only passed where the caller of `read`/`update` vouched that the variable holds a `T`,
+/// and only called on a value alive for the call (published and pinned, or owned).
+#[inline(always)]
+fn clone_of<T: Clone + 'static>(packed: *mut ()) -> T {
+    // SAFETY: see above: a live `T`, as `unpack_clone` requires.
+    unsafe { value::unpack_clone::<T>(packed) }
+}
+
 /// A transaction's bookkeeping. Each thread keeps one log (in its `Home`) and reuses it,
 /// so a transaction neither allocates its sets nor moves them around: only a pointer
 /// moves.
@@ -470,8 +480,10 @@ impl Log {
     /// # Safety
     /// The variable's value type is `T`, and if that is a node type, the transaction is
     /// pinned.
+    /// `unpack` turns the packed value into what the caller wants (a clone, or a pointer
+    /// into the node); it may run on a value that is then discarded as inconsistent.
     #[inline(always)]
-    unsafe fn read_once<T: Clone + 'static>(core: &VarCore) -> Option<(T, u64)> {
+    unsafe fn read_once<R>(core: &VarCore, unpack: impl FnOnce(*mut ()) -> R) -> Option<(R, u64)> {
         let before = core.lock_word();
         if before.is_locked() {
             return None;
@@ -479,9 +491,9 @@ impl Log {
         // Acquire: pairs with the committer's Release store of this value, so a node's
         // contents are visible; also keeps the second lock-word load after this one.
         let packed = core.value.load(Acquire);
-        // SAFETY: `packed` was published, so it holds a `T`; a node is freed only through
-        // a deferred free after it is unlinked, and we are pinned, so it is alive.
-        let value = unsafe { value::unpack_clone::<T>(packed) };
+        // `packed` was published, so it holds a `T`; a node is freed only through a
+        // deferred free after it is unlinked, and we are pinned, so it is alive.
+        let value = unpack(packed);
         (core.lock_word() == before).then_some((value, before.version()))
     }
 
@@ -491,21 +503,25 @@ impl Log {
     /// # Safety
     /// As for `read`.
     #[inline(never)]
-    unsafe fn read_slow<T: Clone + 'static>(&mut self, var: NonNull<VarCore>) -> StmResult<T> {
+    unsafe fn read_slow<R>(
+        &mut self,
+        var: NonNull<VarCore>,
+        unpack: impl Fn(*mut ()) -> R,
+    ) -> StmResult<R> {
         if self.state.doomed {
             return Err(StmError::CONFLICT);
         }
         if let Some(i) = self.find_write(var) {
-            // SAFETY: a write entry holds an unpublished `T` owned by this transaction
-            // (the caller vouches the variable's type is `T`).
-            return Ok(unsafe { value::unpack_clone::<T>(self.writes[i].value) });
+            // A write entry holds an unpublished `T` owned by this transaction (the
+            // caller vouches the variable's type is `T`).
+            return Ok(unpack(self.writes[i].value));
         }
         // SAFETY: the caller holds a handle, so the core is alive.
         let core = unsafe { var.as_ref() };
         let mut backoff = Backoff::new();
         loop {
             // SAFETY: forwarded from the caller; `read` pinned for a node type.
-            let Some((value, version)) = (unsafe { Self::read_once::<T>(core) }) else {
+            let Some((value, version)) = (unsafe { Self::read_once(core, &unpack) }) else {
                 // Locked or changed under us: a commit is publishing, and holds the lock
                 // only for a few stores.
                 backoff.snooze();
@@ -733,12 +749,51 @@ impl Transaction {
         var: NonNull<VarCore>,
     ) -> StmResult<T> {
         // SAFETY: forwarded from the caller.
-        if let Some((value, version)) = unsafe { self.read_unwritten_once::<T>(var) } {
+        unsafe { self.read_unpacked::<T, T>(var, clone_of::<T>) }
+    }
+
+    /// Like `read`, but without a clone: a pointer to the value in its node, as of this
+    /// transaction's snapshot (or its own write). For structures built of variables
+    /// (`TMap`'s trie), whose readers only look a value over to find the next variable.
+    ///
+    /// The pointer stays valid until this attempt ends (restarts, commits or is dropped)
+    /// or writes `var` again: a published node is freed only after the attempt's pin,
+    /// and its own write's node only when rewritten or discarded.
+    ///
+    /// # Safety
+    /// As for `read`, and `T` is held in a node (`value::in_word::<T>()` is false).
+    #[inline]
+    pub(crate) unsafe fn read_in_place<T: 'static>(
+        &mut self,
+        var: NonNull<VarCore>,
+    ) -> StmResult<NonNull<T>> {
+        debug_assert!(
+            !value::in_word::<T>(),
+            "a word value has no node to point into"
+        );
+        // A node pointer is never null (`node::new`).
+        let in_node = |packed: *mut ()| NonNull::new(packed.cast::<T>()).expect("a node");
+        // SAFETY: forwarded from the caller; `in_node` only casts.
+        unsafe { self.read_unpacked::<T, NonNull<T>>(var, in_node) }
+    }
+
+    /// `read` with `unpack` making the result from the packed value.
+    ///
+    /// # Safety
+    /// As for `read`; `unpack` is sound on any value of `var` that is alive.
+    #[inline(always)]
+    unsafe fn read_unpacked<T: 'static, R>(
+        &mut self,
+        var: NonNull<VarCore>,
+        unpack: impl Fn(*mut ()) -> R + Copy,
+    ) -> StmResult<R> {
+        // SAFETY: forwarded from the caller.
+        if let Some((value, version)) = unsafe { self.read_unwritten_once::<T, R>(var, unpack) } {
             self.log.reads.push(ReadEntry { var, version });
             return Ok(value);
         }
         // SAFETY: forwarded from the caller.
-        unsafe { self.log.read_slow(var) }
+        unsafe { self.log.read_slow(var, unpack) }
     }
 
     /// Replaces the variable's value with the first half of `f` of it, and returns the
@@ -755,7 +810,9 @@ impl Transaction {
         f: impl FnOnce(T) -> (T, R),
     ) -> StmResult<R> {
         // SAFETY: forwarded from the caller.
-        if let Some((value, version)) = unsafe { self.read_unwritten_once::<T>(var) } {
+        if let Some((value, version)) =
+            unsafe { self.read_unwritten_once::<T, T>(var, clone_of::<T>) }
+        {
             // Not in the write set (`read_unwritten_once`).
             let (value, result) = f(value);
             self.log
@@ -764,7 +821,7 @@ impl Transaction {
             return Ok(result);
         }
         // SAFETY: forwarded from the caller (`read_slow` handles every case `read` does).
-        let value = unsafe { self.log.read_slow(var) }?;
+        let value = unsafe { self.log.read_slow(var, clone_of::<T>) }?;
         let (value, result) = f(value);
         // SAFETY: forwarded from the caller.
         unsafe { self.write(var, value) }?;
@@ -783,10 +840,11 @@ impl Transaction {
     /// # Safety
     /// As for `read`.
     #[inline(always)]
-    unsafe fn read_unwritten_once<T: Clone + 'static>(
+    unsafe fn read_unwritten_once<T: 'static, R>(
         &mut self,
         var: NonNull<VarCore>,
-    ) -> Option<(T, u64)> {
+        unpack: impl FnOnce(*mut ()) -> R,
+    ) -> Option<(R, u64)> {
         // A constant per `T`: words compile to nothing here.
         if !value::in_word::<T>() && self.log.pin.is_none() {
             self.log.pin();
@@ -799,7 +857,7 @@ impl Transaction {
         // SAFETY: the caller holds a handle, so the core is alive.
         let core = unsafe { var.as_ref() };
         // SAFETY: forwarded from the caller; pinned above for a node type.
-        let (value, version) = unsafe { Log::read_once::<T>(core) }?;
+        let (value, version) = unsafe { Log::read_once(core, unpack) }?;
         (version <= self.log.read_version).then_some((value, version))
     }
 

@@ -1,0 +1,218 @@
+//! `TMap` beside the maps a Rust user would otherwise pick, in the same groups:
+//! `dashmap::DashMap` (the usual concurrent map), `parking_lot::Mutex<HashMap>`, and
+//! rust-stm's `TVar<Arc<HashMap>>` (one variable for the whole map: what an STM without a
+//! map offers). All hash with std's `RandomState`. Results and ratios live in
+//! `BENCHMARKS.md`.
+//!
+//! - `map_read_mostly_100k`: one thread, 100k keys, 90% lookups and 10% value updates of
+//!   random keys; one operation per iteration.
+//! - `map_disjoint_updates`: threads updating values of keys of their own (10k keys); one
+//!   iteration is two updates in all, so one thread doing both is the baseline for two.
+//! - `map_transfers_2_threads`: two threads each moving a unit between two random keys of
+//!   10k, atomically (the mutex is held across both updates; dashmap cannot do this).
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use braid::stm::{atomically, TMap};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+/// A small fast generator of keys, the same sequence for every map.
+struct Keys(u64);
+
+impl Keys {
+    fn next(&mut self, below: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % below
+    }
+}
+
+const READ_MOSTLY_KEYS: u64 = 100_000;
+const THREAD_KEYS: u64 = 10_000;
+
+fn read_mostly(c: &mut Criterion) {
+    let mut group = c.benchmark_group("map_read_mostly_100k");
+    group.measurement_time(Duration::from_secs(3));
+    let n = READ_MOSTLY_KEYS;
+    let braid: TMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
+    group.bench_function("braid", |b| {
+        let (mut keys, mut i) = (Keys(7), 0u32);
+        b.iter(|| {
+            let key = keys.next(n);
+            i = i.wrapping_add(1);
+            if i % 10 == 0 {
+                atomically(|tx| braid.modify(tx, &key, |v| v + 1));
+            } else {
+                black_box(atomically(|tx| braid.get(tx, &key)));
+            }
+        })
+    });
+    let dash: DashMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
+    group.bench_function("dashmap", |b| {
+        let (mut keys, mut i) = (Keys(7), 0u32);
+        b.iter(|| {
+            let key = keys.next(n);
+            i = i.wrapping_add(1);
+            if i % 10 == 0 {
+                *dash.get_mut(&key).unwrap() += 1;
+            } else {
+                black_box(dash.get(&key).map(|v| *v));
+            }
+        })
+    });
+    let mutex: Mutex<HashMap<u64, u64>> = Mutex::new((0..n).map(|k| (k, k)).collect());
+    group.bench_function("mutex-hashmap", |b| {
+        let (mut keys, mut i) = (Keys(7), 0u32);
+        b.iter(|| {
+            let key = keys.next(n);
+            i = i.wrapping_add(1);
+            if i % 10 == 0 {
+                *mutex.lock().get_mut(&key).unwrap() += 1;
+            } else {
+                black_box(mutex.lock().get(&key).copied());
+            }
+        })
+    });
+    let whole = stm::TVar::new(Arc::new(
+        (0..n).map(|k| (k, k)).collect::<HashMap<u64, u64>>(),
+    ));
+    group.sample_size(10);
+    group.bench_function("rust-stm-tvar-hashmap", |b| {
+        let (mut keys, mut i) = (Keys(7), 0u32);
+        b.iter(|| {
+            let key = keys.next(n);
+            i = i.wrapping_add(1);
+            if i % 10 == 0 {
+                stm::atomically(|tx| {
+                    let mut map = whole.read(tx)?;
+                    *Arc::make_mut(&mut map).get_mut(&key).unwrap() += 1;
+                    whole.write(tx, map)
+                });
+            } else {
+                black_box(stm::atomically(|tx| Ok(whole.read(tx)?.get(&key).copied())));
+            }
+        })
+    });
+    group.finish();
+}
+
+/// Runs `each(thread, ops)` on `threads` threads started together, and times them all.
+fn on_threads(threads: u64, ops: u64, each: impl Fn(u64, u64) + Sync) -> Duration {
+    let start = Barrier::new(threads as usize + 1);
+    thread::scope(|s| {
+        for t in 0..threads {
+            let (start, each) = (&start, &each);
+            s.spawn(move || {
+                start.wait();
+                each(t, ops)
+            });
+        }
+        start.wait();
+        let began = Instant::now();
+        // The scope joins every thread before it returns.
+        began
+    })
+    .elapsed()
+}
+
+fn disjoint_updates(c: &mut Criterion) {
+    let mut group = c.benchmark_group("map_disjoint_updates");
+    let n = THREAD_KEYS;
+    let braid: TMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
+    // Thread t of `threads` updates keys k with k % threads == t.
+    let braid_updates = |threads: u64| {
+        let braid = &braid;
+        move |t: u64, ops: u64| {
+            let mut keys = Keys(t + 1);
+            for _ in 0..ops {
+                let key = keys.next(n / threads) * threads + t;
+                atomically(|tx| braid.modify(tx, &key, |v| v + 1));
+            }
+        }
+    };
+    group.bench_function(BenchmarkId::new("braid", "1-thread"), |b| {
+        b.iter_custom(|iters| on_threads(1, 2 * iters, braid_updates(1)))
+    });
+    group.bench_function(BenchmarkId::new("braid", "2-threads"), |b| {
+        b.iter_custom(|iters| on_threads(2, iters, braid_updates(2)))
+    });
+    let mutex: Mutex<HashMap<u64, u64>> = Mutex::new((0..n).map(|k| (k, 0)).collect());
+    let mutex_updates = |threads: u64| {
+        let mutex = &mutex;
+        move |t: u64, ops: u64| {
+            let mut keys = Keys(t + 1);
+            for _ in 0..ops {
+                let key = keys.next(n / threads) * threads + t;
+                *mutex.lock().get_mut(&key).unwrap() += 1;
+            }
+        }
+    };
+    group.bench_function(BenchmarkId::new("mutex-hashmap", "1-thread"), |b| {
+        b.iter_custom(|iters| on_threads(1, 2 * iters, mutex_updates(1)))
+    });
+    group.bench_function(BenchmarkId::new("mutex-hashmap", "2-threads"), |b| {
+        b.iter_custom(|iters| on_threads(2, iters, mutex_updates(2)))
+    });
+    let dash: DashMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
+    group.bench_function(BenchmarkId::new("dashmap", "2-threads"), |b| {
+        b.iter_custom(|iters| {
+            on_threads(2, iters, |t, ops| {
+                let mut keys = Keys(t + 1);
+                for _ in 0..ops {
+                    *dash.get_mut(&(keys.next(n / 2) * 2 + t)).unwrap() += 1;
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+fn transfers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("map_transfers_2_threads");
+    let n = THREAD_KEYS;
+    let braid: TMap<u64, i64> = (0..n).map(|k| (k, 100)).collect();
+    group.bench_function("braid", |b| {
+        b.iter_custom(|iters| {
+            on_threads(2, iters, |t, ops| {
+                let mut keys = Keys(t + 11);
+                for _ in 0..ops {
+                    let (from, to) = (keys.next(n), keys.next(n));
+                    atomically(|tx| {
+                        braid.modify(tx, &from, |v| v - 1)?;
+                        braid.modify(tx, &to, |v| v + 1)
+                    });
+                }
+            })
+        })
+    });
+    let mutex: Mutex<HashMap<u64, i64>> = Mutex::new((0..n).map(|k| (k, 100)).collect());
+    group.bench_function("mutex-hashmap", |b| {
+        b.iter_custom(|iters| {
+            on_threads(2, iters, |t, ops| {
+                let mut keys = Keys(t + 11);
+                for _ in 0..ops {
+                    let (from, to) = (keys.next(n), keys.next(n));
+                    let mut map = mutex.lock();
+                    *map.get_mut(&from).unwrap() -= 1;
+                    *map.get_mut(&to).unwrap() += 1;
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500));
+    targets = read_mostly, disjoint_updates, transfers
+}
+criterion_main!(benches);

@@ -1,0 +1,88 @@
+#![cfg(loom)]
+//! `TMap` under loom. The map has no atomics of its own (it is built from `TVar`s), but it
+//! reads its trie nodes in place, without a clone (`Transaction::read_in_place`), and
+//! rewrites them while other transactions read them: this model checks that such reads
+//! see only serializable states while commits split and shrink the trie, and (through
+//! `Track`) that every key, value and node is freed.
+
+use std::hash::{BuildHasher, Hasher};
+
+use braid::stm::{atomically, TMap};
+use loom::alloc::Track;
+use loom::thread;
+
+/// A value loom tracks: a leak of any copy fails the model.
+struct Tracked(u32, Track<()>);
+
+fn tracked(n: u32) -> Tracked {
+    Tracked(n, Track::new(()))
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        tracked(self.0)
+    }
+}
+
+/// Hashes a `u32` key to itself, so keys 1 and 33 share their first 5 bits: putting 33
+/// in turns key 1's leaf into a branch, and taking 1 out turns it back.
+#[derive(Clone, Default)]
+struct Identity;
+struct IdentityHasher(u64);
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u32 keys")
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+impl BuildHasher for Identity {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+#[test]
+fn a_key_moved_in_one_transaction_is_seen_in_exactly_one_place() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        atomically(|tx| map.insert(tx, 1, tracked(10)).map(drop));
+        // Moves key 1's value to key 33: a split, then a removal, in one commit.
+        let mover = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    let value = map.remove(tx, &1)?.expect("key 1 is there until moved");
+                    map.insert(tx, 33, value).map(drop)
+                })
+            })
+        };
+        // Adds one to whichever key holds the value.
+        let bumper = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    let bump = |v: Tracked| tracked(v.0 + 1);
+                    if !map.modify(tx, &1, bump)? {
+                        assert!(map.modify(tx, &33, bump)?, "the value is at 1 or at 33");
+                    }
+                    Ok(())
+                })
+            })
+        };
+        let (at_1, at_33) = atomically(|tx| {
+            let at_1 = map.get(tx, &1)?.map(|v| v.0);
+            Ok((at_1, map.get(tx, &33)?.map(|v| v.0)))
+        });
+        assert!(at_1.is_some() != at_33.is_some(), "seen at 1: {at_1:?}, at 33: {at_33:?}");
+        mover.join().unwrap();
+        bumper.join().unwrap();
+        let end = atomically(|tx| Ok((map.get(tx, &1)?.map(|v| v.0), map.get(tx, &33)?.map(|v| v.0))));
+        assert_eq!(end, (None, Some(11)));
+    });
+}

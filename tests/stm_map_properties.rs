@@ -1,0 +1,104 @@
+#![cfg(not(loom))]
+//! Property tests of `TMap` and `TSet` against `HashMap` and `HashSet`: random programs on
+//! one thread, and concurrent programs whose commits, replayed serially in the order they
+//! claim, give the same answers and the same final map. Keys collide and split deep on
+//! purpose (see `common/map_program.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread;
+
+use braid::stm::{atomically, StmResult, TMap, TVar};
+use proptest::prelude::*;
+
+#[path = "common/map_program.rs"]
+mod map_program;
+
+use map_program::{braid_op, model_op, Answer, Crowded, Op};
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Every transaction's answers, and the map after it, equal the `HashMap` model's;
+    /// an aborted transaction leaves no trace.
+    #[test]
+    fn single_thread_map_programs_match_a_hashmap(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        map_program::check_map_against_model(&map_program::decode(&bytes));
+    }
+
+    /// The same for `TSet` against a `HashSet`.
+    #[test]
+    fn single_thread_set_programs_match_a_hashset(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        map_program::check_set_against_model(&map_program::decode(&bytes));
+    }
+}
+
+/// One committed transaction of the concurrent property: its stamp in the serial order
+/// the commits claim, its operations and its answers.
+type Stamped = (u64, Vec<Op>, Vec<Answer>);
+
+/// Runs `ops` and bumps the shared stamp in the same transaction.
+fn run_stamped(map: &TMap<u8, u32, Crowded>, seq: &TVar<u64>, ops: &[Op]) -> Stamped {
+    atomically(|tx| {
+        let answers = ops
+            .iter()
+            .map(|op| braid_op(map, tx, op))
+            .collect::<StmResult<Vec<_>>>()?;
+        let stamp = seq.read(tx)?;
+        seq.write(tx, stamp + 1)?;
+        Ok((stamp, ops.to_vec(), answers))
+    })
+}
+
+fn replay_serially(programs: Vec<Vec<Vec<Op>>>) -> Result<(), TestCaseError> {
+    let map = Arc::new(TMap::with_hasher(Crowded));
+    let seq = TVar::new(0u64);
+    let handles: Vec<_> = programs
+        .into_iter()
+        .map(|txs| {
+            let (map, seq) = (map.clone(), seq.clone());
+            thread::spawn(move || {
+                txs.iter()
+                    .map(|ops| run_stamped(&map, &seq, ops))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut committed: Vec<Stamped> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    committed.sort_by_key(|(stamp, _, _)| *stamp);
+    let mut model = HashMap::new();
+    for (i, (stamp, ops, answers)) in committed.iter().enumerate() {
+        prop_assert_eq!(*stamp, i as u64, "stamps are not a serial order");
+        let expected: Vec<Answer> = ops.iter().map(|op| model_op(&mut model, op)).collect();
+        prop_assert_eq!(&expected, answers, "transaction {} answered differently", i);
+    }
+    let mut want: Vec<_> = model.into_iter().collect();
+    want.sort_unstable();
+    prop_assert_eq!(map_program::contents(&map), want);
+    Ok(())
+}
+
+fn thread_program() -> impl Strategy<Value = Vec<Vec<Op>>> {
+    prop::collection::vec(prop::collection::vec(any::<u8>(), 0..12), 1..40).prop_map(|txs| {
+        txs.iter()
+            .flat_map(|bytes| map_program::decode(bytes))
+            .map(|txn| txn.ops)
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Two or three threads run map transactions at once; replaying the commits serially
+    /// in stamp order on a `HashMap` reproduces every answer and the final map.
+    #[test]
+    fn concurrent_map_commits_replay_serially_to_the_same_state(
+        programs in prop::collection::vec(thread_program(), 2..=3)
+    ) {
+        replay_serially(programs)?;
+    }
+}
