@@ -1,7 +1,7 @@
 //! STM structures beside the channels a user would otherwise pick, in the same groups:
 //! messages from one producer thread to one consumer thread through `TQueue`, `TBQueue(1)`
 //! and `TBQueue(200)`, against `std::sync::mpsc` and `crossbeam-channel` with the same
-//! bounds. And the starvation scenario: one transaction over 200 variables while three
+//! bounds; the same with 64 KiB messages moved with `put`/`get`. And the starvation scenario: one transaction over 200 variables while three
 //! threads keep committing to them. Results and ratios live in `BENCHMARKS.md`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,6 +92,81 @@ fn messages(c: &mut Criterion) {
 
 /// Time for one transaction that reads and rewrites 200 variables (with 2 ms of work in
 /// between) to commit while three threads keep incrementing those variables.
+/// A 64 KiB message: made by the producer, moved to the consumer, never cloned.
+fn payload(i: u64) -> Vec<u8> {
+    vec![i as u8; 64 * 1024]
+}
+
+/// What the consumer does with a message: looks at it, so it is not optimized away,
+/// and gives back its number (its bytes hold it, mod 256).
+fn consume(message: Vec<u8>) -> u64 {
+    assert_eq!(message.len(), 64 * 1024);
+    u64::from(message[0])
+}
+
+/// `transfer` for 64 KiB messages: the sum of the numbers mod 256 cannot be checked
+/// against `n`, so this checks the count and returns the time.
+fn transfer_large(
+    n: u64,
+    send: impl FnOnce(u64) + Send,
+    mut recv: impl FnMut() -> u64,
+) -> Duration {
+    let start = Instant::now();
+    thread::scope(|s| {
+        s.spawn(move || send(n));
+        let mut sum = 0;
+        for _ in 0..n {
+            sum += recv();
+        }
+        assert_eq!(sum, (0..n).map(|i| i % 256).sum::<u64>());
+    });
+    start.elapsed()
+}
+
+/// Messages of 64 KiB moved through `put`/`get` (no clone), against crossbeam-channel.
+fn large_messages(c: &mut Criterion) {
+    let mut group = c.benchmark_group("messages_64k");
+    for bound in [None, Some(16usize)] {
+        let label = bound.map_or("unbounded".to_string(), |b| format!("bounded-{b}"));
+        group.bench_function(BenchmarkId::new("braid", &label), |b| {
+            b.iter_custom(|iters| match bound {
+                None => {
+                    let q = TQueue::new();
+                    let tx_q = q.clone();
+                    transfer_large(
+                        iters,
+                        move |n| (0..n).for_each(|i| tx_q.put(payload(i)).unwrap()),
+                        || consume(q.get().unwrap()),
+                    )
+                }
+                Some(bound) => {
+                    let q = TBQueue::new(bound);
+                    let tx_q = q.clone();
+                    transfer_large(
+                        iters,
+                        move |n| (0..n).for_each(|i| tx_q.put(payload(i)).unwrap()),
+                        || consume(q.get().unwrap()),
+                    )
+                }
+            })
+        });
+        group.bench_function(BenchmarkId::new("crossbeam-channel", &label), |b| {
+            b.iter_custom(|iters| {
+                let (tx, rx) = match bound {
+                    None => crossbeam_channel::unbounded(),
+                    Some(bound) => crossbeam_channel::bounded(bound),
+                };
+                transfer_large(
+                    iters,
+                    move |n| (0..n).for_each(|i| tx.send(payload(i)).unwrap()),
+                    || consume(rx.recv().unwrap()),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
 fn starvation(c: &mut Criterion) {
     const VARS: usize = 200;
     let mut group = c.benchmark_group("starvation");
@@ -145,6 +220,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = messages, starvation
+    targets = messages, large_messages, starvation
 }
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! The classic threads-and-a-queue program: a producer thread puts work on a bounded
-//! queue, consumer threads take it off, and a sentinel tells each consumer to stop.
-//! Python's `queue.Queue(maxsize=4)` becomes a `TBQueue` of capacity 4.
+//! queue, consumer threads take it off, and closing the queue tells every consumer to
+//! stop once the work is done (Python 3.13's `Queue.shutdown()`; no sentinel per
+//! consumer). Python's `queue.Queue(maxsize=4)` becomes a `TBQueue` of capacity 4.
 //!
 //! Run it with `cargo run --release --example producer_consumer`. It checks that every
 //! item was consumed exactly once and that the queue never held more than 4.
@@ -13,16 +14,16 @@ const ITEMS: u64 = 10_000;
 const CONSUMERS: usize = 3;
 
 fn main() {
-    // `None` is the sentinel: "no more work".
-    let queue: TBQueue<Option<u64>> = TBQueue::new(4);
+    let queue: TBQueue<u64> = TBQueue::new(4);
 
     let consumers: Vec<_> = (0..CONSUMERS)
         .map(|id| {
             let queue = queue.clone();
             thread::spawn(move || {
                 let (mut count, mut sum) = (0u64, 0u64);
-                // Blocks while the queue is empty, like `queue.get()`.
-                while let Some(item) = atomically(|tx| queue.pop(tx)) {
+                // Blocks while the queue is empty, like `queue.get()`; ends once the
+                // queue is closed and empty.
+                for item in queue.iter() {
                     count += 1;
                     sum += item;
                 }
@@ -37,15 +38,13 @@ fn main() {
         thread::spawn(move || {
             for item in 1..=ITEMS {
                 // Blocks while the queue is full, like `queue.put(item)`.
-                atomically(|tx| {
-                    queue.push(tx, Some(item))?;
-                    assert!(queue.len(tx)? <= 4, "queue over capacity");
-                    Ok(())
-                });
+                queue
+                    .put(item)
+                    .expect("nobody closes the queue but this thread");
+                assert!(atomically(|tx| queue.len(tx)) <= 4, "queue over capacity");
             }
-            for _ in 0..CONSUMERS {
-                atomically(|tx| queue.push(tx, None));
-            }
+            // No more work: consumers take what is left, then their loops end.
+            atomically(|tx| queue.close(tx));
         })
     };
 

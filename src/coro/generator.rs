@@ -103,6 +103,49 @@ enum Stage {
 /// assert_eq!(average.resume(10.0), GeneratorState::Yielded(10.0));
 /// assert_eq!(average.resume(20.0), GeneratorState::Yielded(15.0));
 /// ```
+///
+/// # Rules
+/// Each is enforced with a panic that says what went wrong:
+/// - A finished generator cannot be resumed (`Iterator::next` just returns `None`).
+/// - The body may await only its own `yield_`s: a generator has no executor, so a future
+///   that waits for I/O or a timer would never be woken. Use a task for that
+///   ([`Scheduler`](super::Scheduler) or [`Pool`](crate::exec::Pool)).
+/// - The first `resume`'s input is delivered, never dropped: the body takes it with
+///   [`Co::first_input`] before its first yield (or its return), or the generator is
+///   started with [`Generator::start`] instead. (An input of a zero-sized type carries
+///   nothing, so `resume(())` may start a generator.)
+/// - A `Co` used after its generator has finished or been dropped (it escaped the body)
+///   panics instead of losing the value.
+///
+/// # Naming the types
+/// A generator is `Generator<Y, R = (), Ret = ()>`: what it yields, what `resume` sends in
+/// (and `co.yield_(..).await` returns), and what the body returns. Rust infers them from
+/// the body and the calls, but the defaults take no part in inference: when the body
+/// ignores what `yield_` returns and the generator is only resumed, nothing says what `R`
+/// is, and the error is "type annotations needed". Name the types on the binding, or
+/// give the `yield_` result a type in the body:
+///
+/// ```
+/// use braid::coro::{Generator, GeneratorState};
+///
+/// // Nothing in the body says what `resume` sends: name the type on the binding.
+/// let mut ticks: Generator<u32> = Generator::new(|co| async move {
+///     co.yield_(1).await;
+///     co.yield_(2).await;
+/// });
+/// assert_eq!(ticks.resume(()), GeneratorState::Yielded(1));
+///
+/// // Or give what `yield_` returns a type inside the body.
+/// let mut lengths = Generator::new(|co| async move {
+///     let mut total = 0;
+///     loop {
+///         let line: String = co.yield_(total).await;
+///         total += line.len();
+///     }
+/// });
+/// assert_eq!(lengths.start(), GeneratorState::Yielded(0));
+/// assert_eq!(lengths.resume("braid".to_string()), GeneratorState::Yielded(5));
+/// ```
 pub struct Generator<Y, R = (), Ret = ()> {
     slot: Rc<Slot<Y, R>>,
     /// The body; dropped as soon as it completes or panics.
@@ -148,7 +191,7 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     /// # Panics
     /// If the generator has completed; if the body awaits a future other than its own
     /// `yield_` and that future is not ready; if this is the first resume and the body
-    /// yields or returns without taking the input (see the module docs; the body is
+    /// yields or returns without taking the input (see [`Generator`]'s rules; the body is
     /// dropped first); and with the body's own panic, after which the generator is
     /// complete.
     ///

@@ -252,7 +252,19 @@ impl Scheduler {
     /// Runs tasks until every task has finished.
     ///
     /// # Errors
-    /// [`Deadlock`] when tasks remain but none can ever run again.
+    /// [`Deadlock`] when tasks remain but none can ever run again. Exactly: no task is
+    /// queued or running, no timer is pending, and every waker of every blocked task sits
+    /// in the join slot of another blocked task of this scheduler (where only that task's
+    /// completion could fire it). A waker held anywhere else (a `TVar`'s waiters, a
+    /// channel, another thread) keeps `run` waiting, since a wake-up may still come.
+    ///
+    /// A [`JoinHandle`](crate::JoinHandle) is not a waker. A handle held on another
+    /// thread could still abort a blocked task, but nothing tells a handle that will be
+    /// used from one that never will (a handle dropped by a blocked task, or kept "just
+    /// in case"), and waiting for every live handle would turn most deadlocks back into
+    /// hangs; so its task counts as blocked. To cancel a blocked task from another thread,
+    /// send the request through something the task waits on (a `TVar` it retries on, a
+    /// channel): its waker keeps `run` going until the request arrives.
     ///
     /// ```
     /// use braid::coro::{self, Scheduler};

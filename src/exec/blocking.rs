@@ -111,6 +111,9 @@ impl Blocking {
     }
 
     fn run(shared: &Arc<Shared>, id: u64) {
+        // Blocking closures belong to the pool: `exec::spawn` and `exec::spawn_blocking`
+        // inside one spawn on it (as tokio's `spawn` does inside `spawn_blocking`).
+        let _entered = super::worker::enter(shared);
         let this = &shared.blocking;
         let mut state = lock(&this.state);
         loop {

@@ -47,8 +47,8 @@ pub use scope::Scope;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::Arc;
 
-/// Spawns `future` on the pool this code runs in: a task on a worker, or a future in
-/// [`Pool::block_on`].
+/// Spawns `future` on the pool this code runs in: a task on a worker, a closure on one
+/// of its blocking threads, or a future in [`Pool::block_on`].
 ///
 /// # Panics
 /// Outside a pool; use [`Pool::spawn`] there.
@@ -69,6 +69,63 @@ pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static
          or from inside Pool::block_on",
     );
     pool::spawn_on(&shared, future)
+}
+
+/// Runs `f` on the blocking threads of the pool this code runs in (a task, a closure on
+/// a blocking thread, or a future in [`Pool::block_on`]), like
+/// [`Pool::spawn_blocking`]: for work that blocks (file I/O, a C call, a blocking
+/// `atomically`), which must not hold a worker.
+///
+/// # Panics
+/// Outside a pool; use [`Pool::spawn_blocking`] there.
+///
+/// ```
+/// use braid::exec::{self, Pool};
+///
+/// let pool = Pool::new(1);
+/// let size = pool.spawn(async {
+///     let read = exec::spawn_blocking(|| std::fs::read("Cargo.toml").map(|b| b.len()));
+///     read.await.unwrap()
+/// });
+/// assert!(size.join().unwrap().unwrap() > 0);
+/// ```
+pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    let shared = worker::current_pool().expect(
+        "braid::exec::spawn_blocking called outside a Pool; use Pool::spawn_blocking, or \
+         call it from a task, a blocking closure, or inside Pool::block_on",
+    );
+    pool::spawn_blocking_on(&shared, f)
+}
+
+/// Whether the task this code runs in has been aborted ([`JoinHandle::abort`]): for a
+/// closure that runs a long time (`spawn_fn`, `spawn_blocking`), which an abort cannot
+/// stop from outside, to stop early. `false` outside a braid task.
+///
+/// ```
+/// use braid::exec::{self, Pool};
+/// use std::time::Duration;
+///
+/// let pool = Pool::new(1);
+/// let (started, wait_started) = std::sync::mpsc::channel();
+/// let crawler = pool.spawn_fn(move || {
+///     started.send(exec::is_cancelled()).unwrap();
+///     let mut pages = 0;
+///     loop {
+///         pages += 1; // fetch one more page
+///         std::thread::sleep(Duration::from_millis(1));
+///         if exec::is_cancelled() {
+///             return pages;
+///         }
+///     }
+/// });
+/// assert!(!wait_started.recv().unwrap(), "not aborted yet");
+/// crawler.abort();
+/// // The closure saw the abort and returned; it ran to completion, so its result is Ok.
+/// assert!(crawler.join().unwrap() >= 1);
+/// assert!(!exec::is_cancelled()); // not inside a task here
+/// ```
+pub fn is_cancelled() -> bool {
+    crate::task::current_task_cancelled()
 }
 
 /// Runs `a` and `b`, potentially in parallel, and returns both results. On a pool worker

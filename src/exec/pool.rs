@@ -1,7 +1,7 @@
 //! The work-stealing `Pool`: construction, the public operations, and shutdown.
 
 use std::future::Future;
-use std::panic::resume_unwind;
+use std::panic::{self, resume_unwind, AssertUnwindSafe};
 
 use super::blocking::BlockingSchedule;
 use super::job::{Job, StackJob, Waiter};
@@ -10,7 +10,7 @@ use super::worker::{self, Push, Shared};
 use crate::sync::atomic::Ordering;
 use crate::sync::park::Parker;
 use crate::sync::{thread, Arc};
-use crate::task::{self, JoinHandle};
+use crate::task::{self, JoinError, JoinHandle};
 
 /// A work-stealing pool of worker threads running futures and closures.
 ///
@@ -195,6 +195,20 @@ impl<F: FnOnce() -> T, T> Future for RunOnce<F> {
 }
 
 /// Spawns `future` on `shared`'s workers.
+/// `Pool::spawn_blocking` on the pool `shared`.
+pub(crate) fn spawn_blocking_on<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let (entry, listed, handle) =
+        task::new_task(RunOnce(Some(f)), BlockingSchedule(shared.clone()));
+    match shared.tasks.insert(listed) {
+        Ok(()) => super::blocking::Blocking::push(shared, entry),
+        Err(listed) => listed.shutdown(),
+    }
+    handle
+}
+
 pub(crate) fn spawn_on<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -301,13 +315,7 @@ impl Pool {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> JoinHandle<T> {
-        let (entry, listed, handle) =
-            task::new_task(RunOnce(Some(f)), BlockingSchedule(self.shared.clone()));
-        match self.shared.tasks.insert(listed) {
-            Ok(()) => super::blocking::Blocking::push(&self.shared, entry),
-            Err(listed) => listed.shutdown(),
-        }
-        handle
+        spawn_blocking_on(&self.shared, f)
     }
 
     /// Runs `future` to completion on the calling thread and returns its output. Tasks it
@@ -385,6 +393,11 @@ impl Pool {
     /// Applies `f` to every item on the pool and returns the results in the items' order
     /// (Python's `Pool.map`). Items are processed in chunks, a few per worker.
     ///
+    /// # Panics
+    /// If `f` panics for an item, every other item is still mapped, and then `map`
+    /// re-raises the panic of the first item (in the items' order) that panicked; the
+    /// other results are dropped. To keep them, use [`try_map`](Self::try_map).
+    ///
     /// ```
     /// use braid::exec::Pool;
     ///
@@ -399,9 +412,40 @@ impl Pool {
         F: Fn(I::Item) -> R + Sync + Send,
         R: Send,
     {
+        let results = self.try_map(items, f);
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|error| panic::resume_unwind(error.into_panic())))
+            .collect()
+    }
+
+    /// Like [`map`](Self::map), but each item's result on its own: `Ok` with what `f`
+    /// returned, or `Err` with a [`JoinError`] holding its panic. Order kept; a panic in
+    /// one item loses nothing of the others.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// # let quiet = std::panic::take_hook();
+    /// # std::panic::set_hook(Box::new(|_| {}));
+    /// let parsed = pool.try_map(["1", "x", "3"], |s| s.parse::<u32>().expect("a number"));
+    /// # std::panic::set_hook(quiet);
+    /// assert_eq!(parsed[0].as_ref().ok(), Some(&1));
+    /// assert!(parsed[1].as_ref().unwrap_err().is_panic());
+    /// assert_eq!(parsed[2].as_ref().ok(), Some(&3));
+    /// ```
+    pub fn try_map<I, F, R>(&self, items: I, f: F) -> Vec<Result<R, JoinError>>
+    where
+        I: IntoIterator,
+        I::Item: Send,
+        F: Fn(I::Item) -> R + Sync + Send,
+        R: Send,
+    {
         let items: Vec<I::Item> = items.into_iter().collect();
         let chunk = (items.len() / (self.workers() * 4)).max(1);
-        let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+        let mut out: Vec<Option<Result<R, JoinError>>> =
+            std::iter::repeat_with(|| None).take(items.len()).collect();
         let f = &f;
         self.scope(|s| {
             let mut items = items.into_iter();
@@ -409,7 +453,11 @@ impl Pool {
                 let batch: Vec<I::Item> = items.by_ref().take(slots.len()).collect();
                 s.spawn(move |_| {
                     for (slot, item) in slots.iter_mut().zip(batch) {
-                        *slot = Some(f(item));
+                        // `f` is shared, not mutated, and a panic leaves only this item's
+                        // slot unwritten (it becomes the error), so nothing half-updated
+                        // is observed after the unwind.
+                        let result = panic::catch_unwind(AssertUnwindSafe(|| f(item)));
+                        *slot = Some(result.map_err(JoinError::panic));
                     }
                 });
             }

@@ -12,7 +12,7 @@ use super::job::{Job, StackJobRef};
 use super::queue::{self, Local, Stealer};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::park::Parker;
-use crate::sync::{thread_local, Arc};
+use crate::sync::{no_block, thread_local, Arc};
 use crate::task::{Header, Schedule, TaskList, TaskRef};
 
 /// How often (in jobs) a worker looks at the injector before its own queue, so work
@@ -230,6 +230,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, (local, joins): (Local<Job>
     }
     CURRENT.with(|current| current.set(&worker));
     let _reset = Reset;
+    let _no_blocking = no_block::forbid_here("a Pool worker thread");
     while !worker.shared.is_shutdown() {
         match worker.find_work() {
             Some(job) => worker.run_job(job),

@@ -13,6 +13,7 @@ use super::progress::{self, Contention};
 use super::tx::Transaction;
 use super::wait::{Registration, WaitToken};
 use crate::sync::backoff::Backoff;
+use crate::sync::no_block;
 
 /// How one run of the body ended.
 enum Attempt<T> {
@@ -158,6 +159,22 @@ const QUICK_RETRIES: u32 = if cfg!(loom) { 0 } else { 6 };
 /// saved six registers on the stack per transaction. Every store before a commit's
 /// locked instructions delays them (they wait for the store buffer to drain), and on
 /// the 2-vCPU machine of `BENCHMARKS.md` much more so in its slow spells.
+/// Panics if this thread must not block (a Pool worker): a blocking transaction waiting
+/// there would park the worker, and with it the tasks that could wake it.
+#[track_caller]
+#[cold]
+fn refuse_to_block_a_worker() {
+    if let Some(thread) = no_block::forbidden() {
+        panic!(
+            "braid: a blocking `atomically` (or `atomically_timeout`) waited in `retry` on \
+             {thread}, which would park the worker and every task queued behind it, \
+             possibly the one that would wake it; inside a task, use \
+             `atomically_async(...).await`, which suspends the task and frees the worker, \
+             or move blocking code to `spawn_blocking`"
+        );
+    }
+}
+
 #[track_caller]
 #[inline(always)]
 fn run_blocking<T>(
@@ -197,6 +214,7 @@ fn end_then_run_some_hooks(mut tx: Transaction) {
 /// `run_blocking` after a first attempt that did not commit: runs the attempts after it,
 /// then ends the transaction (`None`: the deadline passed; `restart_after` dropped the
 /// hooks of such a transaction).
+#[track_caller]
 #[inline(never)]
 fn run_again<T>(
     mut tx: Transaction,
@@ -215,6 +233,7 @@ fn run_again<T>(
 /// priority token, if this transaction took it, is dropped with `contention` as this
 /// returns: before the caller runs the hooks (a hook may commit, and would otherwise
 /// wait for the token its own transaction holds).
+#[track_caller]
 fn attempts_after_the_first<T>(
     tx: &mut Transaction,
     mut f: impl FnMut(&mut Transaction) -> StmResult<T>,
@@ -229,6 +248,7 @@ fn attempts_after_the_first<T>(
             Attempt::Conflict => tx.restart_after(|| contention.after_conflict()),
             Attempt::YieldToPriority => tx.restart_after(progress::wait_while_priority_held),
             Attempt::Retry => {
+                refuse_to_block_a_worker();
                 // A transaction about to wait gives the priority token back first.
                 contention.before_wait();
                 // Nothing read, nothing can wake it: refused without a deadline; with

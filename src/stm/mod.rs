@@ -9,7 +9,8 @@
 //! The engine is TL2 (Dice, Shalev, Shavit 2006): a global version clock, a versioned
 //! lock per variable, invisible reads validated one by one (so a running body never sees
 //! an inconsistent state), and read-only transactions that write no shared memory.
-//! See `tx.rs` and `commit.rs` for the protocol and where braid departs from the paper.
+//! The protocol, and where braid departs from the paper, is written up in the source, at
+//! the top of `src/stm/tx.rs` and `src/stm/commit.rs`.
 //!
 //! # Guarantees
 //! - Committed transactions are serializable, and running ones are opaque.
@@ -60,6 +61,7 @@ mod error;
 mod lock;
 mod map;
 mod node;
+mod parcel;
 mod progress;
 pub(crate) mod stack;
 mod tbqueue;
@@ -78,6 +80,7 @@ pub use atomically::{
 };
 pub use error::{StmError, StmResult, TxError};
 pub use map::{TMap, TSet};
+pub use parcel::Closed;
 pub use tbqueue::TBQueue;
 pub use tchan::{TChan, TChanReceiver};
 pub use tmvar::TMVar;

@@ -1,4 +1,5 @@
-//! `TBQueue<T>`: a bounded transactional FIFO queue (Haskell's `TBQueue`).
+//! `TBQueue<T>`: a bounded transactional FIFO queue (Haskell's `TBQueue`), which can
+//! be closed.
 //!
 //! The same two-part queue as `TQueue` (a `Stack` for pushes, a `Run` for pops; see
 //! `stack.rs`) plus room accounting: `push` retries while the queue is full, which is the
@@ -21,10 +22,15 @@
 //! from `handoff` conflicts only with the next hand-off. Values always sit in the order
 //! run, then `handoff`, then `back`.
 
+//!
+//! Values travel in parcels and a `closed` variable ends the stream, as in `TQueue` (see
+//! `parcel.rs` and `tqueue.rs`).
+
 use std::fmt;
 
+use super::parcel::{Closed, Parcel};
 use super::stack::{Run, Stack};
-use super::{retry, StmResult, TVar, Transaction};
+use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 
 /// A push hands the stack to the consumers when it holds a multiple of this many values
 /// and the previous batch has been taken. Looking only at multiples keeps a producer that
@@ -34,19 +40,36 @@ use super::{retry, StmResult, TVar, Transaction};
 const HANDOFF_AT: usize = 32;
 
 /// The pop side: the run to pop from, and how many values were ever popped.
-#[derive(Clone)]
 struct Front<T> {
-    run: Run<T>,
+    run: Run<Parcel<T>>,
     popped: usize,
 }
 
 /// The push side: the stack to push onto, how many values were ever pushed, and the
 /// popped count producers last read from `front` (at most the current one).
-#[derive(Clone)]
 struct Back<T> {
-    stack: Stack<T>,
+    stack: Stack<Parcel<T>>,
     pushed: usize,
     popped_seen: usize,
+}
+
+// By hand: a derive would ask `T: Clone`, and the halves clone only handles.
+impl<T> Clone for Front<T> {
+    fn clone(&self) -> Self {
+        Front {
+            run: self.run.clone(),
+            popped: self.popped,
+        }
+    }
+}
+
+impl<T> Clone for Back<T> {
+    fn clone(&self) -> Self {
+        Back {
+            stack: self.stack.clone(),
+            ..*self
+        }
+    }
 }
 
 /// A FIFO queue holding at most `capacity` values. Cloning shares it.
@@ -64,15 +87,39 @@ struct Back<T> {
 /// producer.join().unwrap();
 /// assert_eq!(got, [0, 1, 2]);
 /// ```
+///
+/// Like [`TQueue`](super::TQueue), it can be [closed](TBQueue::close), and threads and
+/// tasks can move values through it without `Clone` ([`put`](TBQueue::put) waits while
+/// the queue is full, [`get`](TBQueue::get) while it is empty and open):
+///
+/// ```
+/// use braid::stm::{atomically, TBQueue};
+/// use std::thread;
+///
+/// let q = TBQueue::new(2);
+/// let producer = {
+///     let q = q.clone();
+///     thread::spawn(move || {
+///         for i in 0..10 {
+///             q.put(Box::new(i)).unwrap(); // waits while 2 are queued
+///         }
+///         atomically(|tx| q.close(tx));
+///     })
+/// };
+/// let total: i32 = q.iter().map(|boxed| *boxed).sum();
+/// producer.join().unwrap();
+/// assert_eq!(total, 45);
+/// ```
 pub struct TBQueue<T> {
     front: TVar<Front<T>>,
     /// A batch of pushed values: newer than the run, older than the push stack.
-    handoff: TVar<Stack<T>>,
+    handoff: TVar<Stack<Parcel<T>>>,
     back: TVar<Back<T>>,
+    closed: TVar<bool>,
     capacity: usize,
 }
 
-impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
+impl<T: Send + 'static> TBQueue<T> {
     /// An empty queue that holds at most `capacity` values.
     ///
     /// # Panics
@@ -100,6 +147,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
                 pushed: 0,
                 popped_seen: 0,
             }),
+            closed: TVar::new(false),
             capacity,
         }
     }
@@ -122,36 +170,193 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// atomically(|tx| { q.push(tx, 1)?; q.push(tx, 2) });
     /// assert!(atomically(|tx| q.is_full(tx)));
     /// ```
+    ///
+    /// # Panics
+    /// When one transaction pushes more values than the capacity: it could never commit
+    /// (waiting would hang), whatever else it pops. And on a closed queue: check
+    /// [`is_closed`](Self::is_closed) in the same transaction, or send with
+    /// [`put`](Self::put), which hands the value back.
+    ///
+    /// ```should_panic
+    /// use braid::stm::{atomically, TBQueue};
+    /// let q = TBQueue::new(2);
+    /// atomically(|tx| (0..3).try_for_each(|i| q.push(tx, i))); // panics: capacity (2)
+    /// ```
+    #[track_caller]
     pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        if !self.try_push(tx, value)? {
+        assert!(
+            !self.closed.read(tx)?,
+            "braid::stm::TBQueue::push on a closed queue; check is_closed in the same \
+             transaction, or send with put, which hands the value back"
+        );
+        if !self.try_push_parcel(tx, Parcel::new(value))? {
+            self.check_can_fit(tx)?;
             return retry();
         }
         Ok(())
     }
 
-    /// Removes and returns the front value; retries while the queue is empty.
+    /// Panics if this transaction has already pushed `capacity` values: it can never
+    /// commit one more, since however much is popped, its own pushes alone fill the queue
+    /// (values it popped itself make room only for values that were there before it).
+    /// Waiting would hang for good.
+    #[track_caller]
+    fn check_can_fit(&self, tx: &mut Transaction) -> StmResult<()> {
+        let pushed_here = self.back.read(tx)?.pushed;
+        // The latest commit's count is at least this attempt's snapshot of it, so this
+        // never counts more pushes than the attempt made (a later commit's pushes only
+        // make it count fewer, and the retry looks again).
+        let pushed_committed = self.back.load().pushed;
+        let own_pushes = (pushed_here.wrapping_sub(pushed_committed) as isize).max(0) as usize;
+        assert!(
+            own_pushes < self.capacity,
+            "braid::stm::TBQueue::push: this transaction pushes more values than the queue's \
+             capacity ({}), so it could never commit; push them in several transactions, or \
+             use a larger capacity",
+            self.capacity
+        );
+        Ok(())
+    }
+
+    /// Closes the queue: sends fail from now on (blocked senders wake and get their
+    /// values back), and once the values already in it are taken, consumers hear
+    /// "closed" ([`get`](Self::get) returns `None`) instead of waiting. Closing twice is
+    /// harmless.
     ///
     /// ```
     /// use braid::stm::{atomically, TBQueue};
-    /// let q = TBQueue::new(4);
-    /// atomically(|tx| q.push(tx, "a"));
-    /// assert_eq!(atomically(|tx| q.pop(tx)), "a");
+    /// let q = TBQueue::new(1);
+    /// q.put("last").unwrap();
+    /// atomically(|tx| q.close(tx));
+    /// assert_eq!(q.put("too late").unwrap_err().into_inner(), "too late");
+    /// assert_eq!(q.get(), Some("last"));
+    /// assert_eq!(q.get(), None);
     /// ```
-    pub fn pop(&self, tx: &mut Transaction) -> StmResult<T> {
-        match self.try_pop(tx)? {
-            Some(value) => Ok(value),
+    pub fn close(&self, tx: &mut Transaction) -> StmResult<()> {
+        if !self.closed.read(tx)? {
+            self.closed.write(tx, true)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the queue has been closed.
+    ///
+    /// ```
+    /// let q: braid::stm::TBQueue<u8> = braid::stm::TBQueue::new(1);
+    /// assert!(!braid::stm::atomically(|tx| q.is_closed(tx)));
+    /// ```
+    pub fn is_closed(&self, tx: &mut Transaction) -> StmResult<bool> {
+        self.closed.read(tx)
+    }
+
+    /// Sends `value` from a thread, moving it once (no `Clone` needed): waits while the
+    /// queue is full and open; `Err(Closed(value))` if it is closed (also when it is
+    /// closed while this waits).
+    ///
+    /// # Panics
+    /// On a Pool worker thread, if it would wait: use [`put_async`](Self::put_async) in
+    /// tasks.
+    ///
+    /// ```
+    /// let q = braid::stm::TBQueue::new(1);
+    /// q.put(vec![0u8; 1024]).unwrap();
+    /// assert!(braid::stm::atomically(|tx| q.is_full(tx)));
+    /// ```
+    #[track_caller]
+    pub fn put(&self, value: T) -> Result<(), Closed<T>> {
+        let parcel = Parcel::new(value);
+        let sent = atomically(|tx| self.send_parcel(tx, &parcel));
+        sent.map_err(|()| Closed(parcel.take()))
+    }
+
+    /// [`put`](Self::put) for a task: the same, as a future that suspends the task (not
+    /// the thread) while the queue is full.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::stm::TBQueue;
+    ///
+    /// let q = TBQueue::new(4);
+    /// let sender = q.clone();
+    /// Pool::new(1).block_on(async move { sender.put_async('a').await.unwrap() });
+    /// assert_eq!(q.get(), Some('a'));
+    /// ```
+    pub async fn put_async(&self, value: T) -> Result<(), Closed<T>> {
+        let parcel = Parcel::new(value);
+        let sent = atomically_async(|tx| self.send_parcel(tx, &parcel)).await;
+        sent.map_err(|()| Closed(parcel.take()))
+    }
+
+    /// Pushes `parcel`, retrying while the queue is full and open; `Err(())` if it is
+    /// closed (the caller takes the parcel back).
+    fn send_parcel(&self, tx: &mut Transaction, parcel: &Parcel<T>) -> StmResult<Result<(), ()>> {
+        if self.closed.read(tx)? {
+            return Ok(Err(()));
+        }
+        match self.try_push_parcel(tx, parcel.clone())? {
+            true => Ok(Ok(())),
+            false => retry(),
+        }
+    }
+
+    /// Receives the front value from a thread, moving it out (no `Clone` needed): waits
+    /// while the queue is empty and open, and returns `None` once it is closed and empty.
+    ///
+    /// # Panics
+    /// On a Pool worker thread, if it would wait: use [`get_async`](Self::get_async) in
+    /// tasks.
+    ///
+    /// ```
+    /// let q = braid::stm::TBQueue::new(2);
+    /// q.put(String::from("hello")).unwrap();
+    /// assert_eq!(q.get().as_deref(), Some("hello"));
+    /// ```
+    #[track_caller]
+    pub fn get(&self) -> Option<T> {
+        atomically(|tx| self.pop_parcel_or_closed(tx)).map(Parcel::take)
+    }
+
+    /// [`get`](Self::get) for a task: the same, as a future that suspends the task (not
+    /// the thread) while it waits.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::stm::TBQueue;
+    ///
+    /// let q = TBQueue::new(2);
+    /// q.put(1u8).unwrap();
+    /// assert_eq!(Pool::new(1).block_on(async move { q.get_async().await }), Some(1));
+    /// ```
+    pub async fn get_async(&self) -> Option<T> {
+        atomically_async(|tx| self.pop_parcel_or_closed(tx))
+            .await
+            .map(Parcel::take)
+    }
+
+    /// The values as they arrive, from a thread: [`get`](Self::get) until the queue is
+    /// closed and empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TBQueue};
+    /// let q = TBQueue::new(8);
+    /// (0..4).for_each(|n| q.put(n).unwrap());
+    /// atomically(|tx| q.close(tx));
+    /// assert_eq!(q.iter().sum::<i32>(), 6);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        std::iter::from_fn(|| self.get())
+    }
+
+    /// The front parcel; retries while empty and open; `None` once closed and empty.
+    fn pop_parcel_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
+        match self.try_pop_parcel(tx)? {
+            Some(parcel) => Ok(Some(parcel)),
+            None if self.closed.read(tx)? => Ok(None),
             None => retry(),
         }
     }
 
-    /// Removes and returns the front value, or `None` if the queue is empty.
-    ///
-    /// ```
-    /// use braid::stm::{atomically, TBQueue};
-    /// let q: TBQueue<u8> = TBQueue::new(1);
-    /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
-    /// ```
-    pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+    fn try_pop_parcel(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
         let Front { mut run, popped } = self.front.read(tx)?;
         if run.is_empty() {
             run = self.take_pushed(tx)?;
@@ -167,7 +372,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
 
     /// The oldest pushed values not yet in the run, as a new run (empty if there are
     /// none): the handed-off batch if there is one, else the whole push stack.
-    fn take_pushed(&self, tx: &mut Transaction) -> StmResult<Run<T>> {
+    fn take_pushed(&self, tx: &mut Transaction) -> StmResult<Run<Parcel<T>>> {
         // A queue too small to hand off never reads `handoff`: at capacity 1 every pop
         // takes the stack, and would pay for the extra read each time.
         if self.capacity >= HANDOFF_AT {
@@ -197,6 +402,15 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     /// assert!(!atomically(|tx| q.try_push(tx, 2)));
     /// ```
     pub fn try_push(&self, tx: &mut Transaction, value: T) -> StmResult<bool> {
+        assert!(
+            !self.closed.read(tx)?,
+            "braid::stm::TBQueue::try_push on a closed queue; check is_closed in the same \
+             transaction, or send with put, which hands the value back"
+        );
+        self.try_push_parcel(tx, Parcel::new(value))
+    }
+
+    fn try_push_parcel(&self, tx: &mut Transaction, parcel: Parcel<T>) -> StmResult<bool> {
         let Back {
             stack,
             pushed,
@@ -209,7 +423,7 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
                 return Ok(false);
             }
         }
-        let mut stack = stack.push(value);
+        let mut stack = stack.push(parcel);
         if stack.len() % HANDOFF_AT == 0 && self.handoff.read(tx)?.is_empty() {
             self.handoff.write(tx, stack)?;
             stack = Stack::new();
@@ -259,12 +473,62 @@ impl<T: Clone + Send + Sync + 'static> TBQueue<T> {
     }
 }
 
+impl<T: Clone + Send + 'static> TBQueue<T> {
+    /// Removes and returns the front value; retries while the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TBQueue};
+    /// let q = TBQueue::new(4);
+    /// atomically(|tx| q.push(tx, "a"));
+    /// assert_eq!(atomically(|tx| q.pop(tx)), "a");
+    /// ```
+    pub fn pop(&self, tx: &mut Transaction) -> StmResult<T> {
+        match self.try_pop(tx)? {
+            Some(value) => Ok(value),
+            None => retry(),
+        }
+    }
+
+    /// Removes and returns the front value, or `None` if the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TBQueue};
+    /// let q: TBQueue<u8> = TBQueue::new(1);
+    /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
+    /// ```
+    pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        match self.try_pop_parcel(tx)? {
+            Some(parcel) => parcel.clone_value().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes and returns the front value inside a transaction; retries while the queue
+    /// is empty and open, and returns `None` once it is closed and empty (the
+    /// transactional [`get`](Self::get)).
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TBQueue};
+    /// let q = TBQueue::new(2);
+    /// atomically(|tx| { q.push(tx, 'z')?; q.close(tx) });
+    /// assert_eq!(atomically(|tx| q.pop_or_closed(tx)), Some('z'));
+    /// assert_eq!(atomically(|tx| q.pop_or_closed(tx)), None);
+    /// ```
+    pub fn pop_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        match self.pop_parcel_or_closed(tx)? {
+            Some(parcel) => parcel.clone_value().map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 impl<T> Clone for TBQueue<T> {
     fn clone(&self) -> Self {
         TBQueue {
             front: self.front.clone(),
             handoff: self.handoff.clone(),
             back: self.back.clone(),
+            closed: self.closed.clone(),
             capacity: self.capacity,
         }
     }
@@ -273,16 +537,18 @@ impl<T> Clone for TBQueue<T> {
 /// Shows the capacity and the queued values, front first. Each part is read with
 /// `TVar::load`, so this works inside transactions too, but a concurrent pop may show up
 /// half applied.
-impl<T: Clone + Send + Sync + fmt::Debug + 'static> fmt::Debug for TBQueue<T> {
+impl<T: Clone + Send + fmt::Debug + 'static> fmt::Debug for TBQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (front, handoff, back) = (self.front.load(), self.handoff.load(), self.back.load());
         let items: Vec<T> = (front.run.iter())
             .chain(Run::from_stack(&handoff).iter())
             .chain(Run::from_stack(&back.stack).iter())
+            .filter_map(|parcel| parcel.clone_value().ok())
             .collect();
         f.debug_struct("TBQueue")
             .field("capacity", &self.capacity)
             .field("items", &items)
+            .field("closed", &self.closed.load())
             .finish()
     }
 }

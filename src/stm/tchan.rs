@@ -18,21 +18,30 @@
 //! of read messages (say, when a slow receiver is dropped) would take one epoch per
 //! message. A slow receiver keeps alive only the messages it has not read.
 
+//!
+//! # Closing
+//! A `closed` variable, shared by the channel and its receivers, ends the stream: it is
+//! written once, by `close`, and read by a send and by a receive that finds no message,
+//! so it conflicts with nothing else. A message's slot holds it in an `Arc`, so a send
+//! from outside a transaction (`put`) moves the message in once, however often its
+//! transaction runs (see `parcel.rs`).
+
 use std::fmt;
 
-use super::{retry, StmResult, TVar, Transaction};
+use super::parcel::Closed;
+use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 use crate::sync::{lock, Arc, Mutex};
 
 /// One message's place in the list.
 struct Node<T> {
     /// Empty until a sender's transaction fills it; filled once.
-    slot: TVar<Option<T>>,
+    slot: TVar<Option<Arc<T>>>,
     /// The node after this one, made by whoever needs it first. Making it early (in a
     /// transaction that then aborts) is harmless: an empty node means nothing.
     next: Mutex<Option<Arc<Node<T>>>>,
 }
 
-impl<T: Clone + Send + Sync + 'static> Node<T> {
+impl<T: Send + Sync + 'static> Node<T> {
     fn new() -> Arc<Node<T>> {
         Arc::new(Node {
             slot: TVar::new(None),
@@ -73,8 +82,32 @@ impl<T> Drop for Node<T> {
 /// assert_eq!(atomically(|tx| bob.recv(tx)), "hello");
 /// assert_eq!(atomically(|tx| alice.recv(tx)), "world");
 /// ```
+///
+/// [`close`](TChan::close) ends the stream: each receiver takes the messages sent before
+/// the close and then hears "closed" ([`TChanReceiver::get`] returns `None`):
+///
+/// ```
+/// use braid::stm::{atomically, TChan};
+/// use std::thread;
+///
+/// let ticks = TChan::new();
+/// let listeners: Vec<_> = (0..2)
+///     .map(|_| {
+///         let rx = ticks.subscribe();
+///         thread::spawn(move || rx.iter().count())
+///     })
+///     .collect();
+/// for n in 0..5 {
+///     ticks.put(n).unwrap();
+/// }
+/// atomically(|tx| ticks.close(tx));
+/// for listener in listeners {
+///     assert_eq!(listener.join().unwrap(), 5);
+/// }
+/// ```
 pub struct TChan<T> {
     hole: TVar<Arc<Node<T>>>,
+    closed: TVar<bool>,
 }
 
 /// One subscriber's receiving end of a [`TChan`]: it sees every message sent after it
@@ -92,9 +125,10 @@ pub struct TChan<T> {
 /// ```
 pub struct TChanReceiver<T> {
     position: TVar<Arc<Node<T>>>,
+    closed: TVar<bool>,
 }
 
-impl<T: Clone + Send + Sync + 'static> TChan<T> {
+impl<T: Send + Sync + 'static> TChan<T> {
     /// A channel with no messages and no subscribers.
     ///
     /// ```
@@ -105,6 +139,7 @@ impl<T: Clone + Send + Sync + 'static> TChan<T> {
     pub fn new() -> TChan<T> {
         TChan {
             hole: TVar::new(Node::new()),
+            closed: TVar::new(false),
         }
     }
 
@@ -117,10 +152,101 @@ impl<T: Clone + Send + Sync + 'static> TChan<T> {
     /// atomically(|tx| chan.send(tx, 42));
     /// assert_eq!(atomically(|tx| rx.recv(tx)), 42);
     /// ```
+    #[track_caller]
     pub fn send(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
+        assert!(
+            !self.closed.read(tx)?,
+            "braid::stm::TChan::send on a closed channel; check is_closed in the same \
+             transaction, or send with put, which hands the message back"
+        );
+        self.send_shared(tx, Arc::new(value))
+    }
+
+    fn send_shared(&self, tx: &mut Transaction, value: Arc<T>) -> StmResult<()> {
         let hole = self.hole.read(tx)?;
         hole.slot.write(tx, Some(value))?;
         self.hole.write(tx, hole.next())
+    }
+
+    /// Closes the channel: sends fail from now on, and each receiver, once it has taken
+    /// the messages sent before the close, hears "closed" instead of waiting. Blocked
+    /// receivers wake. Closing twice is harmless.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TChan};
+    /// let chan = TChan::new();
+    /// let rx = chan.subscribe();
+    /// chan.put("bye").unwrap();
+    /// atomically(|tx| chan.close(tx));
+    /// assert_eq!(rx.get(), Some("bye"));
+    /// assert_eq!(rx.get(), None);
+    /// ```
+    pub fn close(&self, tx: &mut Transaction) -> StmResult<()> {
+        if !self.closed.read(tx)? {
+            self.closed.write(tx, true)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the channel has been closed.
+    ///
+    /// ```
+    /// let chan: braid::stm::TChan<u8> = braid::stm::TChan::new();
+    /// assert!(!braid::stm::atomically(|tx| chan.is_closed(tx)));
+    /// ```
+    pub fn is_closed(&self, tx: &mut Transaction) -> StmResult<bool> {
+        self.closed.read(tx)
+    }
+
+    /// Broadcasts `message` from a thread or outside a transaction, moving it in once
+    /// (receivers each get a clone); `Err(Closed(message))` if the channel is closed.
+    /// Never waits.
+    ///
+    /// ```
+    /// let chan = braid::stm::TChan::new();
+    /// let rx = chan.subscribe();
+    /// chan.put(String::from("news")).unwrap();
+    /// assert_eq!(rx.get().as_deref(), Some("news"));
+    /// ```
+    pub fn put(&self, message: T) -> Result<(), Closed<T>> {
+        let shared = Arc::new(message);
+        let sent = atomically(|tx| self.send_unless_closed(tx, &shared));
+        sent.map_err(|()| Closed(Self::unshared(shared)))
+    }
+
+    /// [`put`](Self::put) for a task: the same, as a future.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// let chan = braid::stm::TChan::new();
+    /// let rx = chan.subscribe();
+    /// Pool::new(1).block_on(async move { chan.put_async(3).await.unwrap() });
+    /// assert_eq!(rx.get(), Some(3));
+    /// ```
+    pub async fn put_async(&self, message: T) -> Result<(), Closed<T>> {
+        let shared = Arc::new(message);
+        let sent = atomically_async(|tx| self.send_unless_closed(tx, &shared)).await;
+        sent.map_err(|()| Closed(Self::unshared(shared)))
+    }
+
+    fn send_unless_closed(
+        &self,
+        tx: &mut Transaction,
+        message: &Arc<T>,
+    ) -> StmResult<Result<(), ()>> {
+        if self.closed.read(tx)? {
+            return Ok(Err(()));
+        }
+        self.send_shared(tx, message.clone()).map(Ok)
+    }
+
+    /// The message of a send that found the channel closed: the attempts' clones of it
+    /// went with the attempts' writes, and no committed send published it, so this is
+    /// the last handle (once the discarded writes are freed, which happens before the
+    /// transaction returns).
+    fn unshared(message: Arc<T>) -> T {
+        Arc::try_unwrap(message)
+            .unwrap_or_else(|_| unreachable!("an unsent message is shared by no channel"))
     }
 
     /// A receiver that will see every message sent from now on.
@@ -139,11 +265,80 @@ impl<T: Clone + Send + Sync + 'static> TChan<T> {
     pub fn subscribe(&self) -> TChanReceiver<T> {
         TChanReceiver {
             position: TVar::new(self.hole.load()),
+            closed: self.closed.clone(),
         }
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> TChanReceiver<T> {
+    /// Receives the next message from a thread: waits while there is none and the
+    /// channel is open, and returns `None` once it is closed and this receiver has taken
+    /// every message sent before the close.
+    ///
+    /// # Panics
+    /// On a Pool worker thread, if it would wait: use [`get_async`](Self::get_async) in
+    /// tasks.
+    ///
+    /// ```
+    /// let chan = braid::stm::TChan::new();
+    /// let rx = chan.subscribe();
+    /// chan.put(1).unwrap();
+    /// assert_eq!(rx.get(), Some(1));
+    /// ```
+    #[track_caller]
+    pub fn get(&self) -> Option<T> {
+        atomically(|tx| self.recv_or_closed(tx))
+    }
+
+    /// [`get`](Self::get) for a task: the same, as a future that suspends the task (not
+    /// the thread) while it waits.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// let chan = braid::stm::TChan::new();
+    /// let rx = chan.subscribe();
+    /// chan.put('m').unwrap();
+    /// assert_eq!(Pool::new(1).block_on(async move { rx.get_async().await }), Some('m'));
+    /// ```
+    pub async fn get_async(&self) -> Option<T> {
+        atomically_async(|tx| self.recv_or_closed(tx)).await
+    }
+
+    /// The messages as they arrive, from a thread: [`get`](Self::get) until the channel
+    /// is closed and this receiver has them all.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TChan};
+    /// let chan = TChan::new();
+    /// let rx = chan.subscribe();
+    /// (1..=3).for_each(|n| chan.put(n).unwrap());
+    /// atomically(|tx| chan.close(tx));
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        std::iter::from_fn(|| self.get())
+    }
+
+    /// Receives the next message inside a transaction; retries while there is none and
+    /// the channel is open, and returns `None` once it is closed and drained (the
+    /// transactional [`get`](Self::get)).
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TChan};
+    /// let chan = TChan::new();
+    /// let rx = chan.subscribe();
+    /// atomically(|tx| { chan.send(tx, 'a')?; chan.close(tx) });
+    /// assert_eq!(atomically(|tx| rx.recv_or_closed(tx)), Some('a'));
+    /// assert_eq!(atomically(|tx| rx.recv_or_closed(tx)), None);
+    /// ```
+    pub fn recv_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        match self.try_recv(tx)? {
+            Some(value) => Ok(Some(value)),
+            None if self.closed.read(tx)? => Ok(None),
+            None => retry(),
+        }
+    }
+
     /// Receives the next message; retries while there is none.
     ///
     /// ```
@@ -176,11 +371,11 @@ impl<T: Clone + Send + Sync + 'static> TChanReceiver<T> {
             return Ok(None);
         };
         self.position.write(tx, node.next())?;
-        Ok(Some(value))
+        Ok(Some(T::clone(&value)))
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> Default for TChan<T> {
+impl<T: Send + Sync + 'static> Default for TChan<T> {
     fn default() -> Self {
         TChan::new()
     }
@@ -190,6 +385,7 @@ impl<T> Clone for TChan<T> {
     fn clone(&self) -> Self {
         TChan {
             hole: self.hole.clone(),
+            closed: self.closed.clone(),
         }
     }
 }
@@ -199,6 +395,7 @@ impl<T: Clone + Send + Sync + 'static> Clone for TChanReceiver<T> {
     fn clone(&self) -> Self {
         TChanReceiver {
             position: TVar::new(self.position.load()),
+            closed: self.closed.clone(),
         }
     }
 }

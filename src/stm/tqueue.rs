@@ -1,15 +1,22 @@
-//! `TQueue<T>`: an unbounded transactional FIFO queue (Haskell's `TQueue`).
+//! `TQueue<T>`: an unbounded transactional FIFO queue (Haskell's `TQueue`), which can be
+//! closed.
 //!
 //! Two persistent sequences in two `TVar`s (see `stack.rs`): `push` conses onto the
 //! `back` stack, `pop` takes from the `front` run, and when the run is used up the pop
 //! turns the whole `back` stack into a new run.
 //! Every operation is amortized O(1), and producers and consumers touch different
 //! variables except when a pop has to reverse, so they rarely conflict.
+//!
+//! Values travel in parcels (`parcel.rs`), so `put`/`get` move a value through the queue
+//! once, without `Clone`. A third variable, `closed`, is read by every push and by a pop
+//! that finds the queue empty, and written once, by `close`: it never conflicts with
+//! anything but the close itself, and a close wakes every blocked consumer.
 
 use std::fmt;
 
+use super::parcel::{Closed, Parcel};
 use super::stack::{Run, Stack};
-use super::{retry, StmResult, TVar, Transaction};
+use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 
 /// An unbounded FIFO queue whose operations run inside transactions. Cloning shares it.
 ///
@@ -30,12 +37,38 @@ use super::{retry, StmResult, TVar, Transaction};
 /// }
 /// assert_eq!(worker.join().unwrap(), 6);
 /// ```
+///
+/// # Closing, and moving values without cloning
+/// [`close`](TQueue::close) ends the stream: later sends fail, and consumers take what
+/// is left and then hear "closed" instead of waiting (Python 3.13's `Queue.shutdown`,
+/// crossbeam's disconnect). Threads send and receive with [`put`](TQueue::put) and
+/// [`get`](TQueue::get), tasks with [`put_async`](TQueue::put_async) and
+/// [`get_async`](TQueue::get_async): these move each value through the queue once, so
+/// they need no `Clone` (a transaction body may run several times, and `push(tx, v)`
+/// inside one needs `v.clone()` each time).
+///
+/// ```
+/// use braid::stm::{atomically, TQueue};
+/// use std::thread;
+///
+/// let lines: TQueue<Vec<u8>> = TQueue::new(); // moved, never cloned
+/// let consumer = {
+///     let lines = lines.clone();
+///     thread::spawn(move || lines.iter().map(|line| line.len()).sum::<usize>())
+/// };
+/// for line in ["one", "two", "three"] {
+///     lines.put(line.as_bytes().to_vec()).unwrap();
+/// }
+/// atomically(|tx| lines.close(tx)); // the consumer's iterator ends once it has all
+/// assert_eq!(consumer.join().unwrap(), 11);
+/// ```
 pub struct TQueue<T> {
-    front: TVar<Run<T>>,
-    back: TVar<Stack<T>>,
+    front: TVar<Run<Parcel<T>>>,
+    back: TVar<Stack<Parcel<T>>>,
+    closed: TVar<bool>,
 }
 
-impl<T: Clone + Send + Sync + 'static> TQueue<T> {
+impl<T: Send + 'static> TQueue<T> {
     /// An empty queue.
     ///
     /// ```
@@ -46,10 +79,16 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
         TQueue {
             front: TVar::new(Run::new()),
             back: TVar::new(Stack::new()),
+            closed: TVar::new(false),
         }
     }
 
     /// Adds `value` at the back.
+    ///
+    /// # Panics
+    /// If the queue is closed: the value would never be received. Check
+    /// [`is_closed`](Self::is_closed) in the same transaction, or send with
+    /// [`put`](Self::put), which hands the value back.
     ///
     /// ```
     /// use braid::stm::{atomically, TQueue};
@@ -57,70 +96,156 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// atomically(|tx| { q.push(tx, 'a')?; q.push(tx, 'b') });
     /// assert_eq!(atomically(|tx| q.len(tx)), 2);
     /// ```
+    #[track_caller]
     pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        self.back.modify(tx, |back| back.push(value))
+        assert!(
+            !self.closed.read(tx)?,
+            "braid::stm::TQueue::push on a closed queue; check is_closed in the same \
+             transaction, or send with put, which hands the value back"
+        );
+        self.push_parcel(tx, Parcel::new(value))
     }
 
-    /// Removes and returns the front value; retries while the queue is empty.
+    fn push_parcel(&self, tx: &mut Transaction, parcel: Parcel<T>) -> StmResult<()> {
+        self.back.modify(tx, |back| back.push(parcel))
+    }
+
+    /// Closes the queue: sends fail from now on, and once the values already in it are
+    /// taken, consumers hear "closed" ([`get`](Self::get) returns `None`) instead of
+    /// waiting. Blocked consumers wake. Closing twice is harmless.
     ///
     /// ```
     /// use braid::stm::{atomically, TQueue};
     /// let q = TQueue::new();
-    /// atomically(|tx| { q.push(tx, 1)?; q.push(tx, 2) });
-    /// assert_eq!(atomically(|tx| q.pop(tx)), 1);
+    /// q.put(1).unwrap();
+    /// atomically(|tx| q.close(tx));
+    /// assert_eq!(q.get(), Some(1)); // what was sent is still delivered
+    /// assert_eq!(q.get(), None);    // then: closed
     /// ```
-    pub fn pop(&self, tx: &mut Transaction) -> StmResult<T> {
-        match self.try_pop(tx)? {
-            Some(value) => Ok(value),
-            None => retry(),
+    pub fn close(&self, tx: &mut Transaction) -> StmResult<()> {
+        if !self.closed.read(tx)? {
+            self.closed.write(tx, true)?;
         }
+        Ok(())
     }
 
-    /// Removes and returns the front value, or `None` if the queue is empty.
-    ///
-    /// ```
-    /// use braid::stm::{atomically, TQueue};
-    /// let q: TQueue<i32> = TQueue::new();
-    /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
-    /// ```
-    pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        let (run, _) = self.front_run(tx)?;
-        let Some((value, rest)) = run.pop() else {
-            return Ok(None);
-        };
-        self.front.write(tx, rest)?;
-        Ok(Some(value))
-    }
-
-    /// Returns a copy of the front value without removing it; retries while empty.
-    ///
-    /// ```
-    /// use braid::stm::{atomically, TQueue};
-    /// let q = TQueue::new();
-    /// atomically(|tx| q.push(tx, "first"));
-    /// assert_eq!(atomically(|tx| q.peek(tx)), "first");
-    /// assert_eq!(atomically(|tx| q.len(tx)), 1);
-    /// ```
-    pub fn peek(&self, tx: &mut Transaction) -> StmResult<T> {
-        match self.try_peek(tx)? {
-            Some(value) => Ok(value),
-            None => retry(),
-        }
-    }
-
-    /// Returns a copy of the front value, or `None` if the queue is empty.
+    /// Whether the queue has been closed.
     ///
     /// ```
     /// use braid::stm::{atomically, TQueue};
     /// let q: TQueue<u8> = TQueue::new();
-    /// assert_eq!(atomically(|tx| q.try_peek(tx)), None);
+    /// assert!(!atomically(|tx| q.is_closed(tx)));
     /// ```
-    pub fn try_peek(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
-        let (run, moved) = self.front_run(tx)?;
-        if moved {
-            self.front.write(tx, run.clone())?;
+    pub fn is_closed(&self, tx: &mut Transaction) -> StmResult<bool> {
+        self.closed.read(tx)
+    }
+
+    /// Sends `value` from a thread or outside a transaction, moving it once (no `Clone`
+    /// needed); `Err(Closed(value))` if the queue is closed. Never waits: the queue is
+    /// unbounded.
+    ///
+    /// ```
+    /// let q = braid::stm::TQueue::new();
+    /// q.put(String::from("moved, not cloned")).unwrap();
+    /// assert_eq!(q.get().as_deref(), Some("moved, not cloned"));
+    /// ```
+    pub fn put(&self, value: T) -> Result<(), Closed<T>> {
+        let parcel = Parcel::new(value);
+        let sent = atomically(|tx| self.send_parcel(tx, &parcel));
+        sent.map_err(|()| Closed(parcel.take()))
+    }
+
+    /// [`put`](Self::put) for a task: the same, as a future.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::stm::TQueue;
+    ///
+    /// let q = TQueue::new();
+    /// let sender = q.clone();
+    /// Pool::new(1).block_on(async move { sender.put_async(5).await.unwrap() });
+    /// assert_eq!(q.get(), Some(5));
+    /// ```
+    pub async fn put_async(&self, value: T) -> Result<(), Closed<T>> {
+        let parcel = Parcel::new(value);
+        let sent = atomically_async(|tx| self.send_parcel(tx, &parcel)).await;
+        sent.map_err(|()| Closed(parcel.take()))
+    }
+
+    /// Pushes `parcel` unless the queue is closed (`Err(())`: the caller takes it back).
+    fn send_parcel(&self, tx: &mut Transaction, parcel: &Parcel<T>) -> StmResult<Result<(), ()>> {
+        if self.closed.read(tx)? {
+            return Ok(Err(()));
         }
-        Ok(run.peek())
+        self.push_parcel(tx, parcel.clone()).map(Ok)
+    }
+
+    /// Receives the front value from a thread, moving it out (no `Clone` needed): waits
+    /// while the queue is empty and open, and returns `None` once it is closed and empty.
+    ///
+    /// # Panics
+    /// On a Pool worker thread, if it would wait: use [`get_async`](Self::get_async) in
+    /// tasks.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// q.put(vec![1, 2, 3]).unwrap();
+    /// assert_eq!(q.get(), Some(vec![1, 2, 3]));
+    /// ```
+    #[track_caller]
+    pub fn get(&self) -> Option<T> {
+        atomically(|tx| self.pop_parcel_or_closed(tx)).map(Parcel::take)
+    }
+
+    /// [`get`](Self::get) for a task: the same, as a future that suspends the task (not
+    /// the thread) while it waits.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::stm::TQueue;
+    ///
+    /// let q = TQueue::new();
+    /// q.put('x').unwrap();
+    /// let got = Pool::new(1).block_on(async move { q.get_async().await });
+    /// assert_eq!(got, Some('x'));
+    /// ```
+    pub async fn get_async(&self) -> Option<T> {
+        atomically_async(|tx| self.pop_parcel_or_closed(tx))
+            .await
+            .map(Parcel::take)
+    }
+
+    /// The values as they arrive, from a thread: [`get`](Self::get) until the queue is
+    /// closed and empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// (1..=3).for_each(|n| q.put(n).unwrap());
+    /// atomically(|tx| q.close(tx));
+    /// assert_eq!(q.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        std::iter::from_fn(|| self.get())
+    }
+
+    /// The front parcel; retries while empty and open; `None` once closed and empty.
+    fn pop_parcel_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
+        match self.try_pop_parcel(tx)? {
+            Some(parcel) => Ok(Some(parcel)),
+            None if self.closed.read(tx)? => Ok(None),
+            None => retry(),
+        }
+    }
+
+    fn try_pop_parcel(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
+        let (run, _) = self.front_run(tx)?;
+        let Some((parcel, rest)) = run.pop() else {
+            return Ok(None);
+        };
+        self.front.write(tx, rest)?;
+        Ok(Some(parcel))
     }
 
     /// Whether the queue is empty.
@@ -151,7 +276,7 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     /// In the second case `back` is emptied here, and the `bool` is true: the caller
     /// must write what it leaves of the run to `front`. Reads `back` only when the front
     /// is empty, so pushes and pops conflict only then.
-    fn front_run(&self, tx: &mut Transaction) -> StmResult<(Run<T>, bool)> {
+    fn front_run(&self, tx: &mut Transaction) -> StmResult<(Run<Parcel<T>>, bool)> {
         let front = self.front.read(tx)?;
         if !front.is_empty() {
             return Ok((front, false));
@@ -165,7 +290,87 @@ impl<T: Clone + Send + Sync + 'static> TQueue<T> {
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> Default for TQueue<T> {
+impl<T: Clone + Send + 'static> TQueue<T> {
+    /// Removes and returns the front value; retries while the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| { q.push(tx, 1)?; q.push(tx, 2) });
+    /// assert_eq!(atomically(|tx| q.pop(tx)), 1);
+    /// ```
+    pub fn pop(&self, tx: &mut Transaction) -> StmResult<T> {
+        match self.try_pop(tx)? {
+            Some(value) => Ok(value),
+            None => retry(),
+        }
+    }
+
+    /// Removes and returns the front value, or `None` if the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q: TQueue<i32> = TQueue::new();
+    /// assert_eq!(atomically(|tx| q.try_pop(tx)), None);
+    /// ```
+    pub fn try_pop(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        match self.try_pop_parcel(tx)? {
+            Some(parcel) => parcel.clone_value().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes and returns the front value inside a transaction; retries while the queue
+    /// is empty and open, and returns `None` once it is closed and empty (the
+    /// transactional [`get`](Self::get)).
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| { q.push(tx, 1)?; q.close(tx) });
+    /// assert_eq!(atomically(|tx| q.pop_or_closed(tx)), Some(1));
+    /// assert_eq!(atomically(|tx| q.pop_or_closed(tx)), None);
+    /// ```
+    pub fn pop_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        match self.pop_parcel_or_closed(tx)? {
+            Some(parcel) => parcel.clone_value().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Returns a copy of the front value without removing it; retries while empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q = TQueue::new();
+    /// atomically(|tx| q.push(tx, "first"));
+    /// assert_eq!(atomically(|tx| q.peek(tx)), "first");
+    /// assert_eq!(atomically(|tx| q.len(tx)), 1);
+    /// ```
+    pub fn peek(&self, tx: &mut Transaction) -> StmResult<T> {
+        match self.try_peek(tx)? {
+            Some(value) => Ok(value),
+            None => retry(),
+        }
+    }
+
+    /// Returns a copy of the front value, or `None` if the queue is empty.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TQueue};
+    /// let q: TQueue<u8> = TQueue::new();
+    /// assert_eq!(atomically(|tx| q.try_peek(tx)), None);
+    /// ```
+    pub fn try_peek(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        let (run, moved) = self.front_run(tx)?;
+        if moved {
+            self.front.write(tx, run.clone())?;
+        }
+        run.peek().map(|parcel| parcel.clone_value()).transpose()
+    }
+}
+
+impl<T: Send + 'static> Default for TQueue<T> {
     fn default() -> Self {
         TQueue::new()
     }
@@ -176,16 +381,24 @@ impl<T> Clone for TQueue<T> {
         TQueue {
             front: self.front.clone(),
             back: self.back.clone(),
+            closed: self.closed.clone(),
         }
     }
 }
 
-/// Shows the queued values, front first. Each half is read with `TVar::load`, so this
+/// Shows the queued values, front first. Each part is read with `TVar::load`, so this
 /// works inside transactions too, but a concurrent pop may show up half applied.
-impl<T: Clone + Send + Sync + fmt::Debug + 'static> fmt::Debug for TQueue<T> {
+impl<T: Clone + Send + fmt::Debug + 'static> fmt::Debug for TQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (front, back) = (self.front.load(), self.back.load());
-        let items: Vec<T> = front.iter().chain(Run::from_stack(&back).iter()).collect();
-        f.debug_tuple("TQueue").field(&items).finish()
+        let items: Vec<T> = (front.iter().chain(Run::from_stack(&back).iter()))
+            .filter_map(|parcel| parcel.clone_value().ok())
+            .collect();
+        let mut tuple = f.debug_tuple("TQueue");
+        tuple.field(&items);
+        if self.closed.load() {
+            tuple.field(&"closed");
+        }
+        tuple.finish()
     }
 }

@@ -16,14 +16,43 @@ use std::fmt;
 /// assert!(error.is_panic());
 /// assert_eq!(error.panic_message(), Some("bad input: 7"));
 /// ```
+///
+/// A `JoinError` is `Send + Sync + Error`, so `?` carries it into `anyhow::Error` or
+/// `Box<dyn Error + Send + Sync>`:
+///
+/// ```
+/// use braid::exec::Pool;
+///
+/// fn total(pool: &Pool) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+///     let a = pool.spawn_fn(|| 20).join()?;
+///     let b = pool.spawn_fn(|| 22).join()?;
+///     Ok(a + b)
+/// }
+/// assert_eq!(total(&Pool::new(1)).unwrap(), 42);
+/// ```
 pub struct JoinError {
     repr: Repr,
 }
 
 enum Repr {
     Cancelled,
-    Panic(Box<dyn Any + Send + 'static>),
+    Panic {
+        /// The payload's message, taken when the error is made: the payload itself is
+        /// never reached through `&self` (see `Payload`).
+        message: Option<Box<str>>,
+        payload: Payload,
+    },
 }
+
+/// A panic payload, reachable only by value ([`JoinError::into_panic`]) or on drop, never
+/// through a shared reference. So sharing `&JoinError` between threads shares nothing of
+/// it, and the error can be `Sync` although `dyn Any + Send` is not (what
+/// `std::sync::Exclusive` and tokio's `SyncWrapper` do).
+struct Payload(Box<dyn Any + Send + 'static>);
+
+// SAFETY: no method takes `&Payload` to read the box; it is moved out or dropped, both of
+// which need ownership, so concurrent `&Payload`s can do nothing with it.
+unsafe impl Sync for Payload {}
 
 impl JoinError {
     pub(crate) fn cancelled() -> JoinError {
@@ -34,7 +63,10 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic {
+                message: payload_message(payload.as_ref()).map(Box::from),
+                payload: Payload(payload),
+            },
         }
     }
 
@@ -46,7 +78,7 @@ impl JoinError {
     /// assert!(pool.spawn_fn(|| panic!("boom")).join().unwrap_err().is_panic());
     /// ```
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// Whether the task was cancelled before it finished.
@@ -73,7 +105,7 @@ impl JoinError {
     /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panic(payload) => payload_message(payload.as_ref()),
+            Repr::Panic { message, .. } => message.as_deref(),
             Repr::Cancelled => None,
         }
     }
@@ -91,7 +123,7 @@ impl JoinError {
     /// ```
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self.repr {
-            Repr::Panic(payload) => payload,
+            Repr::Panic { payload, .. } => payload.0,
             Repr::Cancelled => {
                 panic!("JoinError::into_panic: the task was cancelled, it did not panic")
             }
@@ -103,8 +135,8 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.repr, self.panic_message()) {
             (Repr::Cancelled, _) => f.write_str("task was cancelled"),
-            (Repr::Panic(_), Some(message)) => write!(f, "task panicked: {message}"),
-            (Repr::Panic(_), None) => f.write_str("task panicked"),
+            (Repr::Panic { .. }, Some(message)) => write!(f, "task panicked: {message}"),
+            (Repr::Panic { .. }, None) => f.write_str("task panicked"),
         }
     }
 }
@@ -113,8 +145,8 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.repr, self.panic_message()) {
             (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
-            (Repr::Panic(_), Some(message)) => write!(f, "JoinError::Panic({message:?})"),
-            (Repr::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
+            (Repr::Panic { .. }, Some(message)) => write!(f, "JoinError::Panic({message:?})"),
+            (Repr::Panic { .. }, None) => f.write_str("JoinError::Panic(..)"),
         }
     }
 }

@@ -79,6 +79,19 @@ impl<T> JoinHandle<T> {
     /// holds) is dropped on the executor. Awaiting the handle then gives a cancelled
     /// [`JoinError`], unless the task finished first. Aborting a finished task does nothing.
     ///
+    /// What it does depends on where the task is:
+    /// - a future waiting between polls (at an `.await`) is dropped at once, on the thread
+    ///   that aborts, or, if a worker is polling it right now, when that poll returns;
+    /// - a task not started yet never starts;
+    /// - a closure already running (`spawn_fn`, `spawn_blocking`, or a long stretch of a
+    ///   future's poll with no `.await`) cannot be stopped from outside: Rust has no safe
+    ///   way to interrupt a thread. It runs on, and its result is delivered as `Ok`, since
+    ///   it ran to completion before the abort could take effect. Such code can ask
+    ///   [`braid::exec::is_cancelled`](crate::exec::is_cancelled) and return early.
+    ///
+    /// If dropping the aborted future panics, that panic is the task's: the handle reports
+    /// it as a panic, not as a cancellation.
+    ///
     /// ```
     /// use braid::exec::Pool;
     ///

@@ -18,7 +18,7 @@ pub(crate) use error::payload_message;
 pub use error::JoinError;
 pub use join::JoinHandle;
 pub(crate) use list::TaskList;
-pub(crate) use polling::request_yield;
+pub(crate) use polling::{current_task_cancelled, request_yield};
 pub(crate) use raw::{Header, TaskRef};
 
 /// What a task needs from the executor that runs it.

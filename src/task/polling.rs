@@ -43,3 +43,12 @@ pub(crate) fn request_yield(cx: &Context<'_>) -> bool {
         polled_here
     })
 }
+
+/// Whether the braid task this thread is polling has been aborted; `false` outside a
+/// task. Read by `braid::exec::is_cancelled`.
+pub(crate) fn current_task_cancelled() -> bool {
+    let (task, _) = POLLING.with(|current| current.get());
+    // SAFETY: `POLLING` holds the task whose poll is on this thread's stack (set and
+    // reset around it by `polling`), and a task is alive while it is being polled.
+    unsafe { task.as_ref() }.is_some_and(|task| task.state.load().is_cancelled())
+}

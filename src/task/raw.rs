@@ -309,9 +309,11 @@ unsafe fn complete<F: Future, S: Schedule>(
     let future = cell
         .stage
         .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
-    // A destructor that panics while the task is torn down is the task's panic.
+    // A destructor that panics while the task is torn down is the task's panic, also when
+    // the teardown is a cancellation (tokio reports it so too); only a panic from the
+    // poll itself, which came first, takes precedence.
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(future))) {
-        if result.is_ok() {
+        if !result.as_ref().is_err_and(JoinError::is_panic) {
             result = Err(JoinError::panic(payload));
         }
     }

@@ -1,0 +1,148 @@
+//! Moving a value through a queue exactly once, without cloning it, and closing queues.
+//!
+//! A transaction body may run many times, so a value moved into the body on its first
+//! run is gone on the second (it went down with the first attempt's writes). So `TQueue`
+//! and `TBQueue` hold each value in a *parcel*: a shared box the value goes into once,
+//! before any transaction. A transaction moves only the parcel's handle (a reference
+//! count), which a re-run copies again; the consumer takes the value out after its
+//! transaction has committed. A committed pop removes a parcel from the queue, and only
+//! one commit can, so only one consumer takes each value. `TChan` keeps each message in
+//! an `Arc` for the same reason: a broadcast is cloned out once per receiver.
+//!
+//! A transaction that clones the value out of a parcel inside its body (`pop`, which
+//! hands the body a `T`) may be running on a stale snapshot: a later commit may already
+//! have popped that parcel and its consumer taken the value. Such an attempt is doomed
+//! anyway (that commit wrote the queue variable it read), so an empty parcel is a
+//! conflict: the attempt runs again. The box is a mutex so that a clone and a take
+//! never overlap.
+//!
+//! A parcel is one small block from the value-node allocator (`node.rs`), which recycles
+//! blocks per thread: a producer allocates a parcel per message and its consumer frees
+//! it, and the system allocator handles that hand-over badly (the same reason value
+//! nodes are recycled). The block holds a reference count, managed as `Arc` manages its
+//! own.
+//!
+//! # Orderings
+//! `refs` follows `Arc`: increments are `Relaxed` (made from a live handle), a decrement
+//! is `Release`, and the last one adds an `Acquire` fence, so every use of the parcel
+//! through other handles happens before the free. The value itself is guarded by the
+//! mutex.
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use super::error::{StmError, StmResult};
+use super::node;
+use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::atomic::{fence, AtomicUsize};
+use crate::sync::{lock, Mutex};
+
+/// A value on its way through a queue; see the module docs. A counted handle.
+pub(crate) struct Parcel<T> {
+    block: NonNull<Block<T>>,
+}
+
+struct Block<T> {
+    refs: AtomicUsize,
+    value: Mutex<Option<T>>,
+}
+
+// SAFETY: a parcel shares its block like an `Arc<Mutex<Option<T>>>` would, and that is
+// `Send + Sync` when `T: Send`.
+unsafe impl<T: Send> Send for Parcel<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Parcel<T> {}
+
+impl<T> Parcel<T> {
+    pub(crate) fn new(value: T) -> Parcel<T> {
+        let block = node::new(Block {
+            refs: AtomicUsize::new(1),
+            value: Mutex::new(Some(value)),
+        });
+        Parcel {
+            // `node::new` never returns null.
+            block: NonNull::new(block.cast()).expect("a node"),
+        }
+    }
+
+    fn block(&self) -> &Block<T> {
+        // SAFETY: this handle holds a counted reference, so the block is alive.
+        unsafe { self.block.as_ref() }
+    }
+
+    /// A clone of the value, for a transaction body; a conflict if a consumer already
+    /// took it (the attempt read a queue that has changed since).
+    pub(crate) fn clone_value(&self) -> StmResult<T>
+    where
+        T: Clone,
+    {
+        lock(&self.block().value).clone().ok_or(StmError::CONFLICT)
+    }
+
+    /// The value, for the consumer whose pop of this parcel committed (or for a sender
+    /// whose send found the queue closed, so that no queue holds the parcel).
+    pub(crate) fn take(self) -> T {
+        lock(&self.block().value)
+            .take()
+            .expect("braid: a queue value was taken twice (two commits popped one parcel)")
+    }
+}
+
+impl<T> Clone for Parcel<T> {
+    fn clone(&self) -> Self {
+        // Relaxed: made from a live handle, like `Arc::clone`.
+        self.block().refs.fetch_add(1, Relaxed);
+        Parcel { block: self.block }
+    }
+}
+
+impl<T> Drop for Parcel<T> {
+    fn drop(&mut self) {
+        // Release: this handle's uses of the block happen before the free.
+        if self.block().refs.fetch_sub(1, Release) != 1 {
+            return;
+        }
+        // Acquire: pairs with the Release decrements of every other handle.
+        fence(Acquire);
+        // SAFETY: the last handle is gone; the block came from `node::new::<Block<T>>`.
+        unsafe { node::free::<Block<T>>(self.block.as_ptr().cast()) }
+    }
+}
+
+/// A send to a closed queue or channel: the value comes back, unsent.
+///
+/// ```
+/// use braid::stm::{atomically, Closed, TQueue};
+///
+/// let q = TQueue::new();
+/// atomically(|tx| q.close(tx));
+/// assert_eq!(q.put("late"), Err(Closed("late")));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Closed<T>(pub T);
+
+impl<T> Closed<T> {
+    /// The value that was not sent.
+    ///
+    /// ```
+    /// let error = braid::stm::Closed(7);
+    /// assert_eq!(error.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Closed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Closed(..)")
+    }
+}
+
+impl<T> fmt::Display for Closed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sending on a closed queue")
+    }
+}
+
+impl<T> std::error::Error for Closed<T> {}
