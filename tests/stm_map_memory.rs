@@ -52,8 +52,15 @@ fn bytes_per_entry<T: Send>(entries: usize, make: impl FnOnce() -> T + Send) -> 
 #[ignore = "a measurement, not a check: run it by name"]
 fn memory_per_entry_at_one_million_entries() {
     const N: u64 = 1_000_000;
-    let hash_map = bytes_per_entry(N as usize, || (0..N).map(|k| (k, k)).collect::<HashMap<_, _>>());
-    let t_map = bytes_per_entry(N as usize, || (0..N).map(|k| (k, k)).collect::<TMap<_, _>>());
+    let hash_map = bytes_per_entry(N as usize, || {
+        (0..N).map(|k| (k, k)).collect::<HashMap<_, _>>()
+    });
+    let t_map = bytes_per_entry(N as usize, || {
+        (0..N).map(|k| (k, k)).collect::<TMap<_, _>>()
+    });
     println!("HashMap<u64, u64>: {hash_map:.0} bytes per entry");
-    println!("TMap<u64, u64>:    {t_map:.0} bytes per entry ({:.1}x)", t_map / hash_map);
+    println!(
+        "TMap<u64, u64>:    {t_map:.0} bytes per entry ({:.1}x)",
+        t_map / hash_map
+    );
 }

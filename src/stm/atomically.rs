@@ -92,6 +92,18 @@ fn run_some_hooks(hooks: Hooks) {
 /// `&mut Transaction` instead), or if the body retries without having read any `TVar`.
 /// A panic in the body publishes nothing and propagates to the caller.
 ///
+/// On a [`Pool`](crate::exec::Pool) worker thread (a task, a `spawn_fn` closure, a
+/// `join` or `scope` closure), when the body retries: waiting there would park the
+/// worker, and with it every task queued behind it, possibly the very task that would
+/// wake it, a hang with no message on a small pool. So braid refuses, as tokio refuses
+/// `block_on` inside its runtime, and the message names the way out:
+/// [`atomically_async`]`(..).await`, which suspends the task and frees the worker, or
+/// [`spawn_blocking`](crate::exec::spawn_blocking) for code that must block. (Letting
+/// the worker run other tasks while it waits, as `JoinHandle::join` does, would nest
+/// waits on one stack without bound, and a wait deep in that stack could not return
+/// before the ones above it finish.) A body that commits without retrying is fine
+/// anywhere.
+///
 /// ```
 /// use braid::stm::{atomically, TVar};
 ///
@@ -121,8 +133,9 @@ pub fn atomically<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
 /// would wait forever); rust-stm's `with_control` does the same.
 ///
 /// # Panics
-/// If called inside another transaction body. A panic in the body publishes nothing and
-/// propagates to the caller.
+/// If called inside another transaction body, and on a Pool worker thread when the body
+/// retries (see [`atomically`]). A panic in the body publishes nothing and propagates to
+/// the caller.
 ///
 /// ```
 /// use braid::stm::{atomically_timeout, TQueue};
