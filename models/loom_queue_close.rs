@@ -59,3 +59,22 @@ fn a_close_racing_a_blocked_get_wakes_it_after_the_drain() {
         assert_eq!(queue.put(tracked(8)).unwrap_err().into_inner().0, 8);
     });
 }
+
+#[test]
+fn a_put_word_is_received_once_by_a_taker_or_a_cloner() {
+    // A primitive scalar travels as its bits, not in a block: the same exactly-once.
+    loom::model(|| {
+        let queue: TQueue<u32> = TQueue::new();
+        queue.put(1).unwrap();
+        queue.put(2).unwrap();
+        let taker = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.get())
+        };
+        let cloned = atomically(|tx| queue.pop(tx));
+        let taken = taker.join().unwrap().expect("the queue is open");
+        let mut got = [cloned, taken];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}

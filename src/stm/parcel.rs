@@ -20,7 +20,8 @@
 //! blocks per thread: a producer allocates a parcel per message and its consumer frees
 //! it, and the system allocator handles that hand-over badly (the same reason value
 //! nodes are recycled). The block holds a reference count, managed as `Arc` manages its
-//! own.
+//! own. A primitive scalar needs no box, as in a `TVar` (`value.rs`): its parcel is its
+//! bits, a copy is a clone, and a take is a copy, which no concurrent clone can tear.
 //!
 //! # Orderings
 //! `refs` follows `Arc`: increments are `Relaxed` (made from a live handle), a decrement
@@ -29,17 +30,21 @@
 //! mutex.
 
 use std::fmt;
-use std::ptr::NonNull;
+use std::marker::PhantomData;
 
 use super::error::{StmError, StmResult};
-use super::node;
+use super::{node, value};
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::atomic::{fence, AtomicUsize};
 use crate::sync::{lock, Mutex};
 
-/// A value on its way through a queue; see the module docs. A counted handle.
-pub(crate) struct Parcel<T> {
-    block: NonNull<Block<T>>,
+/// A value on its way through a queue; see the module docs. A counted handle to a block
+/// holding the value, or, for a primitive scalar, the value's bits themselves.
+pub(crate) struct Parcel<T: 'static> {
+    /// `value::pack`'s bits for a word type (`value::in_word::<T>()`), else a pointer to
+    /// a `Block<T>` from `node::new`.
+    packed: *mut (),
+    _owns: PhantomData<Block<T>>,
 }
 
 struct Block<T> {
@@ -48,26 +53,33 @@ struct Block<T> {
 }
 
 // SAFETY: a parcel shares its block like an `Arc<Mutex<Option<T>>>` would, and that is
-// `Send + Sync` when `T: Send`.
+// `Send + Sync` when `T: Send`; a word parcel is plain bits of a `Send` type.
 unsafe impl<T: Send> Send for Parcel<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Parcel<T> {}
 
-impl<T> Parcel<T> {
+impl<T: 'static> Parcel<T> {
     pub(crate) fn new(value: T) -> Parcel<T> {
-        let block = node::new(Block {
-            refs: AtomicUsize::new(1),
-            value: Mutex::new(Some(value)),
-        });
+        let packed = if value::in_word::<T>() {
+            value::pack(value)
+        } else {
+            node::new(Block {
+                refs: AtomicUsize::new(1),
+                value: Mutex::new(Some(value)),
+            })
+        };
         Parcel {
-            // `node::new` never returns null.
-            block: NonNull::new(block.cast()).expect("a node"),
+            packed,
+            _owns: PhantomData,
         }
     }
 
+    /// The block, for a type not held in a word.
     fn block(&self) -> &Block<T> {
-        // SAFETY: this handle holds a counted reference, so the block is alive.
-        unsafe { self.block.as_ref() }
+        debug_assert!(!value::in_word::<T>());
+        // SAFETY: not a word, so `packed` points to the block, and this handle holds a
+        // counted reference to it.
+        unsafe { &*self.packed.cast::<Block<T>>() }
     }
 
     /// A clone of the value, for a transaction body; a conflict if a consumer already
@@ -76,36 +88,57 @@ impl<T> Parcel<T> {
     where
         T: Clone,
     {
+        if value::in_word::<T>() {
+            // SAFETY: a word type's bits, packed by `new`.
+            return Ok(unsafe { value::unpack_word::<T>(self.packed) });
+        }
         lock(&self.block().value).clone().ok_or(StmError::CONFLICT)
     }
 
     /// The value, for the consumer whose pop of this parcel committed (or for a sender
     /// whose send found the queue closed, so that no queue holds the parcel).
     pub(crate) fn take(self) -> T {
+        if value::in_word::<T>() {
+            // SAFETY: a word type's bits, packed by `new`; a copy, so a zombie reading
+            // the same bits at the same time reads them unharmed.
+            return unsafe { value::unpack_word::<T>(self.packed) };
+        }
         lock(&self.block().value)
             .take()
             .expect("braid: a queue value was taken twice (two commits popped one parcel)")
     }
 }
 
-impl<T> Clone for Parcel<T> {
+impl<T: 'static> Clone for Parcel<T> {
     fn clone(&self) -> Self {
-        // Relaxed: made from a live handle, like `Arc::clone`.
-        self.block().refs.fetch_add(1, Relaxed);
-        Parcel { block: self.block }
+        if !value::in_word::<T>() {
+            // Relaxed: made from a live handle, like `Arc::clone`.
+            self.block().refs.fetch_add(1, Relaxed);
+        }
+        Parcel {
+            packed: self.packed,
+            _owns: PhantomData,
+        }
     }
 }
 
-impl<T> Drop for Parcel<T> {
+impl<T: 'static> Drop for Parcel<T> {
     fn drop(&mut self) {
+        // A word owns nothing.
+        if value::in_word::<T>() {
+            return;
+        }
+        // SAFETY: not a word, so `packed` points to the block, alive while this handle
+        // holds its count.
+        let block = unsafe { &*self.packed.cast::<Block<T>>() };
         // Release: this handle's uses of the block happen before the free.
-        if self.block().refs.fetch_sub(1, Release) != 1 {
+        if block.refs.fetch_sub(1, Release) != 1 {
             return;
         }
         // Acquire: pairs with the Release decrements of every other handle.
         fence(Acquire);
         // SAFETY: the last handle is gone; the block came from `node::new::<Block<T>>`.
-        unsafe { node::free::<Block<T>>(self.block.as_ptr().cast()) }
+        unsafe { node::free::<Block<T>>(self.packed) }
     }
 }
 

@@ -40,21 +40,21 @@ use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 const HANDOFF_AT: usize = 32;
 
 /// The pop side: the run to pop from, and how many values were ever popped.
-struct Front<T> {
+struct Front<T: 'static> {
     run: Run<Parcel<T>>,
     popped: usize,
 }
 
 /// The push side: the stack to push onto, how many values were ever pushed, and the
 /// popped count producers last read from `front` (at most the current one).
-struct Back<T> {
+struct Back<T: 'static> {
     stack: Stack<Parcel<T>>,
     pushed: usize,
     popped_seen: usize,
 }
 
 // By hand: a derive would ask `T: Clone`, and the halves clone only handles.
-impl<T> Clone for Front<T> {
+impl<T: 'static> Clone for Front<T> {
     fn clone(&self) -> Self {
         Front {
             run: self.run.clone(),
@@ -63,7 +63,7 @@ impl<T> Clone for Front<T> {
     }
 }
 
-impl<T> Clone for Back<T> {
+impl<T: 'static> Clone for Back<T> {
     fn clone(&self) -> Self {
         Back {
             stack: self.stack.clone(),
@@ -110,7 +110,7 @@ impl<T> Clone for Back<T> {
 /// producer.join().unwrap();
 /// assert_eq!(total, 45);
 /// ```
-pub struct TBQueue<T> {
+pub struct TBQueue<T: 'static> {
     front: TVar<Front<T>>,
     /// A batch of pushed values: newer than the run, older than the push stack.
     handoff: TVar<Stack<Parcel<T>>>,
@@ -522,7 +522,7 @@ impl<T: Clone + Send + 'static> TBQueue<T> {
     }
 }
 
-impl<T> Clone for TBQueue<T> {
+impl<T: 'static> Clone for TBQueue<T> {
     fn clone(&self) -> Self {
         TBQueue {
             front: self.front.clone(),

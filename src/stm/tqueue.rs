@@ -62,7 +62,7 @@ use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 /// atomically(|tx| lines.close(tx)); // the consumer's iterator ends once it has all
 /// assert_eq!(consumer.join().unwrap(), 11);
 /// ```
-pub struct TQueue<T> {
+pub struct TQueue<T: 'static> {
     front: TVar<Run<Parcel<T>>>,
     back: TVar<Stack<Parcel<T>>>,
     closed: TVar<bool>,
@@ -376,7 +376,7 @@ impl<T: Send + 'static> Default for TQueue<T> {
     }
 }
 
-impl<T> Clone for TQueue<T> {
+impl<T: 'static> Clone for TQueue<T> {
     fn clone(&self) -> Self {
         TQueue {
             front: self.front.clone(),

@@ -55,6 +55,20 @@ pub(crate) fn pack<T: 'static>(value: T) -> *mut () {
     ptr::without_provenance_mut(bits)
 }
 
+/// The value of a word type's packed bits.
+///
+/// # Safety
+/// `packed` came from `pack::<T>` and `in_word::<T>()` holds.
+#[inline]
+pub(crate) unsafe fn unpack_word<T: 'static>(packed: *mut ()) -> T {
+    debug_assert!(in_word::<T>());
+    let bits = packed.addr();
+    // SAFETY: `bits` holds a `T`'s bytes at its start (see `pack`), and `usize` is at
+    // least as aligned as every word type that fits in it. Word types are plain data,
+    // so reading them out is a copy.
+    unsafe { ptr::from_ref(&bits).cast::<T>().read() }
+}
+
 /// A clone of the value a packed slot holds.
 ///
 /// # Safety
@@ -66,11 +80,9 @@ pub(crate) unsafe fn unpack_clone<T: Clone + 'static>(packed: *mut ()) -> T {
         // SAFETY: a node holding a `T`, alive (the caller's contract).
         return unsafe { &*packed.cast::<T>() }.clone();
     }
-    let bits = packed.addr();
-    // SAFETY: `bits` holds a `T`'s bytes at its start (see `pack`), and `usize` is at
-    // least as aligned as every word type that fits in it. Word types are plain data,
-    // so a copy is a clone.
-    unsafe { ptr::from_ref(&bits).cast::<T>().read() }
+    // SAFETY: a word type's bits (the caller's contract); plain data, so a copy is a
+    // clone.
+    unsafe { unpack_word::<T>(packed) }
 }
 
 /// Replaces the value held by `packed`, a slot of the caller's own (an unpublished write).
