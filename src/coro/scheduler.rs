@@ -11,6 +11,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, Waker};
@@ -240,8 +241,18 @@ impl Scheduler {
     /// let task = scheduler.spawn(async move { *shared * 2 });
     /// assert_eq!(scheduler.block_on(task).unwrap().unwrap(), 10);
     /// ```
+    #[track_caller]
     pub fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
-        let (entry, listed, handle) = task::new_task(future, self.shared.clone());
+        self.spawn_at(future, Location::caller())
+    }
+
+    /// `spawn`, for a spawn at `at` in the user's code.
+    fn spawn_at<T: 'static>(
+        &self,
+        future: impl Future<Output = T> + 'static,
+        at: &'static Location<'static>,
+    ) -> JoinHandle<T> {
+        let (entry, listed, handle) = task::new_task(future, self.shared.clone(), at);
         match self.shared.tasks.insert(listed) {
             Ok(()) => self.ready.borrow_mut().push_back(entry),
             Err(listed) => listed.shutdown(),
@@ -587,8 +598,12 @@ fn with_current<R>(what: &str, f: impl FnOnce(&Scheduler) -> R) -> R {
 /// });
 /// assert_eq!(total.unwrap(), 3);
 /// ```
+#[track_caller]
 pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
-    with_current("braid::coro::spawn", |scheduler| scheduler.spawn(future))
+    let at = Location::caller();
+    with_current("braid::coro::spawn", |scheduler| {
+        scheduler.spawn_at(future, at)
+    })
 }
 
 /// Suspends the task for `duration`; other tasks run meanwhile, and the thread sleeps when

@@ -63,12 +63,13 @@ use crate::sync::Arc;
 /// });
 /// assert_eq!(outer.join().unwrap(), 21);
 /// ```
+#[track_caller]
 pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> JoinHandle<T> {
     let shared = worker::current_pool().expect(
         "braid::exec::spawn called outside a Pool; use Pool::spawn, or call it from a task \
          or from inside Pool::block_on",
     );
-    pool::spawn_on(&shared, future)
+    pool::spawn_on(&shared, future, std::panic::Location::caller())
 }
 
 /// Runs `f` on the blocking threads of the pool this code runs in (a task, a closure on
@@ -89,12 +90,13 @@ pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static
 /// });
 /// assert!(size.join().unwrap().unwrap() > 0);
 /// ```
+#[track_caller]
 pub fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
     let shared = worker::current_pool().expect(
         "braid::exec::spawn_blocking called outside a Pool; use Pool::spawn_blocking, or \
          call it from a task, a blocking closure, or inside Pool::block_on",
     );
-    pool::spawn_blocking_on(&shared, f)
+    pool::spawn_blocking_on(&shared, f, std::panic::Location::caller())
 }
 
 /// Whether the task this code runs in has been aborted ([`JoinHandle::abort`]): for a

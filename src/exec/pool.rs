@@ -1,7 +1,7 @@
 //! The work-stealing `Pool`: construction, the public operations, and shutdown.
 
 use std::future::Future;
-use std::panic::{self, resume_unwind, AssertUnwindSafe};
+use std::panic::{self, resume_unwind, AssertUnwindSafe, Location};
 
 use super::blocking::BlockingSchedule;
 use super::job::{Job, StackJob, Waiter};
@@ -194,14 +194,14 @@ impl<F: FnOnce() -> T, T> Future for RunOnce<F> {
     }
 }
 
-/// Spawns `future` on `shared`'s workers.
-/// `Pool::spawn_blocking` on the pool `shared`.
+/// `Pool::spawn_blocking` on the pool `shared`, for a spawn at `at` in the user's code.
 pub(crate) fn spawn_blocking_on<T: Send + 'static>(
     shared: &Arc<Shared>,
     f: impl FnOnce() -> T + Send + 'static,
+    at: &'static Location<'static>,
 ) -> JoinHandle<T> {
     let (entry, listed, handle) =
-        task::new_task(RunOnce(Some(f)), BlockingSchedule(shared.clone()));
+        task::new_task(RunOnce(Some(f)), BlockingSchedule(shared.clone()), at);
     match shared.tasks.insert(listed) {
         Ok(()) => super::blocking::Blocking::push(shared, entry),
         Err(listed) => listed.shutdown(),
@@ -209,12 +209,17 @@ pub(crate) fn spawn_blocking_on<T: Send + 'static>(
     handle
 }
 
-pub(crate) fn spawn_on<F>(shared: &Arc<Shared>, future: F) -> JoinHandle<F::Output>
+/// Spawns `future` on `shared`'s workers, for a spawn at `at` in the user's code.
+pub(crate) fn spawn_on<F>(
+    shared: &Arc<Shared>,
+    future: F,
+    at: &'static Location<'static>,
+) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (entry, listed, handle) = task::new_task(future, shared.clone());
+    let (entry, listed, handle) = task::new_task(future, shared.clone(), at);
     match shared.tasks.insert(listed) {
         Ok(()) => shared.push(Job::Task(entry), Push::New),
         // The pool is shutting down: the task is cancelled before it starts.
@@ -271,11 +276,12 @@ impl Pool {
     /// let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     /// assert_eq!(total, 285);
     /// ```
+    #[track_caller]
     pub fn spawn<T: Send + 'static>(
         &self,
         future: impl Future<Output = T> + Send + 'static,
     ) -> JoinHandle<T> {
-        spawn_on(&self.shared, future)
+        spawn_on(&self.shared, future, Location::caller())
     }
 
     /// Runs the closure `f` on the pool (Python's `Pool.apply_async`). It should not block
@@ -288,11 +294,12 @@ impl Pool {
     /// let result = pool.spawn_fn(|| "computed on a worker".len());
     /// assert_eq!(result.join().unwrap(), 20);
     /// ```
+    #[track_caller]
     pub fn spawn_fn<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> JoinHandle<T> {
-        spawn_on(&self.shared, RunOnce(Some(f)))
+        spawn_on(&self.shared, RunOnce(Some(f)), Location::caller())
     }
 
     /// Runs the closure `f`, which may block (file I/O, a long `sleep`, a C call), on a
@@ -311,11 +318,12 @@ impl Pool {
     /// assert_eq!(pool.spawn_fn(|| 1 + 1).join().unwrap(), 2);
     /// assert_eq!(slow.join().unwrap(), "done");
     /// ```
+    #[track_caller]
     pub fn spawn_blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> JoinHandle<T> {
-        spawn_blocking_on(&self.shared, f)
+        spawn_blocking_on(&self.shared, f, Location::caller())
     }
 
     /// Runs `future` to completion on the calling thread and returns its output. Tasks it
@@ -405,6 +413,7 @@ impl Pool {
     /// let lengths = pool.map(vec!["a", "bb", "ccc"], |s| s.len());
     /// assert_eq!(lengths, [1, 2, 3]);
     /// ```
+    #[track_caller]
     pub fn map<I, F, R>(&self, items: I, f: F) -> Vec<R>
     where
         I: IntoIterator,
@@ -435,6 +444,7 @@ impl Pool {
     /// assert!(parsed[1].as_ref().unwrap_err().is_panic());
     /// assert_eq!(parsed[2].as_ref().ok(), Some(&3));
     /// ```
+    #[track_caller]
     pub fn try_map<I, F, R>(&self, items: I, f: F) -> Vec<Result<R, JoinError>>
     where
         I: IntoIterator,
@@ -442,6 +452,7 @@ impl Pool {
         F: Fn(I::Item) -> R + Sync + Send,
         R: Send,
     {
+        let at = Location::caller();
         let items: Vec<I::Item> = items.into_iter().collect();
         let chunk = (items.len() / (self.workers() * 4)).max(1);
         let mut out: Vec<Option<Result<R, JoinError>>> =
@@ -457,7 +468,7 @@ impl Pool {
                         // slot unwritten (it becomes the error), so nothing half-updated
                         // is observed after the unwind.
                         let result = panic::catch_unwind(AssertUnwindSafe(|| f(item)));
-                        *slot = Some(result.map_err(JoinError::panic));
+                        *slot = Some(result.map_err(|panic| JoinError::panic(panic, at)));
                     }
                 });
             }

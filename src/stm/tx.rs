@@ -84,10 +84,12 @@ pub struct Transaction {
     pub(crate) log: LogRef,
 }
 
-/// A clone of the `T` in `packed`: how `read` unpacks.
+/// A clone of the `T` in `packed`: how `read` and `update` unpack.
 ///
-/// Only passed where the caller of `read`/`update` vouched that the variable holds a `T`,
-/// and only called on a value alive for the call (published and pinned, or owned).
+/// Not an `unsafe fn` only because it is passed where a plain `Fn` is expected: it is
+/// private to this file and used only as the `unpack` of `read`/`update`, whose callers
+/// vouch that the variable holds a `T`, and which call it only on a live value
+/// (published and pinned, or the transaction's own).
 #[inline(always)]
 fn clone_of<T: Clone + 'static>(packed: *mut ()) -> T {
     // SAFETY: see above: a live `T`, as `unpack_clone` requires.
@@ -477,11 +479,12 @@ impl Log {
     /// locked or changed during the read. Its version is still to be checked against the
     /// snapshot.
     ///
-    /// # Safety
-    /// The variable's value type is `T`, and if that is a node type, the transaction is
-    /// pinned.
     /// `unpack` turns the packed value into what the caller wants (a clone, or a pointer
     /// into the node); it may run on a value that is then discarded as inconsistent.
+    ///
+    /// # Safety
+    /// The variable's value type is `T`, and if that is a node type, the transaction is
+    /// pinned; `unpack` is sound on any live value of that type.
     #[inline(always)]
     unsafe fn read_once<R>(core: &VarCore, unpack: impl FnOnce(*mut ()) -> R) -> Option<(R, u64)> {
         let before = core.lock_word();

@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::panic::Location;
 
 /// A task that did not produce its output: it panicked (the payload is kept, like plac's
 /// killable tasks keep their exception), or it was cancelled by
@@ -30,8 +31,30 @@ use std::fmt;
 /// }
 /// assert_eq!(total(&Pool::new(1)).unwrap(), 42);
 /// ```
+///
+/// The error says which spawn it came from ([`spawned_at`](JoinError::spawned_at)), which
+/// `Display` shows with the panic message:
+///
+/// ```
+/// use braid::exec::Pool;
+///
+/// let pool = Pool::new(1);
+/// # std::panic::set_hook(Box::new(|_| {}));
+/// let error = pool.spawn_fn(|| -> () { panic!("disk full") }).join().unwrap_err();
+/// let line = line!() - 1;
+/// assert_eq!(error.spawned_at().line(), line);
+/// assert_eq!(
+///     error.to_string(),
+///     format!("task spawned at {} panicked: disk full", error.spawned_at())
+/// );
+/// ```
+///
+/// The panic's own location is not kept: the payload a panic carries has none, and
+/// getting it would mean replacing the process's panic hook, which belongs to the
+/// application (the default hook has printed it already, with the thread's name).
 pub struct JoinError {
     repr: Repr,
+    spawned_at: &'static Location<'static>,
 }
 
 enum Repr {
@@ -55,19 +78,43 @@ struct Payload(Box<dyn Any + Send + 'static>);
 unsafe impl Sync for Payload {}
 
 impl JoinError {
-    pub(crate) fn cancelled() -> JoinError {
+    pub(crate) fn cancelled(spawned_at: &'static Location<'static>) -> JoinError {
         JoinError {
             repr: Repr::Cancelled,
+            spawned_at,
         }
     }
 
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+    pub(crate) fn panic(
+        payload: Box<dyn Any + Send + 'static>,
+        spawned_at: &'static Location<'static>,
+    ) -> JoinError {
         JoinError {
             repr: Repr::Panic {
                 message: payload_message(payload.as_ref()).map(Box::from),
                 payload: Payload(payload),
             },
+            spawned_at,
         }
+    }
+
+    /// Where the task was spawned: the call in your code to `Pool::spawn`, `spawn_fn`,
+    /// `spawn_blocking`, `exec::spawn`, `exec::spawn_blocking`, `Scheduler::spawn` or
+    /// `coro::spawn` (for [`Pool::try_map`](crate::exec::Pool::try_map), the `try_map`
+    /// call).
+    ///
+    /// ```
+    /// use braid::coro::Scheduler;
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let task = scheduler.spawn(std::future::pending::<()>());
+    /// let spawned_on = line!() - 1;
+    /// task.abort();
+    /// let error = scheduler.block_on(task).unwrap().unwrap_err();
+    /// assert_eq!((error.spawned_at().file(), error.spawned_at().line()), (file!(), spawned_on));
+    /// ```
+    pub fn spawned_at(&self) -> &'static Location<'static> {
+        self.spawned_at
     }
 
     /// Whether the task panicked.
@@ -133,20 +180,29 @@ impl JoinError {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.spawned_at;
         match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("task was cancelled"),
-            (Repr::Panic { .. }, Some(message)) => write!(f, "task panicked: {message}"),
-            (Repr::Panic { .. }, None) => f.write_str("task panicked"),
+            (Repr::Cancelled, _) => write!(f, "task spawned at {at} was cancelled"),
+            (Repr::Panic { .. }, Some(message)) => {
+                write!(f, "task spawned at {at} panicked: {message}")
+            }
+            (Repr::Panic { .. }, None) => write!(f, "task spawned at {at} panicked"),
         }
     }
 }
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.spawned_at;
         match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
-            (Repr::Panic { .. }, Some(message)) => write!(f, "JoinError::Panic({message:?})"),
-            (Repr::Panic { .. }, None) => f.write_str("JoinError::Panic(..)"),
+            (Repr::Cancelled, _) => write!(f, "JoinError::Cancelled {{ spawned_at: {at} }}"),
+            (Repr::Panic { .. }, Some(message)) => {
+                write!(
+                    f,
+                    "JoinError::Panic {{ message: {message:?}, spawned_at: {at} }}"
+                )
+            }
+            (Repr::Panic { .. }, None) => write!(f, "JoinError::Panic {{ spawned_at: {at} }}"),
         }
     }
 }

@@ -45,12 +45,17 @@ pub(crate) trait Schedule: Send + Sync + 'static {
 
 /// Allocates a task for `future` run by `scheduler`: returns the queue entry (to run or
 /// to queue), the reference for the executor's live list, and the handle.
-pub(crate) fn new_task<F, S>(future: F, scheduler: S) -> (TaskRef, TaskRef, JoinHandle<F::Output>)
+/// `spawned_at` is the user's call that spawned it, for its `JoinError`.
+pub(crate) fn new_task<F, S>(
+    future: F,
+    scheduler: S,
+    spawned_at: &'static std::panic::Location<'static>,
+) -> (TaskRef, TaskRef, JoinHandle<F::Output>)
 where
     F: std::future::Future,
     S: Schedule,
 {
-    let entry = TaskRef::new(future, scheduler, 3);
+    let entry = TaskRef::new(future, scheduler, 3, spawned_at);
     // SAFETY: the task was created with three references, one for each of these.
     let (listed, handle) = unsafe {
         (

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -33,6 +33,8 @@ pub(crate) struct Header {
     /// touching the slot: the Scheduler's deadlock check uses it to tell a waker held by
     /// another of its tasks from one held outside.
     join_waiter: AtomicPtr<()>,
+    /// Where the user's code spawned the task, for its `JoinError`.
+    pub(crate) spawned_at: &'static Location<'static>,
 }
 
 /// The type-specific operations, one static table per (future, executor) pair.
@@ -85,7 +87,12 @@ unsafe impl Sync for TaskRef {}
 impl TaskRef {
     /// Allocates a task holding `future`, with `refs` references, all returned as one
     /// `TaskRef` each (queue entry, handle, executor list...).
-    pub(crate) fn new<F, S>(future: F, scheduler: S, refs: usize) -> TaskRef
+    pub(crate) fn new<F, S>(
+        future: F,
+        scheduler: S,
+        refs: usize,
+        spawned_at: &'static Location<'static>,
+    ) -> TaskRef
     where
         F: Future,
         S: Schedule,
@@ -96,6 +103,7 @@ impl TaskRef {
                 vtable: &Vtables::<F, S>::VTABLE,
                 list_slot: AtomicUsize::new(usize::MAX),
                 join_waiter: AtomicPtr::new(std::ptr::null_mut()),
+                spawned_at,
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -238,13 +246,17 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         // still ours. Only an abort or shutdown since then stops it.
         if state.is_cancelled() {
             // SAFETY: we own `RUNNING` and the entry's reference.
-            return unsafe { complete(cell, Err(JoinError::cancelled()), 1) };
+            return unsafe { complete(cell, Err(JoinError::cancelled(cell.header.spawned_at)), 1) };
         }
     } else {
         match cell.header.state.to_running() {
             ToRunning::Poll => {}
             // SAFETY: `to_running` gave us `RUNNING`; the entry's reference is handed over.
-            ToRunning::Cancel => return unsafe { complete(cell, Err(JoinError::cancelled()), 1) },
+            ToRunning::Cancel => {
+                return unsafe {
+                    complete(cell, Err(JoinError::cancelled(cell.header.spawned_at)), 1)
+                }
+            }
             // SAFETY: nothing to do but give up the entry's reference.
             ToRunning::Gone => return unsafe { drop_references(ptr, 1) },
         }
@@ -268,7 +280,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     });
     let result = match polled {
         Ok(Poll::Ready(output)) => Ok(output),
-        Err(payload) => Err(JoinError::panic(payload)),
+        Err(payload) => Err(JoinError::panic(payload, cell.header.spawned_at)),
         Ok(Poll::Pending) if yielded && S::KEEP_RUNNING_ON_YIELD => {
             // Queued as it is, still `RUNNING`: a wake from elsewhere meanwhile only sets
             // `NOTIFIED`, an abort `CANCELLED`, and the next poll sees both.
@@ -288,7 +300,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
                 let entry = unsafe { TaskRef::from_counted(ptr) };
                 return cell.scheduler.schedule(entry);
             }
-            ToIdle::Cancel => Err(JoinError::cancelled()),
+            ToIdle::Cancel => Err(JoinError::cancelled(cell.header.spawned_at)),
         },
     };
     // SAFETY: we own `RUNNING` (`to_idle` keeps it on `Cancel`) and the entry's reference.
@@ -314,7 +326,7 @@ unsafe fn complete<F: Future, S: Schedule>(
     // poll itself, which came first, takes precedence.
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(future))) {
         if !result.as_ref().is_err_and(JoinError::is_panic) {
-            result = Err(JoinError::panic(payload));
+            result = Err(JoinError::panic(payload, cell.header.spawned_at));
         }
     }
     // SAFETY: still ours until `to_complete` below.
@@ -357,7 +369,9 @@ unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the caller owns `RUNNING` and a reference that it keeps.
-    unsafe { complete(cell::<F, S>(ptr), Err(JoinError::cancelled()), 0) }
+    let cell = unsafe { cell::<F, S>(ptr) };
+    // SAFETY: as above.
+    unsafe { complete(cell, Err(JoinError::cancelled(cell.header.spawned_at)), 0) }
 }
 
 unsafe fn read_output<F: Future, S: Schedule>(ptr: NonNull<Header>, out: *mut (), waker: &Waker) {

@@ -30,7 +30,7 @@
 //!
 //! So transactions on different keys conflict only when one of them changes the
 //! structure of a node the other read: an insert or removal conflicts with operations on
-//! keys in the same deepest node (about 3 keys at 100k, fewer as the map grows).
+//! keys in the same deepest node (a few: about 3 at 100k keys).
 //!
 //! # Reading in place
 //! Nodes are read with `Transaction::read_in_place`, a pointer into the node instead of a
