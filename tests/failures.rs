@@ -103,3 +103,41 @@ fn try_map_errors_name_the_try_map_call() {
     assert_spawned_on(error, line);
     let _: &'static Location<'static> = error.spawned_at();
 }
+
+/// A task on a one-worker pool joins (and scopes) on a second pool, whose work can only
+/// finish after tasks queued behind it on the first pool have run: the first pool's worker
+/// must keep running its own queue while it waits (a blocked worker would starve them, and
+/// here, deadlock; the receive gives up after 10 s and fails the test instead).
+#[test]
+fn a_task_waiting_on_another_pool_keeps_its_own_pool_running() {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let small = Pool::new(1);
+    let other = Arc::new(Pool::new(2));
+    for how in ["join", "scope"] {
+        let (signal, wait_signal) = mpsc::channel::<()>();
+        let wait_signal = std::sync::Mutex::new(wait_signal);
+        let outer = {
+            let other = other.clone();
+            small.spawn_fn(move || {
+                let wait = || {
+                    let got = wait_signal
+                        .lock()
+                        .unwrap()
+                        .recv_timeout(Duration::from_secs(10));
+                    got.expect("the first pool's queued task never ran: its worker was starved")
+                };
+                match how {
+                    "join" => other.join(wait, || ()).1,
+                    _ => other.scope(|s| s.spawn(|_| wait())),
+                }
+            })
+        };
+        // Queued behind `outer` on the one worker: sends the signal the other pool waits for.
+        let queued = small.spawn_fn(move || signal.send(()).unwrap());
+        outer.join().unwrap();
+        queued.join().unwrap();
+    }
+}

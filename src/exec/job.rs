@@ -4,8 +4,10 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::worker::{self, Shared};
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::UnsafeCell;
+use crate::sync::park::Parker;
+use crate::sync::{Arc, UnsafeCell};
 use crate::task::TaskRef;
 
 pub(crate) enum Job {
@@ -29,11 +31,53 @@ impl Job {
     }
 }
 
-/// Who waits for a latch: a worker (by index in its pool) or a thread outside the pool.
+/// Who waits for a latch: a worker (by index in its pool), a worker of another pool, or a
+/// thread outside any pool.
 #[derive(Clone)]
 pub(crate) enum Waiter {
     Worker(usize),
-    Thread(crate::sync::Arc<crate::sync::park::Parker>),
+    /// A worker of another pool (its shared state and index): it keeps running its own
+    /// pool's work while it waits, so a task that joins or scopes on a second pool does not
+    /// starve the tasks queued behind it (rayon's cross-pool latch).
+    OtherPool(Arc<Shared>, usize),
+    Thread(Arc<Parker>),
+}
+
+impl Waiter {
+    /// The waiter this thread is, for work of the pool `shared`.
+    pub(crate) fn for_this_thread(shared: &Arc<Shared>) -> Waiter {
+        worker::with_current(|w| match w {
+            Some(w) if std::ptr::eq(&**w.shared(), &**shared) => Waiter::Worker(w.index()),
+            Some(w) => Waiter::OtherPool(w.shared().clone(), w.index()),
+            None => Waiter::Thread(Arc::new(Parker::new())),
+        })
+    }
+
+    /// Wakes the waiter. A `Worker` waiter is woken through the pool of the thread
+    /// calling this, which is the waiter's pool: only its workers run its jobs.
+    pub(crate) fn wake(self) {
+        match self {
+            Waiter::Worker(index) => worker::unpark_sibling(index),
+            Waiter::OtherPool(shared, index) => shared.parkers[index].unpark(),
+            Waiter::Thread(parker) => parker.unpark(),
+        }
+    }
+
+    /// Waits on this thread until `done()`: a worker runs its own pool's work meanwhile
+    /// and sleeps only when it has none; a thread outside any pool parks.
+    pub(crate) fn wait_until(&self, done: &dyn Fn() -> bool) {
+        match self {
+            Waiter::Worker(_) | Waiter::OtherPool(..) => worker::with_current(|w| {
+                w.expect("a worker waiter waits on its worker")
+                    .help_until(done)
+            }),
+            Waiter::Thread(parker) => {
+                while !done() {
+                    parker.park();
+                }
+            }
+        }
+    }
 }
 
 /// Set once; the waiter checks it between other work and sleeps through its parker.
@@ -66,10 +110,7 @@ impl Latch {
         let waiter = unsafe { (*latch).waiter.clone() };
         // Release: the waiter that sees `done` sees the result written before it.
         unsafe { (*latch).done.store(true, Ordering::Release) };
-        match waiter {
-            Waiter::Worker(index) => super::worker::unpark_sibling(index),
-            Waiter::Thread(parker) => parker.unpark(),
-        }
+        waiter.wake();
     }
 }
 

@@ -8,7 +8,6 @@ use super::job::{Job, StackJob, Waiter};
 use super::scope::{self, Scope};
 use super::worker::{self, Push, Shared};
 use crate::sync::atomic::Ordering;
-use crate::sync::park::Parker;
 use crate::sync::{thread, Arc};
 use crate::task::{self, JoinError, JoinHandle};
 
@@ -481,17 +480,13 @@ impl Pool {
     /// Runs `f` on one of this pool's workers (here, if this thread is one) and waits.
     /// A worker of another pool blocks here like any other thread.
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let here =
-            worker::with_current(|w| w.is_some_and(|w| std::ptr::eq(&**w.shared(), &*self.shared)));
-        if here {
+        let waiter = Waiter::for_this_thread(&self.shared);
+        if let Waiter::Worker(_) = waiter {
             return f();
         }
-        let parker = Arc::new(Parker::new());
-        let job = StackJob::new(f, Waiter::Thread(parker.clone()));
+        let job = StackJob::new(f, waiter.clone());
         self.shared.push(Job::Stack(job.as_job_ref()), Push::New);
-        while !job.latch.is_set() {
-            parker.park();
-        }
+        waiter.wait_until(&|| job.latch.is_set());
         match job.take_result() {
             Ok(value) => value,
             Err(panic) => resume_unwind(panic),

@@ -5,9 +5,8 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::job::{Job, Panic, Waiter};
-use super::worker::{self, Push, Shared};
+use super::worker::{Push, Shared};
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::park::Parker;
 use crate::sync::{lock, Arc, Mutex};
 
 /// Spawns closures that may borrow anything that outlives the scope; see
@@ -88,10 +87,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let waiter = unsafe { (*this).waiter.clone() };
         // AcqRel: the waiter that sees zero sees every job's writes.
         if unsafe { (*this).pending.fetch_sub(1, Ordering::AcqRel) } == 1 {
-            match waiter {
-                Waiter::Worker(index) => worker::unpark_sibling(index),
-                Waiter::Thread(parker) => parker.unpark(),
-            }
+            waiter.wake();
         }
     }
 
@@ -105,35 +101,17 @@ pub(crate) fn scope<'env, R>(
     shared: &Arc<Shared>,
     f: impl for<'s> FnOnce(&'s Scope<'s, 'env>) -> R,
 ) -> R {
-    let on_worker = worker::with_current(|w| {
-        w.filter(|w| std::ptr::eq(&**w.shared(), &**shared))
-            .map(|w| w.index())
-    });
-    let parker = Arc::new(Parker::new());
-    let waiter = match on_worker {
-        Some(index) => Waiter::Worker(index),
-        None => Waiter::Thread(parker.clone()),
-    };
+    let waiter = Waiter::for_this_thread(shared);
     let scope = Scope {
         shared: shared.clone(),
         pending: AtomicUsize::new(0),
         panic: Mutex::new(None),
-        waiter,
+        waiter: waiter.clone(),
         _scope: PhantomData,
         _env: PhantomData,
     };
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    match on_worker {
-        Some(_) => worker::with_current(|w| {
-            w.expect("still on the worker")
-                .help_until(&|| scope.is_done())
-        }),
-        None => {
-            while !scope.is_done() {
-                parker.park();
-            }
-        }
-    }
+    waiter.wait_until(&|| scope.is_done());
     let job_panic = lock(&scope.panic).take();
     match (result, job_panic) {
         (Err(panic), _) | (Ok(_), Some(panic)) => resume_unwind(panic),
