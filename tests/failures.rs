@@ -141,3 +141,104 @@ fn a_task_waiting_on_another_pool_keeps_its_own_pool_running() {
         queued.join().unwrap();
     }
 }
+
+mod isolated {
+    use std::thread;
+    use std::time::Duration;
+
+    use braid::coro::{self, Scheduler};
+    use braid::stm::{atomically, atomically_async, check, TVar};
+
+    /// Two tasks each waiting in `retry` for a variable only the other would set.
+    fn crossed_waits(scheduler: &Scheduler) {
+        let (ping, pong) = (TVar::new(false), TVar::new(false));
+        for (wait_for, then_set) in [(ping.clone(), pong.clone()), (pong, ping)] {
+            scheduler.spawn(async move {
+                atomically_async(|tx| check(wait_for.read(tx)?)).await;
+                atomically_async(|tx| then_set.write(tx, true)).await;
+            });
+        }
+    }
+
+    #[test]
+    fn an_stm_deadlock_between_tasks_is_reported_at_once() {
+        let mut scheduler = Scheduler::new().isolated();
+        crossed_waits(&scheduler);
+        let deadlock = scheduler.run().unwrap_err();
+        assert_eq!(deadlock.blocked(), 2);
+        assert_eq!(deadlock.waiting_on_transactions(), 2);
+        assert!(
+            deadlock
+                .to_string()
+                .contains("2 waiting on transactions, 0 on join handles"),
+            "{deadlock}"
+        );
+    }
+
+    #[test]
+    fn block_on_reports_it_too_and_counts_tasks_waiting_on_join_handles() {
+        let mut scheduler = Scheduler::new().isolated();
+        let never = TVar::new(0);
+        let outcome = scheduler.block_on(async move {
+            let waiter = coro::spawn(async move {
+                atomically_async(|tx| check(never.read(tx)? > 0)).await;
+            });
+            let joiner = coro::spawn(async move { waiter.await.unwrap() });
+            joiner.await.unwrap();
+        });
+        let deadlock = outcome.unwrap_err();
+        assert_eq!(deadlock.waiting_on_transactions(), 1);
+        assert_eq!(deadlock.waiting_on_join_handles(), 1);
+    }
+
+    #[test]
+    fn hand_offs_between_tasks_of_an_isolated_scheduler_still_work() {
+        let mut scheduler = Scheduler::new().isolated();
+        let (ping, pong) = (TVar::new(0u32), TVar::new(0u32));
+        let rounds = 100;
+        {
+            let (ping, pong) = (ping.clone(), pong.clone());
+            scheduler.spawn(async move {
+                for i in 1..=rounds {
+                    atomically_async(|tx| ping.write(tx, i)).await;
+                    atomically_async(|tx| check(pong.read(tx)? == i)).await;
+                }
+            });
+        }
+        scheduler.spawn(async move {
+            for i in 1..=rounds {
+                atomically_async(|tx| check(ping.read(tx)? == i)).await;
+                atomically_async(|tx| pong.write(tx, i)).await;
+            }
+        });
+        scheduler.run().unwrap();
+    }
+
+    #[test]
+    fn the_default_scheduler_waits_for_a_commit_from_another_thread() {
+        let mut scheduler = Scheduler::new();
+        assert!(!scheduler.is_isolated());
+        let gate = TVar::new(false);
+        {
+            let gate = gate.clone();
+            scheduler.spawn(async move { atomically_async(|tx| check(gate.read(tx)?)).await });
+        }
+        let opener = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            atomically(|tx| gate.write(tx, true));
+        });
+        scheduler.run().unwrap();
+        opener.join().unwrap();
+    }
+
+    #[test]
+    fn explore_reports_an_stm_deadlock_under_a_schedule_instead_of_hanging() {
+        let outcome = std::panic::catch_unwind(|| {
+            braid::testing::explore(3, |scheduler| {
+                crossed_waits(scheduler);
+                scheduler.run().unwrap();
+            })
+        });
+        assert!(outcome.is_err());
+    }
+}

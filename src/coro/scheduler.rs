@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::schedule::{Picker, Schedule};
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
+use crate::sync::census::{self, Census};
 use crate::sync::park::Parker;
 use crate::sync::{lock, thread_local, Arc, CountedWaker, Mutex};
 use crate::task::{self, Header, JoinHandle, TaskList, TaskRef};
@@ -98,6 +99,9 @@ pub struct Scheduler {
     /// pick is always the round's next task (`next_in_round` takes the FIFO path).
     picker: Option<RefCell<Picker>>,
     schedule: Schedule,
+    /// For an isolated scheduler: which of its tasks' wakers STM waits hold (see
+    /// `sync/census.rs`); `None` by default.
+    census: Option<Arc<Census>>,
     /// Tasks are polled on this thread only.
     _not_send: PhantomData<*const ()>,
 }
@@ -136,25 +140,89 @@ impl Ord for Timer {
 /// assert_eq!(deadlock.blocked(), 1);
 /// assert!(deadlock.to_string().contains("1 task"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Tasks waiting on transactions that only each other would commit: reported by an
+/// [isolated](Scheduler::isolated) scheduler, which knows no other thread will commit.
+///
+/// ```
+/// use braid::coro::Scheduler;
+/// use braid::stm::{atomically_async, check, TVar};
+///
+/// let (fork, knife) = (TVar::new(false), TVar::new(false));
+/// let mut scheduler = Scheduler::new().isolated();
+/// for (mine, theirs) in [(fork.clone(), knife.clone()), (knife, fork)] {
+///     scheduler.spawn(async move {
+///         atomically_async(|tx| check(theirs.read(tx)?)).await; // waits for the other
+///         atomically_async(|tx| mine.write(tx, true)).await;
+///     });
+/// }
+/// let deadlock = scheduler.run().unwrap_err();
+/// assert_eq!(deadlock.waiting_on_transactions(), 2);
+/// assert!(deadlock.to_string().starts_with("deadlock: 2 tasks blocked (2 waiting on transactions"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deadlock {
-    blocked: usize,
+    on_transactions: usize,
+    on_join_handles: usize,
+    on_other: usize,
 }
 
 impl Deadlock {
     /// How many tasks were blocked (not counting `block_on`'s own future).
     pub fn blocked(&self) -> usize {
-        self.blocked
+        self.on_transactions + self.on_join_handles + self.on_other
+    }
+
+    /// How many of them waited in a transaction's `retry` (only an
+    /// [isolated](Scheduler::isolated) scheduler reports these: otherwise a commit from
+    /// another thread could still wake them).
+    ///
+    /// ```
+    /// use braid::coro::Scheduler;
+    /// use braid::stm::{atomically_async, check, TVar};
+    ///
+    /// let never = TVar::new(false);
+    /// let mut scheduler = Scheduler::new().isolated();
+    /// scheduler.spawn(async move { atomically_async(|tx| check(never.read(tx)?)).await });
+    /// let deadlock = scheduler.run().unwrap_err();
+    /// assert_eq!(deadlock.waiting_on_transactions(), 1);
+    /// assert!(deadlock.to_string().contains("1 waiting on transactions"));
+    /// ```
+    pub fn waiting_on_transactions(&self) -> usize {
+        self.on_transactions
+    }
+
+    /// How many of them waited on the `JoinHandle` of another blocked task.
+    ///
+    /// ```
+    /// use braid::coro::{self, Scheduler};
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// scheduler.spawn(async { coro::spawn(std::future::pending::<()>()).await });
+    /// let deadlock = scheduler.run().unwrap_err();
+    /// assert_eq!((deadlock.waiting_on_join_handles(), deadlock.blocked()), (1, 2));
+    /// ```
+    pub fn waiting_on_join_handles(&self) -> usize {
+        self.on_join_handles
+    }
+
+    /// How many of them waited on something else that nothing holds a waker for (a
+    /// future that dropped its waker, `std::future::pending`).
+    pub fn waiting_on_other_futures(&self) -> usize {
+        self.on_other
     }
 }
 
 impl fmt::Display for Deadlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = if self.blocked == 1 { "" } else { "s" };
+        let blocked = self.blocked();
+        let s = if blocked == 1 { "" } else { "s" };
         write!(
             f,
-            "deadlock: {} task{s} blocked, no timer pending, and no waker held outside the scheduler",
-            self.blocked
+            "deadlock: {blocked} task{s} blocked ({} waiting on transactions, {} on join \
+             handles, {} on other futures), no timer pending, and nothing outside the \
+             scheduler can wake them",
+            self.on_transactions, self.on_join_handles, self.on_other
         )
     }
 }
@@ -220,8 +288,53 @@ impl Scheduler {
             skipped_to: Cell::new(None),
             picker: (!schedule.is_round_robin()).then(|| RefCell::new(schedule.picker())),
             schedule,
+            census: None,
             _not_send: PhantomData,
         }
+    }
+
+    /// This scheduler, declared isolated: no thread outside it will commit to the `TVar`s
+    /// its tasks wait on. Then a task waiting in `retry` (through
+    /// [`atomically_async`](crate::stm::atomically_async)) can only be woken by another
+    /// task of this scheduler, so when every task is blocked and no timer is pending,
+    /// `run` and `block_on` return [`Deadlock`] at once instead of waiting for a commit
+    /// that cannot come (GHC's `BlockedIndefinitelyOnSTM`). Wake-ups between its own tasks
+    /// work as always. Composes with [`with_schedule`](Self::with_schedule);
+    /// [`braid::testing::explore`](crate::testing::explore) runs isolated schedulers.
+    ///
+    /// If a thread outside does commit to such a variable, a task whose wake-up was
+    /// counted on may be reported as deadlocked while that commit is still to come: the
+    /// declaration is the caller's promise.
+    ///
+    /// ```
+    /// use braid::coro::Scheduler;
+    /// use braid::stm::{atomically_async, check, TVar};
+    ///
+    /// let (ping, pong) = (TVar::new(false), TVar::new(false));
+    /// let mut scheduler = Scheduler::new().isolated();
+    /// for (wait_for, then_set) in [(ping.clone(), pong.clone()), (pong, ping)] {
+    ///     // Each waits for the other to go first: neither ever will.
+    ///     scheduler.spawn(async move {
+    ///         atomically_async(|tx| check(wait_for.read(tx)?)).await;
+    ///         atomically_async(|tx| then_set.write(tx, true)).await;
+    ///     });
+    /// }
+    /// let deadlock = scheduler.run().unwrap_err();
+    /// assert_eq!(deadlock.waiting_on_transactions(), 2);
+    /// ```
+    pub fn isolated(mut self) -> Scheduler {
+        self.census = Some(Arc::new(Census::new()));
+        self
+    }
+
+    /// Whether this scheduler was declared [`isolated`](Self::isolated).
+    ///
+    /// ```
+    /// assert!(braid::coro::Scheduler::new().isolated().is_isolated());
+    /// assert!(!braid::coro::Scheduler::new().is_isolated());
+    /// ```
+    pub fn is_isolated(&self) -> bool {
+        self.census.is_some()
     }
 
     /// The schedule this scheduler follows.
@@ -267,7 +380,9 @@ impl Scheduler {
     /// queued or running, no timer is pending, and every waker of every blocked task sits
     /// in the join slot of another blocked task of this scheduler (where only that task's
     /// completion could fire it). A waker held anywhere else (a `TVar`'s waiters, a
-    /// channel, another thread) keeps `run` waiting, since a wake-up may still come.
+    /// channel, another thread) keeps `run` waiting, since a wake-up may still come;
+    /// except that a scheduler declared [`isolated`](Self::isolated) counts a task
+    /// waiting in a transaction's `retry` as blocked, since only its own tasks commit.
     ///
     /// A [`JoinHandle`](crate::JoinHandle) is not a waker. A handle held on another
     /// thread could still abort a blocked task, but nothing tells a handle that will be
@@ -328,6 +443,8 @@ impl Scheduler {
             }
         }
         let _reset = Reset(CURRENT.with(|current| current.replace(self as *const Scheduler)));
+        // An isolated scheduler counts the wakers its tasks' STM waits hold.
+        let _observing = self.census.clone().map(census::observe);
         // `block_on`'s future: polled first thing when there is one, then whenever its
         // waker sets `woken`.
         let woken = Arc::new(AtomicBool::new(main.is_some()));
@@ -471,7 +588,9 @@ impl Scheduler {
 
     /// `Some` when no task can ever run again: none is queued, no timer is pending, and
     /// every waker of a blocked task (and of `block_on`'s future) sits in the join slot of
-    /// another blocked task of this scheduler, where only that task's completion can fire it.
+    /// another blocked task of this scheduler, where only that task's completion can fire
+    /// it, or, for an isolated scheduler, in an STM wait, where only a commit by one of
+    /// its tasks can.
     fn deadlock<W: Fn() + Send + Sync + 'static>(
         &self,
         main: Option<&CountedWaker<W>>,
@@ -482,12 +601,12 @@ impl Scheduler {
         {
             return None;
         }
-        // Wakers each task (by header address) has, and how many are in join slots.
+        // Per waker (by task header address): clones held, and how many of those sit in
+        // join slots of this scheduler's tasks.
         let mut wakers: HashMap<*const (), (usize, usize)> = HashMap::new();
         if let Some(main) = main {
             wakers.insert(main.key(), (main.clones(), 0));
         }
-        let mut blocked = 0;
         let mut runnable = false;
         self.shared.tasks.for_each(|task| {
             let state = task.header().state.load();
@@ -495,7 +614,6 @@ impl Scheduler {
                 runnable = true;
                 return;
             }
-            blocked += 1;
             // References: the list's, the handle's, and the rest are wakers.
             let held = state.ref_count() - 1 - usize::from(state.has_join_interest());
             wakers
@@ -513,10 +631,27 @@ impl Scheduler {
                 }
             }
         });
-        wakers
-            .values()
-            .all(|&(held, in_join_slots)| held <= in_join_slots)
-            .then_some(Deadlock { blocked })
+        let mut deadlock = Deadlock::default();
+        for (&key, &(held, in_join_slots)) in &wakers {
+            let in_stm_waits = self
+                .census
+                .as_ref()
+                .map_or(0, |census| census.waits_on(key));
+            if held > in_join_slots + in_stm_waits {
+                return None;
+            }
+            if main.is_some_and(|main| main.key() == key) {
+                continue;
+            }
+            if in_stm_waits > 0 {
+                deadlock.on_transactions += 1;
+            } else if in_join_slots > 0 {
+                deadlock.on_join_handles += 1;
+            } else {
+                deadlock.on_other += 1;
+            }
+        }
+        Some(deadlock)
     }
 
     fn add_timer(&self, deadline: Instant, waker: Waker) {

@@ -37,6 +37,7 @@ use super::lock::LockWord;
 use super::var::VarCore;
 use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::atomic::{AtomicBool, AtomicUsize};
+use crate::sync::census;
 use crate::sync::park::Sleeper;
 use crate::sync::{lock, spin_loop, thread, Arc, Mutex};
 
@@ -107,7 +108,13 @@ impl WaitList {
 /// How to wake one sleeping transaction.
 enum Wake {
     Thread(Sleeper),
-    Task(Waker),
+    /// A task's waker, and its count in the census of an isolated Scheduler running on
+    /// the thread that made the token (see `sync/census.rs`).
+    Task {
+        waker: Waker,
+        /// Held for its drop, which takes the wait off the count.
+        _counted: Option<census::Counted>,
+    },
 }
 
 /// One retrying transaction's wake-up, shared by the lists of every variable it read.
@@ -127,7 +134,10 @@ impl WaitToken {
     pub(crate) fn for_task(waker: &Waker) -> Arc<WaitToken> {
         Arc::new(WaitToken {
             notified: AtomicBool::new(false),
-            wake: Wake::Task(waker.clone()),
+            wake: Wake::Task {
+                waker: waker.clone(),
+                _counted: census::count_wait(waker),
+            },
         })
     }
 
@@ -137,7 +147,7 @@ impl WaitToken {
         if !self.notified.swap(true, AcqRel) {
             match &self.wake {
                 Wake::Thread(sleeper) => sleeper.wake(),
-                Wake::Task(waker) => waker.wake_by_ref(),
+                Wake::Task { waker, .. } => waker.wake_by_ref(),
             }
         }
     }

@@ -21,11 +21,14 @@ pub const SEED_VAR: &str = "BRAID_EXPLORE_SEED";
 ///
 /// `f` gets the scheduler, spawns its tasks, runs them and checks what they did;
 /// `run().unwrap()` inside `f` turns a deadlock under some schedule into a failure too.
+/// The schedulers are [isolated](Scheduler::isolated): a test's tasks wait only on each
+/// other, so tasks stuck in `retry` under some schedule are a reported deadlock, not a
+/// hang.
 ///
 /// When `f` panics, `explore` panics with the original message, the schedule that made
 /// it fail, and how to replay exactly that run: `BRAID_SCHEDULE=<seed> cargo test NAME`
 /// runs only that schedule, and the printed `Schedule` expression pins it in a
-/// regression test through [`Scheduler::with_schedule`].
+/// regression test through [`Scheduler::with_schedule`] (`.isolated()`, as here).
 ///
 /// ```should_panic
 /// use braid::coro::yield_now;
@@ -98,7 +101,7 @@ pub fn explore(schedules: usize, f: impl Fn(&mut Scheduler)) {
     let total = plans.len();
     for (index, schedule) in plans.into_iter().enumerate() {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut scheduler = Scheduler::with_schedule(schedule.clone());
+            let mut scheduler = Scheduler::with_schedule(schedule.clone()).isolated();
             f(&mut scheduler);
         }));
         if let Err(payload) = outcome {
@@ -111,7 +114,7 @@ pub fn explore(schedules: usize, f: impl Fn(&mut Scheduler)) {
             panic!(
                 "{message}\n\nbraid::testing::explore: failed under {schedule:?} (schedule \
                  {} of {total}).\nReplay that run alone: {SCHEDULE_VAR}={} cargo test {test}\n\
-                 Or pin it in a test: Scheduler::with_schedule({schedule:?})",
+                 Or pin it in a test: Scheduler::with_schedule({schedule:?}).isolated()",
                 index + 1,
                 schedule.replay_text(),
             );
