@@ -3,12 +3,10 @@
 //! started on demand up to a bound and exit after a while without work.
 
 use std::collections::VecDeque;
-use std::ptr::NonNull;
 use std::time::Duration;
 
-use super::worker::Shared;
-use crate::sync::{lock, thread, Arc, Condvar, Mutex};
-use crate::task::{Header, Schedule, TaskRef};
+use crate::sync::{lock, thread, Condvar, Mutex};
+use crate::task::TaskRef;
 
 /// How long an idle blocking thread waits for work before it exits. (Short in unit tests,
 /// which watch threads exit.)
@@ -39,19 +37,6 @@ struct State {
     next_id: u64,
 }
 
-/// The scheduler a blocking task carries: its pool's shared state.
-pub(crate) struct BlockingSchedule(pub(crate) Arc<Shared>);
-
-impl Schedule for BlockingSchedule {
-    fn schedule(&self, task: TaskRef) {
-        Blocking::push(&self.0, task);
-    }
-
-    fn release(&self, task: NonNull<Header>) -> Option<TaskRef> {
-        self.0.tasks.remove(task)
-    }
-}
-
 impl Blocking {
     pub(crate) fn new(max_threads: usize) -> Blocking {
         Blocking {
@@ -69,10 +54,15 @@ impl Blocking {
         }
     }
 
-    /// Queues a blocking task, starting a thread when none is idle and the bound allows.
-    /// At the bound, the task waits for a thread to come free.
-    pub(crate) fn push(shared: &Arc<Shared>, task: TaskRef) {
-        let this = &shared.blocking;
+    /// Queues a blocking task, starting a thread when none is idle and the bound allows:
+    /// `start(id)` starts one that runs [`run`](Self::run)`(id)`. At the bound, the task
+    /// waits for a thread to come free.
+    pub(crate) fn push(
+        &self,
+        task: TaskRef,
+        start: impl FnOnce(u64) -> std::io::Result<thread::JoinHandle<()>>,
+    ) {
+        let this = self;
         let mut state = lock(&this.state);
         if state.shutdown {
             // The pool is gone: the task was cancelled with the others; drop the entry.
@@ -88,11 +78,7 @@ impl Blocking {
             state.threads += 1;
             let id = state.next_id;
             state.next_id += 1;
-            let shared = shared.clone();
-            let spawned = thread::Builder::new()
-                .name("braid-blocking".into())
-                .spawn(move || Blocking::run(&shared, id));
-            match spawned {
+            match start(id) {
                 Ok(handle) => state.handles.push((id, handle)),
                 Err(error) => {
                     state.threads -= 1;
@@ -110,11 +96,10 @@ impl Blocking {
         }
     }
 
-    fn run(shared: &Arc<Shared>, id: u64) {
-        // Blocking closures belong to the pool: `exec::spawn` and `exec::spawn_blocking`
-        // inside one spawn on it (as tokio's `spawn` does inside `spawn_blocking`).
-        let _entered = super::worker::enter(shared);
-        let this = &shared.blocking;
+    /// The loop of blocking thread `id`: runs queued tasks, and exits after `KEEP_ALIVE`
+    /// without any, or at shutdown.
+    pub(crate) fn run(&self, id: u64) {
+        let this = self;
         let mut state = lock(&this.state);
         loop {
             if let Some(task) = state.queue.pop_front() {

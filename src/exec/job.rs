@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::worker::{self, Shared};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::park::Parker;
 use crate::sync::{Arc, UnsafeCell};
@@ -31,51 +30,22 @@ impl Job {
     }
 }
 
-/// Who waits for a latch: a worker (by index in its pool), a worker of another pool, or a
-/// thread outside any pool.
+/// Who waits for a latch, by the parker it sleeps on: a worker (of the job's pool, or of
+/// another pool: either runs its own pool's work while it waits, so a task that joins or
+/// scopes on a second pool does not starve the tasks queued behind it, rayon's
+/// cross-pool latch), or a thread outside any pool, which only parks. `worker.rs` says
+/// which one a thread is (`waiter_for`) and waits accordingly (`wait_until`).
 #[derive(Clone)]
 pub(crate) enum Waiter {
-    Worker(usize),
-    /// A worker of another pool (its shared state and index): it keeps running its own
-    /// pool's work while it waits, so a task that joins or scopes on a second pool does not
-    /// starve the tasks queued behind it (rayon's cross-pool latch).
-    OtherPool(Arc<Shared>, usize),
+    Worker(Arc<Parker>),
     Thread(Arc<Parker>),
 }
 
 impl Waiter {
-    /// The waiter this thread is, for work of the pool `shared`.
-    pub(crate) fn for_this_thread(shared: &Arc<Shared>) -> Waiter {
-        worker::with_current(|w| match w {
-            Some(w) if std::ptr::eq(&**w.shared(), &**shared) => Waiter::Worker(w.index()),
-            Some(w) => Waiter::OtherPool(w.shared().clone(), w.index()),
-            None => Waiter::Thread(Arc::new(Parker::new())),
-        })
-    }
-
-    /// Wakes the waiter. A `Worker` waiter is woken through the pool of the thread
-    /// calling this, which is the waiter's pool: only its workers run its jobs.
+    /// Wakes the waiter (it then looks at its latch again).
     pub(crate) fn wake(self) {
         match self {
-            Waiter::Worker(index) => worker::unpark_sibling(index),
-            Waiter::OtherPool(shared, index) => shared.parkers[index].unpark(),
-            Waiter::Thread(parker) => parker.unpark(),
-        }
-    }
-
-    /// Waits on this thread until `done()`: a worker runs its own pool's work meanwhile
-    /// and sleeps only when it has none; a thread outside any pool parks.
-    pub(crate) fn wait_until(&self, done: &dyn Fn() -> bool) {
-        match self {
-            Waiter::Worker(_) | Waiter::OtherPool(..) => worker::with_current(|w| {
-                w.expect("a worker waiter waits on its worker")
-                    .help_until(done)
-            }),
-            Waiter::Thread(parker) => {
-                while !done() {
-                    parker.park();
-                }
-            }
+            Waiter::Worker(parker) | Waiter::Thread(parker) => parker.unpark(),
         }
     }
 }
@@ -99,8 +69,7 @@ impl Latch {
         self.done.load(Ordering::Acquire)
     }
 
-    /// Sets the latch and wakes the waiter. A worker waiter is woken through the pool of
-    /// the thread calling this, which is the waiter's pool: only its workers run its jobs.
+    /// Sets the latch and wakes the waiter.
     ///
     /// # Safety
     /// `latch` must be valid on entry; it may be freed as soon as `done` is stored, so

@@ -8,7 +8,18 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::job::{StackJob, Waiter};
-use super::worker::Worker;
+use super::worker::{with_current, Worker};
+
+/// `exec::join`: fork-join on a worker, one side after the other elsewhere.
+pub(crate) fn join_anywhere<RA: Send, RB: Send>(
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    with_current(|worker| match worker {
+        Some(worker) => join_in_worker(worker, a, b),
+        None => join_here(a, b),
+    })
+}
 
 pub(crate) fn join_in_worker<A, B, RA, RB>(worker: &Worker, a: A, b: B) -> (RA, RB)
 where
@@ -17,7 +28,7 @@ where
     RA: Send,
     RB: Send,
 {
-    let job_b = StackJob::new(b, Waiter::Worker(worker.index()));
+    let job_b = StackJob::new(b, Waiter::Worker(worker.parker().clone()));
     let job_b_ref = job_b.as_job_ref();
     if worker.push_join(job_b_ref).is_err() {
         // The deque is full (a very deep recursion): plenty to steal already; run both.

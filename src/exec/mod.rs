@@ -21,6 +21,16 @@
 //! [`atomically_async`](crate::stm::atomically_async) and retries is suspended, not
 //! parked, so it holds no worker while it waits.
 
+// The files, bottom up; each imports only files listed before it (and `sync`, `task`):
+// - queue, deque, inject, idle: the primitives (a worker's ring, the join deque, the
+//   global injector, the sleep protocol's bookkeeping); job: what they hold, and the
+//   latch a joiner waits on; blocking: the set of threads for blocking work.
+// - worker: the pool's shared state and a worker's loop (finding work, sleeping,
+//   helping while it waits); blocking tasks are scheduled here.
+// - join and scope: fork-join and scoped spawns on top of the workers.
+// - pool: the `Pool` API. This file, the facade, re-exports and delegates.
+// A blocking wait (`JoinHandle::join`, `Pool::block_on`) is `sync::block_on`, below both
+// `task` and `exec`: a worker registers itself there to run other work while it waits.
 mod blocking;
 #[cfg_attr(loom, allow(missing_docs))]
 pub(crate) mod deque;
@@ -37,15 +47,10 @@ mod scope;
 mod worker;
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll};
 
 pub use crate::task::{JoinError, JoinHandle};
 pub use pool::{Pool, PoolBuilder};
 pub use scope::Scope;
-
-use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::Arc;
 
 /// Spawns `future` on the pool this code runs in: a task on a worker, a closure on one
 /// of its blocking threads, or a future in [`Pool::block_on`].
@@ -152,51 +157,5 @@ pub fn join<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    worker::with_current(|worker| match worker {
-        Some(worker) => join::join_in_worker(worker, a, b),
-        None => join::join_here(a, b),
-    })
-}
-
-/// Polls `future` to completion on this thread: on a pool worker, running other work
-/// while it waits; elsewhere, parking the thread between wake-ups.
-pub(crate) fn block_on_current_thread<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    worker::with_current(|worker| match worker {
-        Some(worker) => {
-            let woken = Arc::new(AtomicBool::new(true));
-            let waker = {
-                let (woken, shared, index) =
-                    (woken.clone(), worker.shared().clone(), worker.index());
-                crate::sync::waker_fn(move || {
-                    // Release: pairs with the Acquire swap below.
-                    woken.store(true, Ordering::Release);
-                    shared.parkers[index].unpark();
-                })
-            };
-            let mut cx = Context::from_waker(&waker);
-            loop {
-                if woken.swap(false, Ordering::Acquire) {
-                    if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                        return output;
-                    }
-                }
-                worker.help_until(&|| woken.load(Ordering::Acquire));
-            }
-        }
-        None => {
-            let parker = Arc::new(crate::sync::park::Parker::new());
-            let waker = {
-                let parker = parker.clone();
-                crate::sync::waker_fn(move || parker.unpark())
-            };
-            let mut cx = Context::from_waker(&waker);
-            loop {
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                    return output;
-                }
-                parker.park();
-            }
-        }
-    })
+    join::join_anywhere(a, b)
 }

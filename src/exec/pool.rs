@@ -3,10 +3,9 @@
 use std::future::Future;
 use std::panic::{self, resume_unwind, AssertUnwindSafe, Location};
 
-use super::blocking::BlockingSchedule;
-use super::job::{Job, StackJob, Waiter};
+use super::job::{Job, StackJob};
 use super::scope::{self, Scope};
-use super::worker::{self, Push, Shared};
+use super::worker::{self, BlockingSchedule, Push, Shared};
 use crate::sync::atomic::Ordering;
 use crate::sync::{thread, Arc};
 use crate::task::{self, JoinError, JoinHandle};
@@ -202,7 +201,7 @@ pub(crate) fn spawn_blocking_on<T: Send + 'static>(
     let (entry, listed, handle) =
         task::new_task(RunOnce(Some(f)), BlockingSchedule(shared.clone()), at);
     match shared.tasks.insert(listed) {
-        Ok(()) => super::blocking::Blocking::push(shared, entry),
+        Ok(()) => Shared::push_blocking(shared, entry),
         Err(listed) => listed.shutdown(),
     }
     handle
@@ -345,7 +344,7 @@ impl Pool {
     /// ```
     pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
         let _entered = worker::enter(&self.shared);
-        super::block_on_current_thread(future)
+        crate::sync::block_on::block_on(future)
     }
 
     /// Runs `a` and `b`, potentially in parallel, and returns both results (rayon's
@@ -373,7 +372,7 @@ impl Pool {
         RA: Send,
         RB: Send,
     {
-        self.install(|| super::join(a, b))
+        self.install(|| super::join::join_anywhere(a, b))
     }
 
     /// Runs `f` with a [`Scope`] whose spawned closures may borrow from the caller, and
@@ -480,13 +479,13 @@ impl Pool {
     /// Runs `f` on one of this pool's workers (here, if this thread is one) and waits.
     /// A worker of another pool blocks here like any other thread.
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let waiter = Waiter::for_this_thread(&self.shared);
-        if let Waiter::Worker(_) = waiter {
+        let (waiter, own_worker) = worker::waiter_for(&self.shared);
+        if own_worker {
             return f();
         }
         let job = StackJob::new(f, waiter.clone());
         self.shared.push(Job::Stack(job.as_job_ref()), Push::New);
-        waiter.wait_until(&|| job.latch.is_set());
+        worker::wait_until(&waiter, &|| job.latch.is_set());
         match job.take_result() {
             Ok(value) => value,
             Err(panic) => resume_unwind(panic),

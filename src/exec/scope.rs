@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::job::{Job, Panic, Waiter};
-use super::worker::{Push, Shared};
+use super::worker::{self, Push, Shared};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{lock, Arc, Mutex};
 
@@ -101,7 +101,7 @@ pub(crate) fn scope<'env, R>(
     shared: &Arc<Shared>,
     f: impl for<'s> FnOnce(&'s Scope<'s, 'env>) -> R,
 ) -> R {
-    let waiter = Waiter::for_this_thread(shared);
+    let (waiter, _) = worker::waiter_for(shared);
     let scope = Scope {
         shared: shared.clone(),
         pending: AtomicUsize::new(0),
@@ -111,7 +111,7 @@ pub(crate) fn scope<'env, R>(
         _env: PhantomData,
     };
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    waiter.wait_until(&|| scope.is_done());
+    worker::wait_until(&waiter, &|| scope.is_done());
     let job_panic = lock(&scope.panic).take();
     match (result, job_panic) {
         (Err(panic), _) | (Ok(_), Some(panic)) => resume_unwind(panic),

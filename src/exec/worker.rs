@@ -5,14 +5,16 @@
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
 
+use super::blocking::Blocking;
 use super::deque;
 use super::idle::Idle;
 use super::inject::Injector;
-use super::job::{Job, StackJobRef};
+use super::job::{Job, StackJobRef, Waiter};
 use super::queue::{self, Local, Stealer};
 use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::block_on::{self, Helper};
 use crate::sync::park::Parker;
-use crate::sync::{no_block, thread_local, Arc};
+use crate::sync::{no_block, thread, thread_local, Arc};
 use crate::task::{Header, Schedule, TaskList, TaskRef};
 
 /// How often (in jobs) a worker looks at the injector before its own queue, so work
@@ -27,12 +29,12 @@ const MAX_LIFO_POLLS: u32 = 3;
 pub(crate) struct Shared {
     pub(crate) stealers: Box<[Stealer<Job>]>,
     pub(crate) join_stealers: Box<[deque::Stealer]>,
-    pub(crate) parkers: Box<[Parker]>,
+    pub(crate) parkers: Box<[Arc<Parker>]>,
     pub(crate) injector: Injector<Job>,
     pub(crate) idle: Idle,
     pub(crate) tasks: TaskList,
     pub(crate) shutdown: AtomicBool,
-    pub(crate) blocking: super::blocking::Blocking,
+    pub(crate) blocking: Blocking,
 }
 
 /// Where a job comes from, which decides where it goes on a worker of its pool: the
@@ -58,12 +60,12 @@ impl Shared {
         let shared = Shared {
             stealers: stealers.into(),
             join_stealers: join_stealers.into(),
-            parkers: (0..workers).map(|_| Parker::new()).collect(),
+            parkers: (0..workers).map(|_| Arc::new(Parker::new())).collect(),
             injector: Injector::new(),
             idle: Idle::new(workers),
             tasks: TaskList::new(),
             shutdown: AtomicBool::new(false),
-            blocking: super::blocking::Blocking::new(max_blocking),
+            blocking: Blocking::new(max_blocking),
         };
         (shared, locals.into_iter().zip(joins).collect())
     }
@@ -195,15 +197,64 @@ pub(crate) fn enter(shared: &Arc<Shared>) -> impl Drop + '_ {
     Guard(previous, std::marker::PhantomData)
 }
 
-/// Wakes worker `index` of the pool this thread works for (a latch's waiter).
-pub(crate) fn unpark_sibling(index: usize) {
-    with_current(|worker| {
-        worker
-            .expect("a join or scope job runs on a worker of its pool")
-            .shared
-            .parkers[index]
-            .unpark()
-    });
+/// The waiter this thread is for a job of the pool `shared` (see `Waiter`), and whether
+/// it is one of that pool's own workers.
+pub(crate) fn waiter_for(shared: &Arc<Shared>) -> (Waiter, bool) {
+    with_current(|worker| match worker {
+        Some(worker) => {
+            let own = ptr::eq(&*worker.shared, &**shared);
+            (Waiter::Worker(worker.parker().clone()), own)
+        }
+        None => (Waiter::Thread(Arc::new(Parker::new())), false),
+    })
+}
+
+/// Waits on this thread until `done()`: a worker (`Waiter::Worker`, this thread's) runs
+/// its own pool's work meanwhile and sleeps only when it has none; a thread outside any
+/// pool parks.
+pub(crate) fn wait_until(waiter: &Waiter, done: &dyn Fn() -> bool) {
+    match waiter {
+        Waiter::Worker(_) => with_current(|worker| {
+            worker
+                .expect("a worker waiter waits on its worker")
+                .help_until(done)
+        }),
+        Waiter::Thread(parker) => {
+            while !done() {
+                parker.park();
+            }
+        }
+    }
+}
+
+/// A blocking task's scheduler: its pool's blocking threads.
+pub(crate) struct BlockingSchedule(pub(crate) Arc<Shared>);
+
+impl Schedule for BlockingSchedule {
+    fn schedule(&self, task: TaskRef) {
+        Shared::push_blocking(&self.0, task);
+    }
+
+    fn release(&self, task: NonNull<Header>) -> Option<TaskRef> {
+        self.0.tasks.remove(task)
+    }
+}
+
+impl Shared {
+    /// Queues a blocking task on this pool's blocking threads, starting one if needed: a
+    /// thread that belongs to the pool (`enter`), so that `exec::spawn` inside a blocking
+    /// closure spawns on it.
+    pub(crate) fn push_blocking(this: &Arc<Shared>, task: TaskRef) {
+        this.blocking.push(task, |id| {
+            let shared = this.clone();
+            thread::Builder::new()
+                .name("braid-blocking".into())
+                .spawn(move || {
+                    let _entered = enter(&shared);
+                    shared.blocking.run(id)
+                })
+        });
+    }
 }
 
 /// The body of worker thread `index`.
@@ -231,6 +282,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, (local, joins): (Local<Job>
     CURRENT.with(|current| current.set(&worker));
     let _reset = Reset;
     let _no_blocking = no_block::forbid_here("a Pool worker thread");
+    // SAFETY: `worker` lives on this frame until after the guard.
+    let _helping = unsafe { block_on::help_here(&worker) };
     while !worker.shared.is_shutdown() {
         match worker.find_work() {
             Some(job) => worker.run_job(job),
@@ -240,12 +293,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, (local, joins): (Local<Job>
 }
 
 impl Worker {
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    pub(crate) fn index(&self) -> usize {
-        self.index
+    /// The parker this worker sleeps on.
+    pub(crate) fn parker(&self) -> &Arc<Parker> {
+        &self.shared.parkers[self.index]
     }
 
     /// Queues `job` on this worker. Returns it if the core is busy (a destructor running
@@ -427,5 +477,18 @@ impl Worker {
             // A notifier took this worker off the list first and counted it as searching.
             self.core.borrow_mut().searching = true;
         }
+    }
+}
+
+/// A worker waits for a future (`JoinHandle::join`, `Pool::block_on`) by running its
+/// pool's other work (`sync::block_on`).
+impl Helper for Worker {
+    fn unparker(&self) -> Box<dyn Fn() + Send + Sync> {
+        let parker = self.parker().clone();
+        Box::new(move || parker.unpark())
+    }
+
+    fn help_until(&self, done: &dyn Fn() -> bool) {
+        Worker::help_until(self, done)
     }
 }

@@ -11,6 +11,7 @@
 //! executions) takes its atomics from [`outside_loom`], here, so the exception is named.
 
 pub(crate) mod backoff;
+pub(crate) mod block_on;
 pub(crate) mod census;
 pub(crate) mod no_block;
 pub(crate) mod park;

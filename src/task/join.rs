@@ -72,7 +72,7 @@ impl<T> JoinHandle<T> {
             "JoinHandle::join would block the single-threaded Scheduler forever; \
              `.await` the handle inside a task, or use Scheduler::block_on"
         );
-        crate::exec::block_on_current_thread(self)
+        crate::sync::block_on::block_on(self)
     }
 
     /// Cancels the task: it will not be polled again, and its future (with everything it
