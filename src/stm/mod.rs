@@ -10,7 +10,7 @@
 //! lock per variable, invisible reads validated one by one (so a running body never sees
 //! an inconsistent state), and read-only transactions that write no shared memory.
 //! The protocol, and where braid departs from the paper, is written up in the source, at
-//! the top of `src/stm/tx.rs` and `src/stm/commit.rs`.
+//! the top of `src/stm/tx/mod.rs` and `src/stm/commit.rs`.
 //!
 //! # Guarantees
 //! - Committed transactions are serializable, and running ones are opaque.

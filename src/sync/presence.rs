@@ -10,7 +10,7 @@
 //! epoch per transaction, and now and then a collection; a presence mark is a plain
 //! store to a line that only its own thread writes, one on entry and one on exit.
 //! (Transactions still pin to read values kept in nodes, which epochs protect; see
-//! `tx.rs`.) Dropping the pin from word-only transactions made a one-variable increment
+//! `tx/read.rs`.) Dropping the pin from word-only transactions made a one-variable increment
 //! 12% faster and a one-thread bank 15% faster (see BENCHMARKS.md).
 //!
 //! Each thread that runs sections owns a `Record` (through `Local`): a counter that is
