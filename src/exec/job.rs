@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::park::Parker;
@@ -37,15 +38,31 @@ impl Job {
 /// which one a thread is (`waiter_for`) and waits accordingly (`wait_until`).
 #[derive(Clone)]
 pub(crate) enum Waiter {
-    Worker(Arc<Parker>),
+    /// A worker of the job's own pool, by its parker: whoever wakes it is a thread of that
+    /// pool (the worker that ran the stolen half, or a scope job's), which keeps the
+    /// pool's shared state, and with it this parker, alive. No reference count, so a
+    /// `join` touches no shared counter for its waiter.
+    Sibling(NonNull<Parker>),
+    /// A worker of another pool: it helps its own pool while it waits.
+    OtherPoolWorker(Arc<Parker>),
+    /// A thread outside any pool: it parks.
     Thread(Arc<Parker>),
 }
+
+// SAFETY: a `Sibling` pointer is only used to call `Parker::unpark` (`Parker` is `Sync`)
+// by a thread of the pool that owns the parker (see the variant); the rest are `Arc`s.
+unsafe impl Send for Waiter {}
+// SAFETY: as above.
+unsafe impl Sync for Waiter {}
 
 impl Waiter {
     /// Wakes the waiter (it then looks at its latch again).
     pub(crate) fn wake(self) {
         match self {
-            Waiter::Worker(parker) | Waiter::Thread(parker) => parker.unpark(),
+            // SAFETY: the caller is a thread of the sibling's pool (see `Sibling`), so the
+            // parker is alive.
+            Waiter::Sibling(parker) => unsafe { parker.as_ref() }.unpark(),
+            Waiter::OtherPoolWorker(parker) | Waiter::Thread(parker) => parker.unpark(),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use super::job::{StackJob, Waiter};
+use super::job::StackJob;
 use super::worker::{with_current, Worker};
 
 /// `exec::join`: fork-join on a worker, one side after the other elsewhere.
@@ -28,7 +28,7 @@ where
     RA: Send,
     RB: Send,
 {
-    let job_b = StackJob::new(b, Waiter::Worker(worker.parker().clone()));
+    let job_b = StackJob::new(b, worker.sibling_waiter());
     let job_b_ref = job_b.as_job_ref();
     if worker.push_join(job_b_ref).is_err() {
         // The deque is full (a very deep recursion): plenty to steal already; run both.

@@ -201,10 +201,8 @@ pub(crate) fn enter(shared: &Arc<Shared>) -> impl Drop + '_ {
 /// it is one of that pool's own workers.
 pub(crate) fn waiter_for(shared: &Arc<Shared>) -> (Waiter, bool) {
     with_current(|worker| match worker {
-        Some(worker) => {
-            let own = ptr::eq(&*worker.shared, &**shared);
-            (Waiter::Worker(worker.parker().clone()), own)
-        }
+        Some(worker) if ptr::eq(&*worker.shared, &**shared) => (worker.sibling_waiter(), true),
+        Some(worker) => (Waiter::OtherPoolWorker(worker.parker().clone()), false),
         None => (Waiter::Thread(Arc::new(Parker::new())), false),
     })
 }
@@ -214,7 +212,7 @@ pub(crate) fn waiter_for(shared: &Arc<Shared>) -> (Waiter, bool) {
 /// pool parks.
 pub(crate) fn wait_until(waiter: &Waiter, done: &dyn Fn() -> bool) {
     match waiter {
-        Waiter::Worker(_) => with_current(|worker| {
+        Waiter::Sibling(_) | Waiter::OtherPoolWorker(_) => with_current(|worker| {
             worker
                 .expect("a worker waiter waits on its worker")
                 .help_until(done)
@@ -296,6 +294,11 @@ impl Worker {
     /// The parker this worker sleeps on.
     pub(crate) fn parker(&self) -> &Arc<Parker> {
         &self.shared.parkers[self.index]
+    }
+
+    /// This worker as the waiter of a job of its own pool.
+    pub(crate) fn sibling_waiter(&self) -> Waiter {
+        Waiter::Sibling(NonNull::from(&**self.parker()))
     }
 
     /// Queues `job` on this worker. Returns it if the core is busy (a destructor running

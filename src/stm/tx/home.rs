@@ -7,6 +7,8 @@ use std::ptr::NonNull;
 
 use super::Log;
 use crate::sync::presence;
+#[cfg(loom)]
+use crate::sync::reclaim;
 use crate::sync::thread_local;
 
 /// What a thread keeps from one transaction to the next: its presence record and its
