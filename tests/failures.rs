@@ -104,10 +104,11 @@ fn try_map_errors_name_the_try_map_call() {
     let _: &'static Location<'static> = error.spawned_at();
 }
 
-/// A task on a one-worker pool joins (and scopes) on a second pool, whose work can only
-/// finish after tasks queued behind it on the first pool have run: the first pool's worker
-/// must keep running its own queue while it waits (a blocked worker would starve them, and
-/// here, deadlock; the receive gives up after 10 s and fails the test instead).
+/// A task on a one-worker pool joins, scopes or waits on a task of a second pool, whose
+/// work can only finish after tasks queued behind it on the first pool have run: the first
+/// pool's worker must keep running its own queue while it waits (a blocked worker would
+/// starve them, and here, deadlock; the receive gives up after 10 s and fails the test
+/// instead).
 #[test]
 fn a_task_waiting_on_another_pool_keeps_its_own_pool_running() {
     use std::sync::mpsc;
@@ -116,7 +117,7 @@ fn a_task_waiting_on_another_pool_keeps_its_own_pool_running() {
 
     let small = Pool::new(1);
     let other = Arc::new(Pool::new(2));
-    for how in ["join", "scope"] {
+    for how in ["join", "scope", "join handle"] {
         let (signal, wait_signal) = mpsc::channel::<()>();
         let wait_signal = std::sync::Mutex::new(wait_signal);
         let outer = {
@@ -131,7 +132,16 @@ fn a_task_waiting_on_another_pool_keeps_its_own_pool_running() {
                 };
                 match how {
                     "join" => other.join(wait, || ()).1,
-                    _ => other.scope(|s| s.spawn(|_| wait())),
+                    "scope" => other.scope(|s| s.spawn(|_| wait())),
+                    _ => {
+                        let wait_signal =
+                            std::mem::replace(&mut *wait_signal.lock().unwrap(), mpsc::channel().1);
+                        let waited = other.spawn_fn(move || {
+                            let got = wait_signal.recv_timeout(Duration::from_secs(10));
+                            got.expect("the first pool's queued task never ran")
+                        });
+                        waited.join().unwrap()
+                    }
                 }
             })
         };
