@@ -207,9 +207,9 @@ pub(crate) fn waiter_for(shared: &Arc<Shared>) -> (Waiter, bool) {
     })
 }
 
-/// Waits on this thread until `done()`: a worker (`Waiter::Worker`, this thread's) runs
-/// its own pool's work meanwhile and sleeps only when it has none; a thread outside any
-/// pool parks.
+/// Waits on this thread until `done()`, as `waiter` (this thread's, from `waiter_for`):
+/// a worker, of the job's pool or another, runs its own pool's work meanwhile and sleeps
+/// only when it has none; a thread outside any pool parks.
 pub(crate) fn wait_until(waiter: &Waiter, done: &dyn Fn() -> bool) {
     match waiter {
         Waiter::Sibling(_) | Waiter::OtherPoolWorker(_) => with_current(|worker| {
