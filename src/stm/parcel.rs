@@ -33,7 +33,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use super::error::{StmError, StmResult};
-use super::{node, value};
+use super::{node, retry, value, TVar, Transaction};
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::atomic::{fence, AtomicUsize};
 use crate::sync::{lock, Mutex};
@@ -139,6 +139,57 @@ impl<T: 'static> Drop for Parcel<T> {
         fence(Acquire);
         // SAFETY: the last handle is gone; the block came from `node::new::<Block<T>>`.
         unsafe { node::free::<Block<T>>(self.packed) }
+    }
+}
+
+/// A queue's or channel's `closed` variable: written once, by `close`, and read by every
+/// send and by a receive that finds nothing, so it conflicts with nothing but the close,
+/// and a close wakes every receiver waiting on it. One copy of the rules for `TQueue`,
+/// `TBQueue` and `TChan`.
+#[derive(Clone)]
+pub(crate) struct CloseFlag(TVar<bool>);
+
+impl CloseFlag {
+    pub(crate) fn new() -> CloseFlag {
+        CloseFlag(TVar::new(false))
+    }
+
+    /// Closes; closing twice writes nothing the second time.
+    pub(crate) fn close(&self, tx: &mut Transaction) -> StmResult<()> {
+        if !self.0.read(tx)? {
+            self.0.write(tx, true)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_closed(&self, tx: &mut Transaction) -> StmResult<bool> {
+        self.0.read(tx)
+    }
+
+    /// The latest commit's answer, outside a transaction (for `Debug`).
+    pub(crate) fn load(&self) -> bool {
+        self.0.load()
+    }
+
+    /// Panics if closed: a transactional send (`what`, e.g. `TQueue::push`) would put in
+    /// a value no one will receive.
+    #[track_caller]
+    pub(crate) fn assert_open(&self, tx: &mut Transaction, what: &str) -> StmResult<()> {
+        assert!(
+            !self.0.read(tx)?,
+            "braid::stm::{what} after close: the value would never be received; check \
+             is_closed in the same transaction, or send with put, which hands it back"
+        );
+        Ok(())
+    }
+
+    /// What a receive that found nothing answers: `None` once closed, else it retries
+    /// (and, having read the flag, wakes at the close).
+    pub(crate) fn nothing_left<T>(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
+        match self.0.read(tx)? {
+            true => Ok(None),
+            false => retry(),
+        }
     }
 }
 

@@ -28,7 +28,7 @@
 
 use std::fmt;
 
-use super::parcel::{Closed, Parcel};
+use super::parcel::{CloseFlag, Closed, Parcel};
 use super::stack::{Run, Stack};
 use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 
@@ -115,7 +115,7 @@ pub struct TBQueue<T: 'static> {
     /// A batch of pushed values: newer than the run, older than the push stack.
     handoff: TVar<Stack<Parcel<T>>>,
     back: TVar<Back<T>>,
-    closed: TVar<bool>,
+    closed: CloseFlag,
     capacity: usize,
 }
 
@@ -147,7 +147,7 @@ impl<T: Send + 'static> TBQueue<T> {
                 pushed: 0,
                 popped_seen: 0,
             }),
-            closed: TVar::new(false),
+            closed: CloseFlag::new(),
             capacity,
         }
     }
@@ -184,11 +184,7 @@ impl<T: Send + 'static> TBQueue<T> {
     /// ```
     #[track_caller]
     pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        assert!(
-            !self.closed.read(tx)?,
-            "braid::stm::TBQueue::push on a closed queue; check is_closed in the same \
-             transaction, or send with put, which hands the value back"
-        );
+        self.closed.assert_open(tx, "TBQueue::push")?;
         if !self.try_push_parcel(tx, Parcel::new(value))? {
             self.check_can_fit(tx)?;
             return retry();
@@ -233,10 +229,7 @@ impl<T: Send + 'static> TBQueue<T> {
     /// assert_eq!(q.get(), None);
     /// ```
     pub fn close(&self, tx: &mut Transaction) -> StmResult<()> {
-        if !self.closed.read(tx)? {
-            self.closed.write(tx, true)?;
-        }
-        Ok(())
+        self.closed.close(tx)
     }
 
     /// Whether the queue has been closed.
@@ -246,7 +239,7 @@ impl<T: Send + 'static> TBQueue<T> {
     /// assert!(!braid::stm::atomically(|tx| q.is_closed(tx)));
     /// ```
     pub fn is_closed(&self, tx: &mut Transaction) -> StmResult<bool> {
-        self.closed.read(tx)
+        self.closed.is_closed(tx)
     }
 
     /// Sends `value` from a thread, moving it once (no `Clone` needed): waits while the
@@ -290,7 +283,7 @@ impl<T: Send + 'static> TBQueue<T> {
     /// Pushes `parcel`, retrying while the queue is full and open; `Err(())` if it is
     /// closed (the caller takes the parcel back).
     fn send_parcel(&self, tx: &mut Transaction, parcel: &Parcel<T>) -> StmResult<Result<(), ()>> {
-        if self.closed.read(tx)? {
+        if self.closed.is_closed(tx)? {
             return Ok(Err(()));
         }
         match self.try_push_parcel(tx, parcel.clone())? {
@@ -351,8 +344,7 @@ impl<T: Send + 'static> TBQueue<T> {
     fn pop_parcel_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
         match self.try_pop_parcel(tx)? {
             Some(parcel) => Ok(Some(parcel)),
-            None if self.closed.read(tx)? => Ok(None),
-            None => retry(),
+            None => self.closed.nothing_left(tx),
         }
     }
 
@@ -401,12 +393,11 @@ impl<T: Send + 'static> TBQueue<T> {
     /// assert!(atomically(|tx| q.try_push(tx, 1)));
     /// assert!(!atomically(|tx| q.try_push(tx, 2)));
     /// ```
+    ///
+    /// # Panics
+    /// On a closed queue, as [`push`](Self::push) does.
     pub fn try_push(&self, tx: &mut Transaction, value: T) -> StmResult<bool> {
-        assert!(
-            !self.closed.read(tx)?,
-            "braid::stm::TBQueue::try_push on a closed queue; check is_closed in the same \
-             transaction, or send with put, which hands the value back"
-        );
+        self.closed.assert_open(tx, "TBQueue::try_push")?;
         self.try_push_parcel(tx, Parcel::new(value))
     }
 

@@ -28,7 +28,7 @@
 
 use std::fmt;
 
-use super::parcel::Closed;
+use super::parcel::{CloseFlag, Closed};
 use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 use crate::sync::{lock, Arc, Mutex};
 
@@ -107,7 +107,7 @@ impl<T> Drop for Node<T> {
 /// ```
 pub struct TChan<T> {
     hole: TVar<Arc<Node<T>>>,
-    closed: TVar<bool>,
+    closed: CloseFlag,
 }
 
 /// One subscriber's receiving end of a [`TChan`]: it sees every message sent after it
@@ -125,7 +125,7 @@ pub struct TChan<T> {
 /// ```
 pub struct TChanReceiver<T> {
     position: TVar<Arc<Node<T>>>,
-    closed: TVar<bool>,
+    closed: CloseFlag,
 }
 
 impl<T: Send + Sync + 'static> TChan<T> {
@@ -139,7 +139,7 @@ impl<T: Send + Sync + 'static> TChan<T> {
     pub fn new() -> TChan<T> {
         TChan {
             hole: TVar::new(Node::new()),
-            closed: TVar::new(false),
+            closed: CloseFlag::new(),
         }
     }
 
@@ -154,11 +154,7 @@ impl<T: Send + Sync + 'static> TChan<T> {
     /// ```
     #[track_caller]
     pub fn send(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        assert!(
-            !self.closed.read(tx)?,
-            "braid::stm::TChan::send on a closed channel; check is_closed in the same \
-             transaction, or send with put, which hands the message back"
-        );
+        self.closed.assert_open(tx, "TChan::send")?;
         self.send_shared(tx, Arc::new(value))
     }
 
@@ -182,10 +178,7 @@ impl<T: Send + Sync + 'static> TChan<T> {
     /// assert_eq!(rx.get(), None);
     /// ```
     pub fn close(&self, tx: &mut Transaction) -> StmResult<()> {
-        if !self.closed.read(tx)? {
-            self.closed.write(tx, true)?;
-        }
-        Ok(())
+        self.closed.close(tx)
     }
 
     /// Whether the channel has been closed.
@@ -195,7 +188,7 @@ impl<T: Send + Sync + 'static> TChan<T> {
     /// assert!(!braid::stm::atomically(|tx| chan.is_closed(tx)));
     /// ```
     pub fn is_closed(&self, tx: &mut Transaction) -> StmResult<bool> {
-        self.closed.read(tx)
+        self.closed.is_closed(tx)
     }
 
     /// Broadcasts `message` from a thread or outside a transaction, moving it in once
@@ -234,7 +227,7 @@ impl<T: Send + Sync + 'static> TChan<T> {
         tx: &mut Transaction,
         message: &Arc<T>,
     ) -> StmResult<Result<(), ()>> {
-        if self.closed.read(tx)? {
+        if self.closed.is_closed(tx)? {
             return Ok(Err(()));
         }
         self.send_shared(tx, message.clone()).map(Ok)
@@ -334,8 +327,7 @@ impl<T: Clone + Send + Sync + 'static> TChanReceiver<T> {
     pub fn recv_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<T>> {
         match self.try_recv(tx)? {
             Some(value) => Ok(Some(value)),
-            None if self.closed.read(tx)? => Ok(None),
-            None => retry(),
+            None => self.closed.nothing_left(tx),
         }
     }
 

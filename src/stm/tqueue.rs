@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use super::parcel::{Closed, Parcel};
+use super::parcel::{CloseFlag, Closed, Parcel};
 use super::stack::{Run, Stack};
 use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 
@@ -65,7 +65,7 @@ use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
 pub struct TQueue<T: 'static> {
     front: TVar<Run<Parcel<T>>>,
     back: TVar<Stack<Parcel<T>>>,
-    closed: TVar<bool>,
+    closed: CloseFlag,
 }
 
 impl<T: Send + 'static> TQueue<T> {
@@ -79,7 +79,7 @@ impl<T: Send + 'static> TQueue<T> {
         TQueue {
             front: TVar::new(Run::new()),
             back: TVar::new(Stack::new()),
-            closed: TVar::new(false),
+            closed: CloseFlag::new(),
         }
     }
 
@@ -98,11 +98,7 @@ impl<T: Send + 'static> TQueue<T> {
     /// ```
     #[track_caller]
     pub fn push(&self, tx: &mut Transaction, value: T) -> StmResult<()> {
-        assert!(
-            !self.closed.read(tx)?,
-            "braid::stm::TQueue::push on a closed queue; check is_closed in the same \
-             transaction, or send with put, which hands the value back"
-        );
+        self.closed.assert_open(tx, "TQueue::push")?;
         self.push_parcel(tx, Parcel::new(value))
     }
 
@@ -123,10 +119,7 @@ impl<T: Send + 'static> TQueue<T> {
     /// assert_eq!(q.get(), None);    // then: closed
     /// ```
     pub fn close(&self, tx: &mut Transaction) -> StmResult<()> {
-        if !self.closed.read(tx)? {
-            self.closed.write(tx, true)?;
-        }
-        Ok(())
+        self.closed.close(tx)
     }
 
     /// Whether the queue has been closed.
@@ -137,7 +130,7 @@ impl<T: Send + 'static> TQueue<T> {
     /// assert!(!atomically(|tx| q.is_closed(tx)));
     /// ```
     pub fn is_closed(&self, tx: &mut Transaction) -> StmResult<bool> {
-        self.closed.read(tx)
+        self.closed.is_closed(tx)
     }
 
     /// Sends `value` from a thread or outside a transaction, moving it once (no `Clone`
@@ -174,7 +167,7 @@ impl<T: Send + 'static> TQueue<T> {
 
     /// Pushes `parcel` unless the queue is closed (`Err(())`: the caller takes it back).
     fn send_parcel(&self, tx: &mut Transaction, parcel: &Parcel<T>) -> StmResult<Result<(), ()>> {
-        if self.closed.read(tx)? {
+        if self.closed.is_closed(tx)? {
             return Ok(Err(()));
         }
         self.push_parcel(tx, parcel.clone()).map(Ok)
@@ -234,8 +227,7 @@ impl<T: Send + 'static> TQueue<T> {
     fn pop_parcel_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
         match self.try_pop_parcel(tx)? {
             Some(parcel) => Ok(Some(parcel)),
-            None if self.closed.read(tx)? => Ok(None),
-            None => retry(),
+            None => self.closed.nothing_left(tx),
         }
     }
 

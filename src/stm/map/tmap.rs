@@ -288,12 +288,7 @@ where
     /// assert_eq!(atomically(|tx| map.len(tx)), 10);
     /// ```
     pub fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
-        let mut len = 0;
-        self.trie.for_each(tx, |_, _| {
-            len += 1;
-            Ok(())
-        })?;
-        Ok(len)
+        self.trie.len(tx)
     }
 
     /// Whether the map is empty. Reads only the root node.

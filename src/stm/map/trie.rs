@@ -201,7 +201,38 @@ pub(crate) struct Path<'a, K, P> {
     spot: Spot,
 }
 
+/// A path taken apart for a change: its deepest node, the bit of the key's child there,
+/// and the levels above it.
+struct End<'a, K, P> {
+    above: SmallVec<[Level<'a, K, P>; 8]>,
+    var: &'a TVar<Node<K, P>>,
+    node: &'a Node<K, P>,
+    depth: u32,
+    bit: u32,
+    hash: u64,
+    spot: Spot,
+}
+
 impl<'a, K, P> Path<'a, K, P> {
+    fn into_end(self) -> End<'a, K, P> {
+        let Path {
+            mut levels,
+            hash,
+            spot,
+        } = self;
+        let depth = levels.len() as u32 - 1;
+        let Level { var, node } = levels.pop().expect("a path starts at the root");
+        End {
+            above: levels,
+            var,
+            node,
+            depth,
+            bit: bit_at(hash, depth),
+            hash,
+            spot,
+        }
+    }
+
     /// The entry the path ends at, if the key is present.
     pub(crate) fn entry(&self) -> Option<&'a Entry<K, P>> {
         let last = self.levels.last().expect("a path starts at the root");
@@ -333,14 +364,14 @@ where
         path: Path<'_, K, P>,
         entry: Entry<K, P>,
     ) -> StmResult<()> {
-        let Path {
-            mut levels,
-            hash,
+        let End {
+            var,
+            node,
+            depth,
+            bit,
             spot,
-        } = path;
-        let depth = levels.len() as u32 - 1;
-        let Level { var, node } = levels.pop().expect("a path has a root");
-        let bit = bit_at(hash, depth);
+            ..
+        } = path.into_end();
         let new_node = match (spot, node.child(bit)) {
             (Spot::Vacant, _) => node.with_added(bit, Child::One(entry)),
             (Spot::Taken, Some(leaf)) => {
@@ -366,14 +397,15 @@ where
 
     /// Removes the entry `path` ends at (the key is present): one node written.
     pub(crate) fn remove_at(tx: &mut Transaction, path: Path<'_, K, P>) -> StmResult<()> {
-        let Path {
-            mut levels,
+        let End {
+            above: mut levels,
+            var,
+            node,
+            bit,
             hash,
             spot,
-        } = path;
-        let depth = levels.len() as u32 - 1;
-        let Level { var, node } = levels.pop().expect("a path has a root");
-        let bit = bit_at(hash, depth);
+            ..
+        } = path.into_end();
         if let (Spot::InMany(i), Some(Child::Many(entries))) = (&spot, node.child(bit)) {
             let mut rest = entries.to_vec();
             rest.remove(*i);
@@ -404,6 +436,17 @@ where
         // SAFETY: used at once, before any write.
         let root = unsafe { Self::node(tx, &self.root) }?;
         Ok(root.bitmap == 0)
+    }
+
+    /// How many entries the trie holds. Reads every node (no shared count: every insert
+    /// would write it).
+    pub(crate) fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
+        let mut len = 0;
+        self.for_each(tx, |_, _| {
+            len += 1;
+            Ok(())
+        })?;
+        Ok(len)
     }
 
     /// Calls `f` on every entry, in hash order. Reads every node.

@@ -135,12 +135,7 @@ where
     /// assert_eq!(atomically(|tx| set.len(tx)), 3);
     /// ```
     pub fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
-        let mut len = 0;
-        self.trie.for_each(tx, |_, _| {
-            len += 1;
-            Ok(())
-        })?;
-        Ok(len)
+        self.trie.len(tx)
     }
 
     /// Whether the set is empty. Reads only the root node.
