@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 
 use braid::coro::{self, yield_now, Generator, GeneratorState, Scheduler};
 use braid::exec::{self, Pool};
-use braid::stm::atomically_async;
 use braid::stm::{
-    atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TMap, TVar,
+    atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TMap, TQueue,
+    TVar,
 };
+use braid::stm::{atomically_async, atomically_async_timeout};
+use braid::time::{sleep, timeout};
+use braid::JoinSet;
 
 fn main() {
     println!("braid tour: shared state without locks in your code\n");
@@ -22,6 +25,7 @@ fn main() {
     generators();
     pool();
     scheduler();
+    time_and_completion();
     println!("\nEvery stop checked its own result.");
 }
 
@@ -386,4 +390,61 @@ fn scheduler() {
     assert_eq!(deadlock.blocked(), 1);
     println!("   a task nothing can wake is reported, not waited on forever:");
     println!("   \"{deadlock}\"");
+}
+
+/// Stop 8: deadlines everywhere Python has them, results in the order tasks finish, and a
+/// pool shut down with a deadline.
+fn time_and_completion() {
+    println!("\n8. Time: sleeps, timeouts, results as they complete, a graceful shutdown.");
+    let pool = Pool::new(2);
+    // PEP 3148's `as_completed`: results in the order the tasks finish.
+    let mut set: JoinSet<u64> = [30u64, 10, 20]
+        .into_iter()
+        .map(|ms| {
+            pool.spawn(async move {
+                sleep(Duration::from_millis(ms)).await; // holds no worker while it sleeps
+                ms
+            })
+        })
+        .collect();
+    let mut order = Vec::new();
+    while let Some(result) = set.join_next_blocking() {
+        order.push(result.unwrap());
+    }
+    assert_eq!(order, [10, 20, 30]);
+    println!("   tasks sleeping 30, 10 and 20 ms came out of a JoinSet as {order:?}");
+
+    // asyncio's `wait_for`: a future with a deadline.
+    let late = pool.block_on(timeout(
+        Duration::from_millis(10),
+        sleep(Duration::from_secs(60)),
+    ));
+    assert!(late.is_err());
+    println!(
+        "   a 60 s sleep under a 10 ms timeout: {}",
+        late.unwrap_err()
+    );
+
+    // `queue.get(timeout=...)` inside a task.
+    let jobs: TQueue<u32> = TQueue::new();
+    let got = pool.block_on(atomically_async_timeout(Duration::from_millis(10), |tx| {
+        jobs.pop(tx)
+    }));
+    assert_eq!(got, None);
+    println!("   a task waited 10 ms on an empty TQueue and gave up: {got:?}");
+
+    // `AsyncResult.get(timeout)`: the handle stays usable after a timed-out wait.
+    let mut slow = pool.spawn(async {
+        sleep(Duration::from_millis(20)).await;
+        "done"
+    });
+    assert!(slow.join_timeout(Duration::from_millis(1)).is_none());
+    let done = slow.join_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    println!("   join_timeout(1 ms) said not yet; the next wait got {done:?}");
+
+    // `executor.shutdown(cancel_futures=True)` after a deadline.
+    let stuck = pool.spawn(std::future::pending::<()>());
+    let all_finished = pool.shutdown_timeout(Duration::from_millis(20));
+    assert!(!all_finished && stuck.join().unwrap_err().is_cancelled());
+    println!("   shutdown_timeout(20 ms) cancelled the task that never ends: all finished = {all_finished}");
 }

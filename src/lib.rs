@@ -93,8 +93,9 @@ pub mod stm;
 mod sync;
 mod task;
 pub mod testing;
+pub mod time;
 
-pub use task::{JoinError, JoinHandle};
+pub use task::{JoinError, JoinHandle, JoinSet};
 
 /// braid's lock-free parts (executor queues, the push stack, sealed reclamation
 /// batches), exposed only to braid's own loom models.

@@ -25,7 +25,10 @@ mod schedule;
 mod scheduler;
 mod yield_now;
 
+/// The Scheduler's sleep is [`braid::time::sleep`](crate::time::sleep), kept here under
+/// its old name: it works on every executor now, not only inside a Scheduler.
+pub use crate::time::sleep;
 pub use generator::{Co, Generator, GeneratorState};
 pub use schedule::Schedule;
-pub use scheduler::{sleep, spawn, Deadlock, Scheduler};
+pub use scheduler::{spawn, Deadlock, Scheduler};
 pub use yield_now::yield_now;

@@ -6,16 +6,15 @@
 //! hanging.
 
 use std::cell::{Cell, RefCell};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::ptr::{self, NonNull};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
 use super::schedule::{Picker, Schedule};
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
@@ -23,6 +22,7 @@ use crate::sync::census::{self, Census};
 use crate::sync::park::Parker;
 use crate::sync::{lock, thread_local, Arc, CountedWaker, Mutex};
 use crate::task::{self, Header, JoinHandle, TaskList, TaskRef};
+use crate::time::{self, Timer};
 
 /// What the tasks' wakers reach: the inbox for tasks woken on other threads and the way
 /// to wake the scheduler's thread. `Send + Sync`, so a waker may be used from any thread.
@@ -91,10 +91,8 @@ pub struct Scheduler {
     /// Tasks ready to run, in FIFO order. Only this thread touches it, and never holds
     /// the borrow while a task runs or a waker fires.
     ready: RefCell<VecDeque<TaskRef>>,
-    timers: RefCell<BinaryHeap<Reverse<Timer>>>,
-    next_timer: Cell<u64>,
-    /// Under loom, the deadline time has jumped to (see `now`); always `None` under std.
-    skipped_to: Cell<Option<Instant>>,
+    /// Its tasks' sleeps (see `braid::time`), fired after each round.
+    timer: Arc<Timer>,
     /// Which ready task runs next (see `schedule.rs`); `None` for round robin, whose
     /// pick is always the round's next task (`next_in_round` takes the FIFO path).
     picker: Option<RefCell<Picker>>,
@@ -104,29 +102,6 @@ pub struct Scheduler {
     census: Option<Arc<Census>>,
     /// Tasks are polled on this thread only.
     _not_send: PhantomData<*const ()>,
-}
-
-struct Timer {
-    deadline: Instant,
-    seq: u64,
-    waker: Waker,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.deadline, self.seq) == (other.deadline, other.seq)
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
-    }
 }
 
 /// `run` or `block_on` found every remaining task blocked with nothing able to wake it.
@@ -230,7 +205,7 @@ impl fmt::Display for Deadlock {
 impl std::error::Error for Deadlock {}
 
 thread_local! {
-    /// The scheduler running on this thread, for `coro::spawn` and `sleep`.
+    /// The scheduler running on this thread, for `coro::spawn`.
     static CURRENT: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
 }
 
@@ -283,9 +258,7 @@ impl Scheduler {
                 tasks: TaskList::new(),
             }),
             ready: RefCell::new(VecDeque::new()),
-            timers: RefCell::new(BinaryHeap::new()),
-            next_timer: Cell::new(0),
-            skipped_to: Cell::new(None),
+            timer: Arc::new(Timer::new()),
             picker: (!schedule.is_round_robin()).then(|| RefCell::new(schedule.picker())),
             schedule,
             census: None,
@@ -443,6 +416,8 @@ impl Scheduler {
             }
         }
         let _reset = Reset(CURRENT.with(|current| current.replace(self as *const Scheduler)));
+        // SAFETY: `self` outlives this frame, and the guard is dropped with it.
+        let _timing = unsafe { time::host_here(self) };
         // An isolated scheduler counts the wakers its tasks' STM waits hold.
         let _observing = self.census.clone().map(census::observe);
         // `block_on`'s future: polled first thing when there is one, then whenever its
@@ -527,26 +502,9 @@ impl Scheduler {
         count
     }
 
-    /// Wakes every timer whose deadline has passed; `true` if any did.
+    /// Wakes every sleep whose deadline has passed; `true` if any did.
     fn fire_timers(&self) -> bool {
-        let now = self.now();
-        let mut fired = false;
-        loop {
-            let timer = {
-                let mut timers = self.timers.borrow_mut();
-                match timers.peek() {
-                    Some(Reverse(timer)) if timer.deadline <= now => timers.pop(),
-                    _ => None,
-                }
-            };
-            match timer {
-                Some(Reverse(timer)) => {
-                    timer.waker.wake();
-                    fired = true;
-                }
-                None => return fired,
-            }
-        }
+        self.timer.fire_due() > 0
     }
 
     /// Sleeps until a wake-up from any thread, or the next timer's deadline.
@@ -563,12 +521,7 @@ impl Scheduler {
             && lock(&self.shared.inbox).is_empty()
             && !main_woken.load(Ordering::SeqCst);
         if idle {
-            let next = self
-                .timers
-                .borrow()
-                .peek()
-                .map(|Reverse(timer)| timer.deadline);
-            match next {
+            match self.timer.next_deadline() {
                 Some(deadline) => {
                     self.shared
                         .parker
@@ -576,9 +529,8 @@ impl Scheduler {
                     // Loom has no clock: once a timed park returns, time has jumped to
                     // the next deadline (a virtual clock, as with tokio's paused time).
                     // Waiting for the real clock would keep a model yielding until then.
-                    if cfg!(loom) {
-                        self.skipped_to.set(Some(deadline));
-                    }
+                    #[cfg(loom)]
+                    self.timer.skip_to(deadline);
                 }
                 None => self.shared.parker.park(),
             }
@@ -595,7 +547,7 @@ impl Scheduler {
         &self,
         main: Option<&CountedWaker<W>>,
     ) -> Option<Deadlock> {
-        if !self.timers.borrow().is_empty()
+        if !self.timer.is_empty()
             || !self.ready.borrow().is_empty()
             || !lock(&self.shared.inbox).is_empty()
         {
@@ -653,25 +605,16 @@ impl Scheduler {
         }
         Some(deadlock)
     }
+}
 
-    fn add_timer(&self, deadline: Instant, waker: Waker) {
-        let seq = self.next_timer.get();
-        self.next_timer.set(seq + 1);
-        self.timers.borrow_mut().push(Reverse(Timer {
-            deadline,
-            seq,
-            waker,
-        }));
+/// A Scheduler's tasks sleep on its own timer, which its thread drives between rounds:
+/// nobody else need be summoned.
+impl time::Host for Scheduler {
+    fn timer(&self) -> &Arc<Timer> {
+        &self.timer
     }
 
-    /// The time timers and `sleep` go by: the clock's, or later under loom, where time
-    /// jumps to the next deadline whenever the scheduler would sleep (see `sleep`).
-    fn now(&self) -> Instant {
-        let real = Instant::now();
-        self.skipped_to
-            .get()
-            .map_or(real, |skipped| skipped.max(real))
-    }
+    fn summon_driver(&self) {}
 }
 
 impl Drop for Scheduler {
@@ -694,7 +637,6 @@ impl Drop for Scheduler {
                 task.run();
             }
         }
-        self.timers.borrow_mut().clear();
     }
 }
 
@@ -739,62 +681,4 @@ pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> JoinHandl
     with_current("braid::coro::spawn", |scheduler| {
         scheduler.spawn_at(future, at)
     })
-}
-
-/// Suspends the task for `duration`; other tasks run meanwhile, and the thread sleeps when
-/// none can.
-///
-/// # Panics
-/// When polled outside a running [`Scheduler`].
-///
-/// ```
-/// use braid::coro::{self, sleep, Scheduler};
-/// use std::time::{Duration, Instant};
-///
-/// let mut scheduler = Scheduler::new();
-/// let start = Instant::now();
-/// scheduler.block_on(async {
-///     let a = coro::spawn(sleep(Duration::from_millis(20)));
-///     let b = coro::spawn(sleep(Duration::from_millis(20)));
-///     a.await.unwrap();
-///     b.await.unwrap();
-/// }).unwrap();
-/// assert!(start.elapsed() >= Duration::from_millis(20));
-/// ```
-pub async fn sleep(duration: Duration) {
-    Sleep {
-        deadline: Instant::now() + duration,
-        registered: false,
-    }
-    .await
-}
-
-struct Sleep {
-    deadline: Instant,
-    registered: bool,
-}
-
-impl Future for Sleep {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
-            return Poll::Ready(());
-        }
-        let deadline = self.deadline;
-        let registered = self.registered;
-        let passed = with_current("braid::coro::sleep", |scheduler| {
-            if scheduler.now() >= deadline {
-                return true;
-            }
-            if !registered {
-                scheduler.add_timer(deadline, cx.waker().clone());
-            }
-            false
-        });
-        if passed {
-            return Poll::Ready(());
-        }
-        self.registered = true;
-        Poll::Pending
-    }
 }

@@ -106,6 +106,16 @@ impl Idle {
         was_searching && searching(previous) == 1
     }
 
+    /// Some sleeping worker other than `except`, left on the list (for a wake-up that is
+    /// not a notification: it looks around and sleeps again).
+    pub(crate) fn any_sleeper(&self, except: Option<usize>) -> Option<usize> {
+        lock(&self.sleepers)
+            .iter()
+            .rev()
+            .copied()
+            .find(|&worker| Some(worker) != except)
+    }
+
     /// After a wake-up: `true` if this worker was taken off the sleeper list (it was
     /// notified, and is now counted as searching); `false` on a spurious wake.
     pub(crate) fn is_notified(&self, worker: usize) -> bool {

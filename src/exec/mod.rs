@@ -48,7 +48,7 @@ mod worker;
 
 use std::future::Future;
 
-pub use crate::task::{JoinError, JoinHandle};
+pub use crate::task::{JoinError, JoinHandle, JoinSet};
 pub use pool::{Pool, PoolBuilder};
 pub use scope::Scope;
 

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::panic::{self, resume_unwind, AssertUnwindSafe, Location};
+use std::time::{Duration, Instant};
 
 use super::job::{Job, StackJob};
 use super::scope::{self, Scope};
@@ -510,6 +511,80 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("workers", &self.workers())
             .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Shuts the pool down gracefully (Python's `executor.shutdown(wait=True)`): stops
+    /// accepting tasks, waits for every task (queued, running, sleeping, blocking) to
+    /// finish, then joins the threads. A task that never finishes makes this wait
+    /// forever; [`shutdown_timeout`](Self::shutdown_timeout) puts a bound on it.
+    ///
+    /// Once shutdown has begun, a spawn on this pool (`exec::spawn` from one of its tasks,
+    /// `spawn_blocking`) is refused: its handle reports a cancelled `JoinError` at once.
+    ///
+    /// # Panics
+    /// When called on one of the pool's own worker threads, which could never finish.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Pool::new(2);
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..100 {
+    ///     let done = done.clone();
+    ///     pool.spawn_fn(move || done.fetch_add(1, Ordering::Relaxed)); // handles dropped
+    /// }
+    /// pool.shutdown();
+    /// assert_eq!(done.load(Ordering::Relaxed), 100); // every task ran
+    /// ```
+    pub fn shutdown(self) {
+        self.drain(None);
+    }
+
+    /// Shuts the pool down, waiting at most `timeout` (tokio's `shutdown_timeout`, and
+    /// Python's `shutdown(cancel_futures=True)` once the time is up): stops accepting
+    /// tasks, lets queued and running tasks finish until the deadline, then cancels the
+    /// rest (their handles report [`is_cancelled`](crate::JoinError::is_cancelled)) and
+    /// joins the threads. Returns whether every task finished in time.
+    ///
+    /// A closure already running when the time is up cannot be interrupted (see
+    /// [`JoinHandle::abort`]); the threads are joined after it returns. Spawns after
+    /// shutdown began are refused as in [`shutdown`](Self::shutdown).
+    ///
+    /// # Panics
+    /// When called on one of the pool's own worker threads.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::time::sleep;
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(2);
+    /// let quick = pool.spawn(sleep(Duration::from_millis(1)));
+    /// let stuck = pool.spawn(std::future::pending::<()>());
+    /// assert!(!pool.shutdown_timeout(Duration::from_millis(50))); // `stuck` never ends
+    /// assert!(quick.join().is_ok());
+    /// assert!(stuck.join().unwrap_err().is_cancelled());
+    /// ```
+    pub fn shutdown_timeout(self, timeout: Duration) -> bool {
+        self.drain(Instant::now().checked_add(timeout))
+    }
+
+    /// Refuses new tasks, waits for the listed ones until `deadline`, then drops the pool
+    /// (which cancels what is left). Returns whether all finished.
+    fn drain(self, deadline: Option<Instant>) -> bool {
+        assert!(
+            !worker::is_worker_of(&self.shared),
+            "Pool::shutdown called on one of the pool's own worker threads, which would \
+             wait for itself; shut the pool down from outside it"
+        );
+        self.shared.tasks.refuse_new();
+        let finished = self.shared.tasks.wait_until_empty(deadline);
+        drop(self);
+        finished
     }
 }
 

@@ -16,6 +16,7 @@ use crate::sync::block_on::{self, Helper};
 use crate::sync::park::Parker;
 use crate::sync::{no_block, thread, thread_local, Arc};
 use crate::task::{Header, Schedule, TaskList, TaskRef};
+use crate::time::{self, Timer};
 
 /// How often (in jobs) a worker looks at the injector before its own queue, so work
 /// submitted from outside is not starved by tasks that keep waking each other.
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskList,
     pub(crate) shutdown: AtomicBool,
     pub(crate) blocking: Blocking,
+    /// The pool's timer: its tasks' sleeps, driven by one idle worker at a time.
+    pub(crate) timer: Arc<Timer>,
 }
 
 /// Where a job comes from, which decides where it goes on a worker of its pool: the
@@ -66,6 +69,7 @@ impl Shared {
             tasks: TaskList::new(),
             shutdown: AtomicBool::new(false),
             blocking: Blocking::new(max_blocking),
+            timer: Arc::new(Timer::new()),
         };
         (shared, locals.into_iter().zip(joins).collect())
     }
@@ -82,6 +86,15 @@ impl Shared {
     /// Wakes a sleeping worker if work was just made available and nobody is searching.
     pub(crate) fn notify_one(&self) {
         if let Some(worker) = self.idle.worker_to_notify() {
+            self.parkers[worker].unpark();
+        }
+    }
+
+    /// Makes sure some worker drives the timer: wakes a sleeping one, which tries to
+    /// become the driver before it sleeps again. With none asleep, every worker is busy
+    /// and looks at the timer between jobs, and the first to go idle drives it.
+    pub(crate) fn summon_timer_driver(&self, except: Option<usize>) {
+        if let Some(worker) = self.idle.any_sleeper(except) {
             self.parkers[worker].unpark();
         }
     }
@@ -169,6 +182,11 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     // SAFETY: `CURRENT` points to the worker on this thread's stack while `run` executes,
     // and is reset before that frame ends.
     f(unsafe { worker.as_ref() })
+}
+
+/// Whether this thread is one of `shared`'s workers.
+pub(crate) fn is_worker_of(shared: &Shared) -> bool {
+    with_current(|worker| worker.is_some_and(|worker| ptr::eq(&*worker.shared, shared)))
 }
 
 /// The pool this thread works for, or whose `block_on` it is in.
@@ -280,8 +298,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, (local, joins): (Local<Job>
     CURRENT.with(|current| current.set(&worker));
     let _reset = Reset;
     let _no_blocking = no_block::forbid_here("a Pool worker thread");
-    // SAFETY: `worker` lives on this frame until after the guard.
+    // SAFETY: `worker` lives on this frame until after the guards.
     let _helping = unsafe { block_on::help_here(&worker) };
+    // SAFETY: as above.
+    let _timing = unsafe { time::host_here(&worker) };
     while !worker.shared.is_shutdown() {
         match worker.find_work() {
             Some(job) => worker.run_job(job),
@@ -341,10 +361,20 @@ impl Worker {
     }
 
     fn next_local(&self) -> Option<Job> {
+        let tick = {
+            let mut core = self.core.borrow_mut();
+            core.tick = core.tick.wrapping_add(1);
+            core.tick
+        };
+        // Every so often a busy worker fires due timers itself, so they keep time while
+        // no worker is idle to drive them. Before borrowing the core: waking a task
+        // queues it on this worker.
+        if tick % INJECTOR_INTERVAL == 0 && self.shared.timer.may_be_due() {
+            self.shared.timer.fire_due();
+        }
         let mut core = self.core.borrow_mut();
         let core = &mut *core;
-        core.tick = core.tick.wrapping_add(1);
-        if core.tick % INJECTOR_INTERVAL == 0 {
+        if tick % INJECTOR_INTERVAL == 0 {
             if let Some(job) = self.pop_injector(core) {
                 return Some(job);
             }
@@ -443,8 +473,14 @@ impl Worker {
     }
 
     /// Sleeps until notified of work, shutdown, or `done()` (see `idle.rs` for why no
-    /// wake-up is lost).
+    /// wake-up is lost), driving the pool's timer meanwhile if no other worker does (see
+    /// `time/timer.rs`).
     fn park(&self, done: &dyn Fn() -> bool) {
+        let timer = &self.shared.timer;
+        // Due timers first: firing one queues its task here.
+        if timer.may_be_due() && timer.fire_due() > 0 {
+            return;
+        }
         let was_searching = {
             let mut core = self.core.borrow_mut();
             if core.has_work() {
@@ -462,13 +498,26 @@ impl Worker {
             self.leave_sleepers();
             return;
         }
+        let parker = self.parker();
         loop {
-            self.shared.parkers[self.index].park();
-            if idle.is_notified(self.index) {
+            // `Some(pending)`: this worker drove the timer while it slept.
+            let drove = timer.park_driving(parker);
+            if drove.is_none() {
+                parker.park();
+            }
+            let notified = idle.is_notified(self.index);
+            let leaving = notified || done() || self.shared.is_shutdown();
+            // Timers that came due while this worker drove: their tasks are queued here.
+            let fired = drove.is_some() && !leaving && timer.fire_due() > 0;
+            if drove == Some(true) && (leaving || fired) {
+                // It stops driving with timers pending: another sleeper takes over.
+                self.shared.summon_timer_driver(Some(self.index));
+            }
+            if notified {
                 self.core.borrow_mut().searching = true;
                 return;
             }
-            if done() || self.shared.is_shutdown() {
+            if leaving || fired {
                 self.leave_sleepers();
                 return;
             }
@@ -480,6 +529,17 @@ impl Worker {
             // A notifier took this worker off the list first and counted it as searching.
             self.core.borrow_mut().searching = true;
         }
+    }
+}
+
+/// A worker's sleeps go on its pool's timer.
+impl time::Host for Worker {
+    fn timer(&self) -> &Arc<Timer> {
+        &self.shared.timer
+    }
+
+    fn summon_driver(&self) {
+        self.shared.summon_timer_driver(None);
     }
 }
 

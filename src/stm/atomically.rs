@@ -371,6 +371,40 @@ pub async fn atomically_async<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>
     .await
 }
 
+/// [`atomically_async`] with a deadline, the async twin of [`atomically_timeout`]:
+/// `None` if the transaction is still retrying when `timeout` has passed. Then nothing it
+/// did is published, and its task is taken off the wait list of every `TVar` it waited
+/// on, so a later commit to them wakes nobody on its behalf.
+///
+/// The deadline is checked between attempts, never during one: a transaction that commits
+/// is never undone by the clock. A zero `timeout` runs the transaction once and gives up
+/// if it retries. Works on every executor (see [`braid::time`](crate::time)).
+///
+/// # Panics
+/// As [`atomically_async`].
+///
+/// ```
+/// use braid::coro::Scheduler;
+/// use braid::stm::{atomically_async_timeout, TQueue};
+/// use std::time::Duration;
+///
+/// let jobs: TQueue<u32> = TQueue::new();
+/// let mut scheduler = Scheduler::new();
+/// let got = scheduler.block_on(async {
+///     // Python's `queue.get(timeout=0.01)`, inside a task.
+///     atomically_async_timeout(Duration::from_millis(10), |tx| jobs.pop(tx)).await
+/// });
+/// assert_eq!(got.unwrap(), None); // nothing came
+/// ```
+pub async fn atomically_async_timeout<T>(
+    timeout: Duration,
+    f: impl FnMut(&mut Transaction) -> StmResult<T>,
+) -> Option<T> {
+    crate::time::timeout(timeout, atomically_async(f))
+        .await
+        .ok()
+}
+
 /// The future behind `atomically_async`: runs attempts within `poll`, sleeps on retry.
 struct Atomically<F> {
     f: F,

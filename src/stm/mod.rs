@@ -76,7 +76,8 @@ mod var;
 mod wait;
 
 pub use atomically::{
-    atomically, atomically_async, atomically_timeout, check, or_else, retry, try_atomically,
+    atomically, atomically_async, atomically_async_timeout, atomically_timeout, check, or_else,
+    retry, try_atomically,
 };
 pub use error::{StmError, StmResult, TxError};
 pub use map::{TMap, TSet};

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use super::error::JoinError;
 use super::raw::TaskRef;
@@ -67,12 +68,48 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(sum.join().unwrap(), 5050);
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
+        self.assert_blocking_join("join");
+        crate::sync::block_on::block_on(self)
+    }
+
+    /// Waits at most `timeout` for the task (Python's `AsyncResult.get(timeout)` and
+    /// `future.result(timeout)`): `None` if it has not finished by then. The handle stays
+    /// usable after `None`: wait again, `.await` it, or [`abort`](Self::abort) it. After
+    /// `Some` the output has been taken, and the handle must not be waited on again.
+    ///
+    /// Like [`join`](Self::join), on a Pool worker it runs other tasks while it waits. A
+    /// zero `timeout` looks once; a `Duration::MAX` waits as long as `join`.
+    ///
+    /// # Panics
+    /// On a handle from the single-threaded `Scheduler`, as `join` does; and if called
+    /// again after it returned `Some`.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(2);
+    /// let mut slow = pool.spawn(braid::time::sleep(Duration::from_secs(60)));
+    /// assert!(slow.join_timeout(Duration::from_millis(10)).is_none()); // not yet
+    /// slow.abort(); // give up on it
+    /// assert!(slow.join_timeout(Duration::from_secs(5)).unwrap().unwrap_err().is_cancelled());
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Option<Result<T, JoinError>> {
+        self.assert_blocking_join("join_timeout");
+        crate::sync::block_on::block_on(crate::time::timeout_blocking(timeout, self)).ok()
+    }
+
+    fn assert_blocking_join(&self, what: &str) {
         assert!(
             self.task().blocking_join_allowed(),
-            "JoinHandle::join would block the single-threaded Scheduler forever; \
+            "JoinHandle::{what} would block the single-threaded Scheduler forever; \
              `.await` the handle inside a task, or use Scheduler::block_on"
         );
-        crate::sync::block_on::block_on(self)
+    }
+
+    /// Whether `join` may block on this handle (not a Scheduler's).
+    pub(crate) fn blocking_join_allowed(&self) -> bool {
+        self.task().blocking_join_allowed()
     }
 
     /// Cancels the task: it will not be polled again, and its future (with everything it

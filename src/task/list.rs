@@ -3,9 +3,11 @@
 //! not leaked). Sharded by task address, so spawns on different threads rarely share a lock.
 
 use std::ptr::NonNull;
+use std::time::Instant;
 
 use super::raw::{Header, TaskRef};
 use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::park::Parker;
 use crate::sync::{lock, Mutex};
 
 #[cfg(not(loom))]
@@ -18,12 +20,19 @@ const SHARDS: usize = 1;
 pub(crate) struct TaskList {
     shards: Box<[Mutex<Shard>]>,
     closed: AtomicBool,
+    /// Set while a thread waits for the list to empty (`wait_until_empty`); then each
+    /// removal looks whether it emptied the list and unparks the waiter. Until then
+    /// removals pay one load for it.
+    watched: AtomicBool,
+    emptied: Parker,
 }
 
 #[derive(Default)]
 struct Shard {
     slots: Vec<Option<TaskRef>>,
     free: Vec<usize>,
+    /// How many slots hold a task.
+    live: usize,
 }
 
 impl TaskList {
@@ -31,6 +40,8 @@ impl TaskList {
         TaskList {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             closed: AtomicBool::new(false),
+            watched: AtomicBool::new(false),
+            emptied: Parker::new(),
         }
     }
 
@@ -57,6 +68,7 @@ impl TaskList {
         };
         task.header().set_list_slot(slot);
         shard.slots[slot] = Some(task);
+        shard.live += 1;
         Ok(())
     }
 
@@ -70,7 +82,47 @@ impl TaskList {
             return None;
         }
         shard.free.push(slot);
-        shard.slots[slot].take()
+        shard.live -= 1;
+        let listed = shard.slots[slot].take();
+        drop(shard);
+        // SeqCst, with the store in `wait_until_empty`: either this sees the waiter, or
+        // the waiter's look at this shard (under its lock, after its store) comes after
+        // this removal and sees it.
+        if self.watched.load(Ordering::SeqCst) && self.is_empty() {
+            self.emptied.unpark();
+        }
+        listed
+    }
+
+    /// Whether no task is listed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shards.iter().all(|shard| lock(shard).live == 0)
+    }
+
+    /// Refuses new tasks (`insert` fails from now on), keeping the listed ones.
+    pub(crate) fn refuse_new(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits until no task is listed, or `deadline` passes; returns whether the list
+    /// emptied. One thread at a time.
+    pub(crate) fn wait_until_empty(&self, deadline: Option<Instant>) -> bool {
+        self.watched.store(true, Ordering::SeqCst);
+        loop {
+            if self.is_empty() {
+                return true;
+            }
+            match deadline {
+                None => self.emptied.park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.emptied.park_timeout(deadline - now);
+                }
+            }
+        }
     }
 
     /// Calls `f` with every task in the list (under the shards' locks: `f` must not
@@ -88,6 +140,7 @@ impl TaskList {
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             shard.free.clear();
+            shard.live = 0;
             all.extend(shard.slots.drain(..).flatten());
         }
         all

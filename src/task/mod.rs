@@ -10,6 +10,7 @@ mod join;
 mod list;
 mod polling;
 mod raw;
+mod set;
 mod state;
 
 use std::ptr::NonNull;
@@ -20,6 +21,7 @@ pub use join::JoinHandle;
 pub(crate) use list::TaskList;
 pub(crate) use polling::{current_task_cancelled, request_yield};
 pub(crate) use raw::{Header, TaskRef};
+pub use set::JoinSet;
 
 /// What a task needs from the executor that runs it.
 pub(crate) trait Schedule: Send + Sync + 'static {

@@ -1,0 +1,228 @@
+//! One timer: a [`Wheel`] behind a mutex, its clock, and the protocol by which one
+//! thread at a time *drives* it (sleeps until its next deadline, then fires what is due).
+//!
+//! # Driving without a lost wake-up
+//! A driver records itself and the tick it will wake at (`Driver`) under the wheel's
+//! lock, then parks until that tick. Whoever registers an earlier entry does so under the
+//! same lock: it sees the driver and the tick, lowers the tick and unparks the driver
+//! (after unlocking). The parker remembers an unpark that comes before the park, so the
+//! driver wakes whether the registration comes before or after it falls asleep. If no
+//! thread drives at all, `register` says so, and the caller summons one (its executor's
+//! `Host::summon_driver`). A driver that stops driving with entries still pending says so
+//! too (`park_driving` returns it), and its executor hands the duty on. Both decisions
+//! are taken under the wheel's lock, so a registration and a driver's leaving are
+//! ordered: one of the two sees the other. `models/loom_time.rs` checks it.
+
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use super::wheel::{Key, Wheel};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::park::Parker;
+use crate::sync::{lock, Arc, Mutex};
+
+/// How long a tick lasts: deadlines are rounded up to the next millisecond (never early).
+const TICK: Duration = Duration::from_millis(1);
+
+pub(crate) struct Timer {
+    state: Mutex<State>,
+    start: Instant,
+    /// The wheel's next expiration tick (`u64::MAX` when empty), readable without the
+    /// lock: a busy worker's cheap look at whether anything may be due. Only a hint;
+    /// every decision is taken under the lock.
+    next_due: AtomicU64,
+    /// Under loom, how far virtual time has jumped (see `skip_to`).
+    #[cfg(loom)]
+    skipped: Mutex<Option<Instant>>,
+}
+
+struct State {
+    wheel: Wheel,
+    driver: Option<Driver>,
+}
+
+/// The thread driving the timer: how to wake it, and the tick it will wake at.
+struct Driver {
+    parker: Arc<Parker>,
+    until: Option<u64>,
+}
+
+/// What `register` did.
+pub(crate) enum Registered {
+    /// The deadline has passed: nothing was registered.
+    Due,
+    /// The entry is in the wheel. `summon`: no thread drives the timer; the caller must
+    /// see that one does.
+    Pending { key: Key, summon: bool },
+}
+
+impl Timer {
+    pub(crate) fn new() -> Timer {
+        Timer {
+            state: Mutex::new(State {
+                wheel: Wheel::new(),
+                driver: None,
+            }),
+            start: Instant::now(),
+            next_due: AtomicU64::new(u64::MAX),
+            #[cfg(loom)]
+            skipped: Mutex::new(None),
+        }
+    }
+
+    /// The time this timer goes by: the clock's, or under loom, where a timed park returns
+    /// at once, the deadline it was for (a virtual clock, like tokio's paused time).
+    pub(crate) fn now(&self) -> Instant {
+        let real = Instant::now();
+        #[cfg(loom)]
+        if let Some(skipped) = *lock(&self.skipped) {
+            return skipped.max(real);
+        }
+        real
+    }
+
+    /// The first tick at or after `deadline`.
+    fn tick_at(&self, deadline: Instant) -> u64 {
+        let nanos = deadline.saturating_duration_since(self.start).as_nanos();
+        let tick = TICK.as_nanos();
+        u64::try_from(nanos.div_ceil(tick)).unwrap_or(u64::MAX)
+    }
+
+    /// The last tick that has begun.
+    fn now_tick(&self) -> u64 {
+        let elapsed = self.now().saturating_duration_since(self.start);
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn instant_of(&self, tick: u64) -> Instant {
+        self.start
+            .checked_add(Duration::from_millis(tick))
+            .unwrap_or_else(|| self.start + Duration::from_secs(86_400 * 365 * 30))
+    }
+
+    /// Registers `waker` to be woken at `deadline`.
+    pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Registered {
+        let tick = self.tick_at(deadline);
+        let waker = waker.clone();
+        let mut state = lock(&self.state);
+        let Ok(key) = state.wheel.insert(tick, waker) else {
+            return Registered::Due;
+        };
+        // Relaxed: a hint (see the field); the lock orders the decisions.
+        self.next_due.fetch_min(tick, Ordering::Relaxed);
+        let (unpark, summon) = match &mut state.driver {
+            Some(driver) if driver.until.is_none_or(|until| tick < until) => {
+                driver.until = Some(tick);
+                (Some(driver.parker.clone()), false)
+            }
+            Some(_) => (None, false),
+            None => (None, true),
+        };
+        drop(state);
+        if let Some(parker) = unpark {
+            parker.unpark();
+        }
+        Registered::Pending { key, summon }
+    }
+
+    /// Gives `key`'s entry a new waker; `false` if the entry has fired.
+    pub(crate) fn set_waker(&self, key: Key, waker: &Waker) -> bool {
+        let replaced = lock(&self.state).wheel.replace_waker(key, waker.clone());
+        // The old waker (or the refused clone) drops here, outside the lock: dropping a
+        // waker may drop a task, whose destructors may use this timer.
+        replaced.is_ok()
+    }
+
+    /// Removes `key`'s entry if it has not fired.
+    pub(crate) fn cancel(&self, key: Key) {
+        let waker = lock(&self.state).wheel.cancel(key);
+        drop(waker); // outside the lock, as in `set_waker`
+    }
+
+    /// Whether `key`'s entry is still waiting to fire.
+    pub(crate) fn is_pending(&self, key: Key) -> bool {
+        lock(&self.state).wheel.contains(key)
+    }
+
+    /// Whether no entry is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.state).wheel.len() == 0
+    }
+
+    /// The instant the next entry may be due, if any is pending.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let next = lock(&self.state).wheel.next_expiration()?;
+        Some(self.instant_of(next))
+    }
+
+    /// A cheap guess at whether an entry is due (no lock; reads the clock only when
+    /// something is pending), for a busy worker between jobs.
+    pub(crate) fn may_be_due(&self) -> bool {
+        let next = self.next_due.load(Ordering::Relaxed);
+        next != u64::MAX && next <= self.now_tick()
+    }
+
+    /// Wakes every entry that is due; returns how many.
+    pub(crate) fn fire_due(&self) -> usize {
+        let now = self.now_tick();
+        let mut due = Vec::new();
+        {
+            let mut state = lock(&self.state);
+            if state.wheel.next_expiration().is_none_or(|next| next > now) {
+                return 0;
+            }
+            state.wheel.advance(now, |waker| due.push(waker));
+            let next = state.wheel.next_expiration().unwrap_or(u64::MAX);
+            self.next_due.store(next, Ordering::Relaxed);
+        }
+        // Outside the lock: a woken task may run (or register) on this thread.
+        let fired = due.len();
+        due.into_iter().for_each(Waker::wake);
+        fired
+    }
+
+    /// Parks on `parker` as this timer's driver until its next deadline, or until
+    /// unparked. Returns `None` at once if another thread drives it; otherwise
+    /// `Some(pending)`, whether entries were still pending when this thread stopped
+    /// driving (then its executor must see that another thread drives, or drive again).
+    /// The caller fires what is due.
+    pub(crate) fn park_driving(&self, parker: &Arc<Parker>) -> Option<bool> {
+        let until = {
+            let mut state = lock(&self.state);
+            if state.driver.is_some() {
+                return None;
+            }
+            let until = state.wheel.next_expiration();
+            state.driver = Some(Driver {
+                parker: parker.clone(),
+                until,
+            });
+            until
+        };
+        match until {
+            Some(tick) => {
+                let deadline = self.instant_of(tick);
+                parker.park_timeout(deadline.saturating_duration_since(Instant::now()));
+            }
+            None => parker.park(),
+        }
+        let mut state = lock(&self.state);
+        let driver = state.driver.take();
+        let pending = state.wheel.len() > 0;
+        drop(state);
+        #[cfg(loom)]
+        if let Some(tick) = driver.and_then(|driver| driver.until) {
+            self.skip_to(self.instant_of(tick));
+        }
+        #[cfg(not(loom))]
+        drop(driver);
+        Some(pending)
+    }
+
+    /// Under loom, where a timed park returns at once: time jumps to `deadline`.
+    #[cfg(loom)]
+    pub(crate) fn skip_to(&self, deadline: Instant) {
+        let mut skipped = lock(&self.skipped);
+        *skipped = Some(skipped.map_or(deadline, |skipped| skipped.max(deadline)));
+    }
+}
