@@ -109,6 +109,47 @@ fn arm_and_cancel(c: &mut Criterion) {
     group.finish();
 }
 
+/// One timer armed and cancelled, on an empty timer and beside 100k pending ones: the
+/// wheel's insert and cancel should not grow with what is pending. braid's process-wide
+/// timer (this bench thread is outside any executor); tokio's inside its runtime.
+fn arm_and_cancel_one(c: &mut Criterion) {
+    use std::task::{Context, Waker};
+
+    let mut group = c.benchmark_group("timer_arm_and_cancel_one");
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut arm_and_cancel = || {
+        let mut nap = braid::time::sleep(Duration::from_secs(5));
+        let _ = Pin::new(&mut nap).poll(&mut cx);
+    };
+    group.bench_function("braid/empty", |b| b.iter(&mut arm_and_cancel));
+    let pending: Vec<_> = (0..TIMERS)
+        .map(|i| {
+            let mut nap = braid::time::sleep(wait_of(i) * 1000);
+            let _ = Pin::new(&mut nap).poll(&mut Context::from_waker(Waker::noop()));
+            nap
+        })
+        .collect();
+    group.bench_function("braid/beside_100k", |b| b.iter(&mut arm_and_cancel));
+    drop(pending);
+    let rt = tokio_rt();
+    let _entered = rt.enter();
+    let mut arm_and_cancel = || {
+        let mut nap = Box::pin(tokio::time::sleep(Duration::from_secs(5)));
+        let _ = nap.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    };
+    group.bench_function("tokio/empty", |b| b.iter(&mut arm_and_cancel));
+    let pending: Vec<_> = (0..TIMERS)
+        .map(|i| {
+            let mut nap = Box::pin(tokio::time::sleep(wait_of(i) * 1000));
+            let _ = nap.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            nap
+        })
+        .collect();
+    group.bench_function("tokio/beside_100k", |b| b.iter(&mut arm_and_cancel));
+    drop(pending);
+    group.finish();
+}
+
 /// One task sleeping 1 ms on an otherwise idle executor: the wake-up latency is what the
 /// time exceeds 1 ms by (both round deadlines up to the next millisecond).
 fn sleep_latency(c: &mut Criterion) {
@@ -176,6 +217,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = arm_and_fire, arm_and_cancel, sleep_latency, spawns_beside_sleepers
+    targets = arm_and_fire, arm_and_cancel, arm_and_cancel_one, sleep_latency, spawns_beside_sleepers
 }
 criterion_main!(benches);

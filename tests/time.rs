@@ -304,3 +304,63 @@ fn timeouts_work_under_a_tokio_runtime() {
     assert!(outcome.is_err());
     assert!(fired.load(Ordering::SeqCst));
 }
+
+#[test]
+fn timers_keep_time_while_every_worker_is_busy() {
+    // One worker, never idle: a task that yields until the sleeper is done keeps it busy,
+    // so only the busy worker's own look at the timer between jobs can end the sleep.
+    let pool = Pool::new(1);
+    let done = Arc::new(AtomicBool::new(false));
+    let sleeper = pool.spawn({
+        let done = done.clone();
+        async move {
+            sleep(Duration::from_millis(5)).await;
+            done.store(true, Ordering::SeqCst);
+        }
+    });
+    let spinner = pool.spawn({
+        let done = done.clone();
+        async move {
+            let give_up = Instant::now() + Duration::from_secs(30);
+            while !done.load(Ordering::SeqCst) && Instant::now() < give_up {
+                coro::yield_now().await;
+            }
+            done.load(Ordering::SeqCst)
+        }
+    });
+    assert!(
+        spinner.join().unwrap(),
+        "the sleep never ended while the worker was busy"
+    );
+    sleeper.join().unwrap();
+}
+
+#[test]
+fn an_earlier_deadline_wakes_a_driver_sleeping_until_a_later_one() {
+    // The pool's driver sleeps until the 60 s deadline; a 5 ms sleep registered later
+    // must wake it early. The process-wide timer's thread, likewise.
+    let pool = Pool::new(2);
+    let far = pool.spawn(sleep(Duration::from_secs(60)));
+    thread::sleep(Duration::from_millis(20)); // the driver is asleep until `far`
+    let mut near = pool.spawn(sleep(Duration::from_millis(5)));
+    assert!(
+        near.join_timeout(Duration::from_secs(30)).is_some(),
+        "the driver overslept"
+    );
+    far.abort();
+
+    let far = thread::spawn(|| {
+        hand_written_block_on(timeout(
+            Duration::from_secs(60),
+            sleep(Duration::from_secs(120)),
+        ))
+    });
+    thread::sleep(Duration::from_millis(20));
+    let start = Instant::now();
+    hand_written_block_on(sleep(Duration::from_millis(5)));
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the timer thread overslept"
+    );
+    drop(far); // detached: it ends within a minute
+}

@@ -524,7 +524,8 @@ impl Pool {
     /// `spawn_blocking`) is refused: its handle reports a cancelled `JoinError` at once.
     ///
     /// # Panics
-    /// When called on one of the pool's own worker threads, which could never finish.
+    /// When called on one of the pool's own threads (a worker, or a thread running its
+    /// `spawn_blocking` closures), which could never finish.
     ///
     /// ```
     /// use braid::exec::Pool;
@@ -555,7 +556,7 @@ impl Pool {
     /// shutdown began are refused as in [`shutdown`](Self::shutdown).
     ///
     /// # Panics
-    /// When called on one of the pool's own worker threads.
+    /// When called on one of the pool's own threads, as `shutdown`.
     ///
     /// ```
     /// use braid::exec::Pool;
@@ -576,10 +577,12 @@ impl Pool {
     /// Refuses new tasks, waits for the listed ones until `deadline`, then drops the pool
     /// (which cancels what is left). Returns whether all finished.
     fn drain(self, deadline: Option<Instant>) -> bool {
+        let own_thread =
+            worker::current_pool().is_some_and(|pool| Arc::ptr_eq(&pool, &self.shared));
         assert!(
-            !worker::is_worker_of(&self.shared),
-            "Pool::shutdown called on one of the pool's own worker threads, which would \
-             wait for itself; shut the pool down from outside it"
+            !own_thread,
+            "Pool::shutdown called on one of the pool's own threads (a worker or a blocking \
+             thread), which would wait for itself; shut the pool down from outside it"
         );
         self.shared.tasks.refuse_new();
         let finished = self.shared.tasks.wait_until_empty(deadline);

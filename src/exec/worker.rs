@@ -184,11 +184,6 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     f(unsafe { worker.as_ref() })
 }
 
-/// Whether this thread is one of `shared`'s workers.
-pub(crate) fn is_worker_of(shared: &Shared) -> bool {
-    with_current(|worker| worker.is_some_and(|worker| ptr::eq(&*worker.shared, shared)))
-}
-
 /// The pool this thread works for, or whose `block_on` it is in.
 pub(crate) fn current_pool() -> Option<Arc<Shared>> {
     with_current(|worker| worker.map(|w| w.shared.clone())).or_else(|| {

@@ -37,10 +37,16 @@
 //! - **Elsewhere**, a process-wide timer serves, driven by one thread (`braid-timer`)
 //!   started on first use, which sleeps while no timer is pending.
 //!
-//! The costs: one lock per registration, per cancel and per firing batch, and one waker
-//! clone per sleep. A deadline is rounded up to the next millisecond: a sleep never ends
-//! early and usually ends within a millisecond after its deadline. The numbers against
-//! tokio's timer are in `BENCHMARKS.md` (`benches/time.rs`).
+//! The costs: one lock per registration, per cancel and per firing batch, one waker clone
+//! per sleep, and two clock reads (one when the sleep is made, one at its first poll). A
+//! deadline is rounded up to the next millisecond: a sleep never ends early and usually
+//! ends within a millisecond after its deadline. Measured on 2 cores against tokio's timer
+//! (`benches/time.rs`, details in `BENCHMARKS.md`): arming and firing 100k sleeping tasks
+//! takes 0.5–0.85x tokio's time; arming and cancelling 100k timers from one task 0.75x;
+//! one arm and cancel 105–125 ns whether 0 or 100k others are pending (tokio: 86–109 ns);
+//! a 1 ms sleep wakes after 2.0 ms (tokio 2.1 ms). A Pool with 100k sleeping tasks used no
+//! measurable CPU over 5 s (`tests/time_idle_cpu.rs`), and spawning beside them costs what
+//! it costs on an idle pool.
 //!
 //! Under `--cfg loom` time is virtual: when a driver's timed park returns (at once, under
 //! loom), time jumps to the deadline it waited for, as with tokio's paused clock; outside

@@ -135,7 +135,8 @@ impl Future for Sleep {
             let Some((timer, summon)) = timer else {
                 return Poll::Ready(()); // under loom, outside an executor: virtual time
             };
-            if timer.now() >= this.deadline {
+            let now = timer.now();
+            if now >= this.deadline {
                 this.cancel();
                 return Poll::Ready(());
             }
@@ -171,7 +172,7 @@ impl Future for Sleep {
                         timer: timer.clone(),
                         key,
                         waker: cx.waker().clone(),
-                        far: this.deadline.saturating_duration_since(timer.now()) > NEAR,
+                        far: this.deadline.saturating_duration_since(now) > NEAR,
                     });
                     Poll::Pending
                 }

@@ -23,6 +23,8 @@ use crate::sync::{lock, Arc, Mutex};
 
 /// How long a tick lasts: deadlines are rounded up to the next millisecond (never early).
 const TICK: Duration = Duration::from_millis(1);
+const NANOS_PER_TICK: u64 = TICK.as_nanos() as u64;
+const TICKS_PER_SEC: u64 = 1_000_000_000 / NANOS_PER_TICK;
 
 pub(crate) struct Timer {
     state: Mutex<State>,
@@ -83,15 +85,23 @@ impl Timer {
 
     /// The first tick at or after `deadline`.
     fn tick_at(&self, deadline: Instant) -> u64 {
-        let nanos = deadline.saturating_duration_since(self.start).as_nanos();
-        let tick = TICK.as_nanos();
-        u64::try_from(nanos.div_ceil(tick)).unwrap_or(u64::MAX)
+        let since = deadline.saturating_duration_since(self.start);
+        // In u64 (`as_millis` and friends divide in u128, several times slower).
+        let part = u64::from(since.subsec_nanos()).div_ceil(NANOS_PER_TICK);
+        since
+            .as_secs()
+            .saturating_mul(TICKS_PER_SEC)
+            .saturating_add(part)
     }
 
     /// The last tick that has begun.
     fn now_tick(&self) -> u64 {
-        let elapsed = self.now().saturating_duration_since(self.start);
-        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        let since = self.now().saturating_duration_since(self.start);
+        let part = u64::from(since.subsec_nanos()) / NANOS_PER_TICK;
+        since
+            .as_secs()
+            .saturating_mul(TICKS_PER_SEC)
+            .saturating_add(part)
     }
 
     fn instant_of(&self, tick: u64) -> Instant {
@@ -103,13 +113,20 @@ impl Timer {
     /// Registers `waker` to be woken at `deadline`.
     pub(crate) fn register(&self, deadline: Instant, waker: &Waker) -> Registered {
         let tick = self.tick_at(deadline);
-        let waker = waker.clone();
         let mut state = lock(&self.state);
-        let Ok(key) = state.wheel.insert(tick, waker) else {
-            return Registered::Due;
+        let key = match state.wheel.insert(tick, waker.clone()) {
+            Ok(key) => key,
+            Err(refused) => {
+                drop(state);
+                drop(refused); // outside the lock, as in `set_waker`
+                return Registered::Due;
+            }
         };
-        // Relaxed: a hint (see the field); the lock orders the decisions.
-        self.next_due.fetch_min(tick, Ordering::Relaxed);
+        // Relaxed: a hint (see the field), written only under the lock, which orders the
+        // decisions; so a load and a store, not a read-modify-write.
+        if tick < self.next_due.load(Ordering::Relaxed) {
+            self.next_due.store(tick, Ordering::Relaxed);
+        }
         let (unpark, summon) = match &mut state.driver {
             Some(driver) if driver.until.is_none_or(|until| tick < until) => {
                 driver.until = Some(tick);
@@ -168,10 +185,15 @@ impl Timer {
         let mut due = Vec::new();
         {
             let mut state = lock(&self.state);
-            if state.wheel.next_expiration().is_none_or(|next| next > now) {
-                return 0;
+            if state
+                .wheel
+                .next_expiration()
+                .is_some_and(|next| next <= now)
+            {
+                state.wheel.advance(now, |waker| due.push(waker));
             }
-            state.wheel.advance(now, |waker| due.push(waker));
+            // Also after nothing was due: cancels leave the hint too early, and each
+            // look would then take this lock for nothing.
             let next = state.wheel.next_expiration().unwrap_or(u64::MAX);
             self.next_due.store(next, Ordering::Relaxed);
         }
