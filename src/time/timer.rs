@@ -29,9 +29,10 @@ const TICKS_PER_SEC: u64 = 1_000_000_000 / NANOS_PER_TICK;
 pub(crate) struct Timer {
     state: Mutex<State>,
     start: Instant,
-    /// The wheel's next expiration tick (`u64::MAX` when empty), readable without the
-    /// lock: a busy worker's cheap look at whether anything may be due. Only a hint;
-    /// every decision is taken under the lock.
+    /// The wheel's next expiration tick (`u64::MAX` when empty) as of the last insert or
+    /// firing, readable without the lock: a busy thread's cheap look at whether anything
+    /// may be due. Never later than the true next expiration (a cancel can only make it
+    /// early, and the next firing corrects it); every decision is taken under the lock.
     next_due: AtomicU64,
     /// Under loom, how far virtual time has jumped (see `skip_to`).
     #[cfg(loom)]
@@ -122,11 +123,11 @@ impl Timer {
                 return Registered::Due;
             }
         };
-        // Relaxed: a hint (see the field), written only under the lock, which orders the
-        // decisions; so a load and a store, not a read-modify-write.
-        if tick < self.next_due.load(Ordering::Relaxed) {
-            self.next_due.store(tick, Ordering::Relaxed);
-        }
+        // The wheel's next expiration, not `tick`: an entry on a higher level expires (moves
+        // down) at its slot's start, which comes first. Relaxed: a hint (see the field),
+        // written only under the lock, which orders the decisions.
+        let next = state.wheel.next_expiration().unwrap_or(u64::MAX);
+        self.next_due.store(next, Ordering::Relaxed);
         let (unpark, summon) = match &mut state.driver {
             Some(driver) if driver.until.is_none_or(|until| tick < until) => {
                 driver.until = Some(tick);
@@ -246,5 +247,41 @@ impl Timer {
     pub(crate) fn skip_to(&self, deadline: Instant) {
         let mut skipped = lock(&self.skipped);
         *skipped = Some(skipped.map_or(deadline, |skipped| skipped.max(deadline)));
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The hint must not be later than the wheel's next expiration: a thread that parks
+    /// until that expiration and then asks the hint would otherwise find nothing "due"
+    /// and park again at once, spinning until the entry's own tick.
+    #[test]
+    fn the_hint_is_never_later_than_the_next_expiration() {
+        let timer = Timer::new();
+        let waker = std::task::Waker::noop();
+        // An hour away: the entry sits on a high level, whose slot starts well before it.
+        let far = Instant::now() + Duration::from_secs(3600);
+        let Registered::Pending { key: far_key, .. } = timer.register(far, waker) else {
+            panic!("an hour away is not due");
+        };
+        let next = lock(&timer.state).wheel.next_expiration().unwrap();
+        assert!(timer.next_due.load(Ordering::Relaxed) <= next);
+        assert!(
+            timer.next_deadline().unwrap() < far,
+            "the slot starts before the entry"
+        );
+        // Nearer entries lower it; cancels may leave it early, never late.
+        let near = Instant::now() + Duration::from_millis(200);
+        let Registered::Pending { key: near_key, .. } = timer.register(near, waker) else {
+            panic!("200 ms away is not due");
+        };
+        assert!(timer.next_due.load(Ordering::Relaxed) <= timer.tick_at(near));
+        timer.cancel(near_key);
+        let next = lock(&timer.state).wheel.next_expiration().unwrap();
+        assert!(timer.next_due.load(Ordering::Relaxed) <= next);
+        timer.cancel(far_key);
+        assert!(timer.is_empty());
     }
 }
