@@ -362,3 +362,28 @@ fn spawning_during_shutdown_is_refused_with_a_cancelled_handle() {
     assert!(pool.shutdown_timeout(LONG));
     assert_eq!(*refused.lock().unwrap(), Some(Err(true)));
 }
+
+#[test]
+fn try_join_next_takes_only_what_has_finished_and_never_blocks() {
+    let mut empty: JoinSet<()> = JoinSet::new();
+    assert!(empty.try_join_next().is_none());
+
+    let mut scheduler = Scheduler::new();
+    let taken = scheduler
+        .block_on(async {
+            let mut set = JoinSet::new();
+            set.push(coro::spawn(async { 1 }));
+            set.push(coro::spawn(async {
+                sleep(LONG).await;
+                2
+            }));
+            assert!(set.try_join_next().is_none(), "nothing has run yet");
+            coro::yield_now().await; // the quick task runs
+            let first = set.try_join_next().map(Result::unwrap);
+            assert!(set.try_join_next().is_none(), "the sleeper is still asleep");
+            set.abort_all();
+            first
+        })
+        .unwrap();
+    assert_eq!(taken, Some(1));
+}

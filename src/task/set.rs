@@ -182,6 +182,34 @@ impl<T> JoinSet<T> {
         }
     }
 
+    /// The result of a task that has already finished, without waiting: `None` when no
+    /// task in the set has finished yet, or the set is empty (Python's
+    /// `wait(fs, timeout=0)`). Works on handles from either executor, anywhere.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::JoinSet;
+    ///
+    /// let pool = Pool::new(1);
+    /// let mut set = JoinSet::new();
+    /// set.push(pool.spawn(std::future::pending::<u32>()));
+    /// assert!(set.try_join_next().is_none()); // still running
+    /// set.push(pool.spawn(async { 7 }));
+    /// let seven = loop {
+    ///     if let Some(done) = set.try_join_next() {
+    ///         break done.unwrap();
+    ///     }
+    ///     std::thread::yield_now();
+    /// };
+    /// assert_eq!(seven, 7);
+    /// ```
+    pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        match self.poll_join_next(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => result,
+            Poll::Pending => None,
+        }
+    }
+
     /// [`join_next`](Self::join_next) for a thread: blocks until a task finishes. On a
     /// Pool worker it runs other tasks meanwhile, as `JoinHandle::join` does.
     ///
