@@ -43,7 +43,7 @@
 //! ends within a millisecond after its deadline. Measured on 2 cores against tokio's timer
 //! (`benches/time.rs`, details in `BENCHMARKS.md`): arming and firing 100k sleeping tasks
 //! takes 0.5–0.85x tokio's time; arming and cancelling 100k timers from one task 0.75x;
-//! one arm and cancel 105–125 ns whether 0 or 100k others are pending (tokio: 86–109 ns);
+//! one arm and cancel 105–127 ns whether 0 or 100k others are pending (tokio: 86–110 ns);
 //! a 1 ms sleep wakes after 2.0 ms (tokio 2.1 ms). A Pool with 100k sleeping tasks used no
 //! measurable CPU over 5 s (`tests/time_idle_cpu.rs`), and spawning beside them costs what
 //! it costs on an idle pool.
