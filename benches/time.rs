@@ -1,7 +1,7 @@
 //! braid's timer beside tokio's, each on its own executor with the same number of
 //! workers: arming and firing 100k sleeping tasks, arming and cancelling 100k timers
-//! from one task, and the wake-up latency of one short sleep. Results live in
-//! `BENCHMARKS.md`.
+//! from one task, and the wake-up latency of one short sleep; and `JoinSet` beside
+//! tokio's, taking 10k results in completion order. Results live in `BENCHMARKS.md`.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -207,6 +207,46 @@ fn spawns_beside_sleepers(c: &mut Criterion) {
     group.finish();
 }
 
+/// 10k tiny tasks spawned from inside a task into a `JoinSet`, then every result taken
+/// in completion order.
+fn join_set(c: &mut Criterion) {
+    const TASKS: usize = 10_000;
+    let mut group = c.benchmark_group("join_set_10k");
+    let pool = braid::exec::Pool::new(workers());
+    group.bench_function("braid", |b| {
+        b.iter(|| {
+            pool.block_on(async {
+                let mut set: braid::JoinSet<usize> = (0..TASKS)
+                    .map(|i| braid::exec::spawn(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                while let Some(result) = set.join_next().await {
+                    sum += result.unwrap();
+                }
+                assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+            })
+        })
+    });
+    drop(pool);
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..TASKS {
+                    set.spawn(async move { i });
+                }
+                let mut sum = 0;
+                while let Some(result) = set.join_next().await {
+                    sum += result.unwrap();
+                }
+                assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+            })
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -217,6 +257,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = arm_and_fire, arm_and_cancel, arm_and_cancel_one, sleep_latency, spawns_beside_sleepers
+    targets = arm_and_fire, arm_and_cancel, arm_and_cancel_one, sleep_latency, spawns_beside_sleepers, join_set
 }
 criterion_main!(benches);
