@@ -3,7 +3,7 @@
 //! the edge cases of durations and instants, intervals and their missed ticks.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -36,8 +36,6 @@ fn hand_written_block_on<F: Future>(future: F) -> F::Output {
 fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
 }
-
-use std::pin::Pin;
 
 #[test]
 fn a_sleep_never_ends_before_its_deadline_on_any_executor() {
@@ -180,7 +178,7 @@ fn a_sleep_moved_between_executors_still_wakes() {
     let mut scheduler = Scheduler::new();
     scheduler
         .block_on(async {
-            assert!(futures_poll_once(nap.as_mut()).await.is_pending());
+            assert!(poll_once_in_task(nap.as_mut()).await.is_pending());
         })
         .unwrap();
     drop(scheduler);
@@ -190,7 +188,7 @@ fn a_sleep_moved_between_executors_still_wakes() {
 }
 
 /// Polls `future` once from inside a task, with the task's waker.
-async fn futures_poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+async fn poll_once_in_task<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
     let mut future = Some(future);
     std::future::poll_fn(move |cx| Poll::Ready(future.take().unwrap().poll(cx))).await
 }
