@@ -2,20 +2,14 @@
 //! When things go wrong, as a user meets it: a `JoinError` names the spawn it came from,
 //! through every way of spawning.
 
+mod common;
+
 use std::panic::Location;
 
 use braid::coro::{self, Scheduler};
 use braid::exec::{self, Pool};
 use braid::JoinError;
-
-/// Runs `f` with the default panic hook silenced (the panics below are expected).
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = f();
-    std::panic::set_hook(hook);
-    result
-}
+use common::quietly;
 
 /// Asserts that `error` was spawned on `line` of this file and says so in its message.
 fn assert_spawned_on(error: &JoinError, line: u32) {

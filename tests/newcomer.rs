@@ -3,6 +3,8 @@
 //! API only: blocking calls on Pool workers, `JoinError` with `?`, queues that close and
 //! move values without `Clone`, honest abort, `try_map`, and the peers' findings.
 
+mod common;
+
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -13,6 +15,7 @@ use braid::coro::Scheduler;
 use braid::exec::{self, Pool};
 use braid::stm::{atomically, atomically_async, check, Closed, TBQueue, TChan, TQueue, TVar};
 use braid::JoinError;
+use common::quietly;
 
 /// The message of a caught panic.
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -23,15 +26,6 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
             .map(|m| m.to_string())
             .unwrap_or_default(),
     }
-}
-
-/// Runs `f` with the default panic hook silenced (the panics below are expected).
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = f();
-    std::panic::set_hook(hook);
-    result
 }
 
 #[test]

@@ -495,8 +495,15 @@ impl Worker {
         }
         let parker = self.parker();
         loop {
-            // `Some(pending)`: this worker drove the timer while it slept.
-            let drove = timer.park_driving(parker);
+            // `Some(pending)`: this worker drove the timer while it slept. With no timer
+            // pending it need not (and a pool that never sleeps pays nothing here): the
+            // first registration finds no driver and wakes a sleeper, which comes back
+            // around this loop and sees the timer pending (the unpark orders the look).
+            let drove = if timer.may_be_pending() {
+                timer.park_driving(parker)
+            } else {
+                None
+            };
             if drove.is_none() {
                 parker.park();
             }

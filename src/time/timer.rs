@@ -11,7 +11,9 @@
 //! `Host::summon_driver`). A driver that stops driving with entries still pending says so
 //! too (`park_driving` returns it), and its executor hands the duty on. Both decisions
 //! are taken under the wheel's lock, so a registration and a driver's leaving are
-//! ordered: one of the two sees the other. `models/loom_time.rs` checks it.
+//! ordered: one of the two sees the other. An idle Pool worker becomes the driver only
+//! while something is pending (`may_be_pending`); otherwise it parks where a summons
+//! reaches it. `models/loom_time.rs` checks all of it.
 
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -171,6 +173,14 @@ impl Timer {
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let next = lock(&self.state).wheel.next_expiration()?;
         Some(self.instant_of(next))
+    }
+
+    /// A cheap guess at whether any entry is pending (no lock, no clock), for an idle
+    /// worker deciding whether to drive. A stale "no" is safe for a thread that then
+    /// parks where a registration's summons can reach it: the summons orders its next
+    /// look after the registration.
+    pub(crate) fn may_be_pending(&self) -> bool {
+        self.next_due.load(Ordering::Relaxed) != u64::MAX
     }
 
     /// A cheap guess at whether an entry is due (no lock; reads the clock only when
