@@ -1,5 +1,6 @@
-//! braid's generators beside genawaiter's `rc` generators (one yield-and-resume round
-//! trip), and the round-robin Scheduler beside tokio's current-thread runtime with a
+//! braid's generators beside genawaiter's `rc` and `stack` generators (a yield per
+//! resume; a `send` per resume), braid's async generators beside async-stream's
+//! `stream!` (1M items through a plain `block_on`), and the round-robin Scheduler beside tokio's current-thread runtime with a
 //! `LocalSet` (10 000 tasks × 100 yields; spawning 10 000 empty tasks), each pair in the
 //! same group. Results and ratios live in `BENCHMARKS.md`.
 
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+/// Sums what a generator yields: `0..iters`, one value per resume (`for x in gen`).
 fn yields(c: &mut Criterion) {
     let mut group = c.benchmark_group("generator_yield");
     group.bench_function("braid", |b| {
@@ -36,6 +38,148 @@ fn yields(c: &mut Criterion) {
             let elapsed = start.elapsed();
             assert_eq!(sum, iters * iters.saturating_sub(1) / 2);
             elapsed
+        })
+    });
+    group.bench_function("genawaiter-stack", |b| {
+        b.iter_custom(|iters| {
+            let mut shelf = genawaiter::stack::Shelf::new();
+            // SAFETY (genawaiter's contract): the body's `Co` never leaves the body.
+            let mut counter = unsafe {
+                genawaiter::stack::Gen::new(&mut shelf, move |co| async move {
+                    for i in 0..iters {
+                        co.yield_(i).await;
+                    }
+                })
+            };
+            let start = Instant::now();
+            let sum: u64 = (&mut counter).into_iter().map(black_box).sum();
+            let elapsed = start.elapsed();
+            assert_eq!(sum, iters * iters.saturating_sub(1) / 2);
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+/// Python's `send`: each resume passes a value in, and the body yields the running sum.
+fn sends(c: &mut Criterion) {
+    use braid::coro::GeneratorState as Braid;
+    use genawaiter::GeneratorState as Genawaiter;
+
+    let mut group = c.benchmark_group("generator_send");
+    group.bench_function("braid", |b| {
+        b.iter_custom(|iters| {
+            let mut summer = braid::coro::Generator::new(|co| async move {
+                let mut sum = 0u64;
+                loop {
+                    let x: u64 = co.yield_(sum).await;
+                    sum += x;
+                }
+            });
+            summer.start();
+            let start = Instant::now();
+            let mut last = 0;
+            for i in 0..iters {
+                if let Braid::Yielded(sum) = summer.resume(black_box(i)) {
+                    last = sum;
+                }
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(last, iters * iters.saturating_sub(1) / 2);
+            elapsed
+        })
+    });
+    group.bench_function("genawaiter-rc", |b| {
+        b.iter_custom(|iters| {
+            let mut summer = genawaiter::rc::Gen::new(|co| async move {
+                let mut sum = 0u64;
+                loop {
+                    let x: u64 = co.yield_(sum).await;
+                    sum += x;
+                }
+            });
+            summer.resume_with(0); // starts the body; genawaiter drops this input
+            let start = Instant::now();
+            let mut last = 0;
+            for i in 0..iters {
+                if let Genawaiter::Yielded(sum) = summer.resume_with(black_box(i)) {
+                    last = sum;
+                }
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(last, iters * iters.saturating_sub(1) / 2);
+            elapsed
+        })
+    });
+    group.bench_function("genawaiter-stack", |b| {
+        b.iter_custom(|iters| {
+            let mut shelf = genawaiter::stack::Shelf::new();
+            // SAFETY (genawaiter's contract): the body's `Co` never leaves the body.
+            let mut summer = unsafe {
+                genawaiter::stack::Gen::new(&mut shelf, |co| async move {
+                    let mut sum = 0u64;
+                    loop {
+                        let x: u64 = co.yield_(sum).await;
+                        sum += x;
+                    }
+                })
+            };
+            summer.resume_with(0); // starts the body; genawaiter drops this input
+            let start = Instant::now();
+            let mut last = 0;
+            for i in 0..iters {
+                if let Genawaiter::Yielded(sum) = summer.resume_with(black_box(i)) {
+                    last = sum;
+                }
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(last, iters * iters.saturating_sub(1) / 2);
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+/// Drives a stream to its end on this thread with a no-op waker: the plainest
+/// `block_on`, the same for both (neither stream ever waits on anything else).
+fn sum_stream<S: braid::coro::Stream<Item = u64>>(stream: S) -> u64 {
+    let mut stream = std::pin::pin!(stream);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut sum = 0;
+    loop {
+        match stream.as_mut().poll_next(&mut cx) {
+            std::task::Poll::Ready(Some(x)) => sum += black_box(x),
+            std::task::Poll::Ready(None) => return sum,
+            std::task::Poll::Pending => std::hint::spin_loop(),
+        }
+    }
+}
+
+const STREAM_ITEMS: u64 = 1_000_000;
+
+/// PEP 525: an async generator of 1M items, consumed as a `Stream`.
+fn async_generators(c: &mut Criterion) {
+    let mut group = c.benchmark_group("async_generator_1m_items");
+    group.sample_size(20);
+    let expected = STREAM_ITEMS * (STREAM_ITEMS - 1) / 2;
+    group.bench_function("braid", |b| {
+        b.iter(|| {
+            let numbers = braid::coro::AsyncGenerator::new(|co| async move {
+                for i in 0..STREAM_ITEMS {
+                    co.yield_(i).await;
+                }
+            });
+            assert_eq!(sum_stream(numbers), expected);
+        })
+    });
+    group.bench_function("async-stream", |b| {
+        b.iter(|| {
+            let numbers = async_stream::stream! {
+                for i in 0..STREAM_ITEMS {
+                    yield i;
+                }
+            };
+            assert_eq!(sum_stream(numbers), expected);
         })
     });
     group.finish();
@@ -115,6 +259,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = yields, round_robin, local_spawn
+    targets = yields, sends, async_generators, round_robin, local_spawn
 }
 criterion_main!(benches);

@@ -3,6 +3,7 @@
 //! Each stop prints what it does and checks its own result, so a run that finishes is a
 //! run that held every promise it printed.
 
+use std::future::Future;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -266,7 +267,9 @@ fn generators() {
         println!("   sent {sample:>4} into a running average, got back {mean:.1}");
     }
 
-    fn countdown(from: u32) -> Generator<u32, (), &'static str> {
+    fn countdown(
+        from: u32,
+    ) -> Generator<u32, (), &'static str, impl Future<Output = &'static str>> {
         Generator::new(move |co| async move {
             for n in (1..=from).rev() {
                 co.yield_(n).await;

@@ -33,7 +33,7 @@ fn resume_values_go_in_and_yields_come_out_in_order() {
 
 #[test]
 fn resuming_a_finished_generator_panics_with_a_clear_message() {
-    let mut g: Generator<(), (), ()> = Generator::new(|_co| async move {});
+    let mut g: Generator<(), (), (), _> = Generator::new(|_co| async move {});
     assert_eq!(g.start(), GeneratorState::Complete(()));
     let err = catch_unwind(AssertUnwindSafe(|| g.resume(()))).unwrap_err();
     assert!(panic_message(err).contains("already completed"));
@@ -59,7 +59,7 @@ fn an_untaken_first_input_is_refused_not_dropped() {
 
 #[test]
 fn two_yields_pending_at_once_are_refused_not_one_lost() {
-    let mut g: Generator<i32> = Generator::new(|co| async move {
+    let mut g: Generator<i32, (), (), _> = Generator::new(|co| async move {
         let mut first = Box::pin(co.yield_(1));
         let mut second = Box::pin(co.yield_(2));
         std::future::poll_fn(|cx| {
@@ -76,7 +76,7 @@ fn two_yields_pending_at_once_are_refused_not_one_lost() {
 
 #[test]
 fn awaiting_a_foreign_future_panics_instead_of_hanging() {
-    let mut g: Generator<u8, (), ()> = Generator::new(|_co| async move {
+    let mut g: Generator<u8, (), (), _> = Generator::new(|_co| async move {
         std::future::pending::<()>().await;
     });
     let err = catch_unwind(AssertUnwindSafe(|| g.start())).unwrap_err();
@@ -94,7 +94,7 @@ fn a_panicking_body_completes_the_generator_and_drops_its_locals() {
         }
     }
     let flag = Flag(dropped.clone());
-    let mut g: Generator<u8, (), ()> = Generator::new(|co| async move {
+    let mut g: Generator<u8, (), (), _> = Generator::new(|co| async move {
         let _flag = flag;
         co.yield_(1).await;
         panic!("boom");
@@ -116,7 +116,7 @@ fn dropping_an_unfinished_generator_drops_the_body_locals() {
         }
     }
     let (a, b) = (Counted(dropped.clone()), Counted(dropped.clone()));
-    let mut g: Generator<(), ()> = Generator::new(|co| async move {
+    let mut g: Generator<(), (), (), _> = Generator::new(|co| async move {
         let _a = a;
         co.yield_(()).await;
         let _b = b; // never reached
@@ -134,7 +134,7 @@ fn dropping_an_unfinished_generator_drops_the_body_locals() {
 
 #[test]
 fn yield_from_passes_resume_values_through_and_returns_the_inner_result() {
-    fn accumulate(limit: i32) -> Generator<i32, i32, i32> {
+    fn accumulate(limit: i32) -> Generator<i32, i32, i32, impl Future<Output = i32>> {
         Generator::new(move |co| async move {
             let mut total = 0;
             while total < limit {
@@ -156,7 +156,7 @@ fn yield_from_passes_resume_values_through_and_returns_the_inner_result() {
 
 #[test]
 fn zero_sized_first_input_may_start_a_generator() {
-    let mut g: Generator<i32> = Generator::new(|co| async move {
+    let mut g: Generator<i32, (), (), _> = Generator::new(|co| async move {
         co.yield_(7).await;
     });
     assert_eq!(g.resume(()), GeneratorState::Yielded(7));
@@ -164,7 +164,7 @@ fn zero_sized_first_input_may_start_a_generator() {
 
 #[test]
 fn an_untaken_first_input_is_refused_also_when_the_body_returns_at_once() {
-    let mut g: Generator<(), String, u8> = Generator::new(|_co| async move { 5 });
+    let mut g: Generator<(), String, u8, _> = Generator::new(|_co| async move { 5 });
     let err = catch_unwind(AssertUnwindSafe(|| g.resume(String::from("lost?")))).unwrap_err();
     assert!(panic_message(err).contains("first_input"));
     assert!(g.is_complete());

@@ -63,7 +63,7 @@ fn pool_join_runs_b_after_a_panics_then_reraises_a() {
 // ---- genawaiter: escaped_co_helpful_message ---------------------------------------------
 
 /// A generator whose body returns its own `Co`.
-fn escaping() -> Generator<u32, (), Co<u32>> {
+fn escaping() -> Generator<u32, (), Co<u32>, impl std::future::Future<Output = Co<u32>>> {
     Generator::new(|co| async move { co })
 }
 
@@ -93,7 +93,7 @@ fn a_co_used_to_yield_after_its_generator_completed_panics() {
 #[should_panic(expected = "a value yielded now would be lost")]
 fn a_co_kept_after_its_generator_was_dropped_panics_on_yield() {
     let kept = std::rc::Rc::new(std::cell::RefCell::new(None));
-    let mut generator: Generator<u32> = {
+    let mut generator: Generator<u32, (), (), _> = {
         let kept = kept.clone();
         Generator::new(move |co| async move {
             co.yield_(1).await;
@@ -116,7 +116,7 @@ fn first_input_through_an_escaped_co_panics() {
 #[test]
 fn yield_from_through_an_escaped_co_panics_without_running_the_inner_generator() {
     let inner_ran = std::rc::Rc::new(std::cell::Cell::new(false));
-    let inner: Generator<u32, (), ()> = {
+    let inner: Generator<u32, (), (), _> = {
         let inner_ran = inner_ran.clone();
         Generator::new(move |co| async move {
             inner_ran.set(true);

@@ -1,33 +1,34 @@
 //! Stackless generators on async/await: a body that `yield_`s values out and receives
-//! resume values in, and finally returns a value (Python's generators, PEP 342 `send`
-//! and PEP 380 `yield from`).
+//! resume values in, and finally returns a value (Python's generators: PEP 255, PEP 342's
+//! `send`, `throw` and `close`, PEP 380's `yield from`).
 //!
 //! # How it works
-//! The body is an `async` block. `Co::yield_(v)` is a future that, on its first poll,
-//! leaves `v` in the slot shared with the `Generator` and returns `Pending`; `resume`
-//! polls the body, finds the yielded value in the slot, and returns it. The next `resume`
-//! puts its input in the slot and polls again; the same `yield_` future, polled a second
-//! time, takes the input and completes with it.
-//!
-//! The slot is an `Rc` of `Cell`s: no thread-locals, no locks, no atomics. Only code
-//! running inside `resume` (which holds `&mut Generator`) touches it, because the body
-//! runs only there.
+//! The body is an `async` block, stored once, typed (no `dyn`), in one allocation. A
+//! resume polls it with a `Context` that leads to the generator's slot (see `slot`):
+//! `Co::yield_(v)` writes `v` there and returns `Pending`, and `resume` reads it back and
+//! returns `Yielded(v)`. The next resume writes its input into the slot and polls again;
+//! the same `yield_` future takes the input and completes with it.
 //!
 //! # Rules, each enforced with a panic that says what went wrong
 //! - A finished generator cannot be resumed (`Iterator::next` just returns `None`).
 //! - The body may await only its own `yield_`s: a generator has no executor, so a future
-//!   that waits for I/O or a timer would never be woken. Use a task for that.
+//!   that waits for I/O or a timer would never be woken. Use an [`AsyncGenerator`]
+//!   (super::AsyncGenerator) or a task for that.
 //! - The first `resume`'s input is delivered, never dropped: the body takes it with
-//!   [`Co::first_input`] before its first yield (or its return), or the generator is
-//!   started with [`Generator::start`] instead. (An input of a zero-sized type carries
+//!   `Co::first_input` before its first yield (or its return), or the generator is
+//!   started with `Generator::start` instead. (An input of a zero-sized type carries
 //!   nothing, so `resume(())` may start a generator.)
+//! - A `Co` works only in its own generator's body while the generator runs it.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::iter::FusedIterator;
+use std::marker::PhantomData;
 use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
+
+use super::co::Co;
+use super::slot::{self, FirstStep, Invariant, Slot};
 
 /// What a generator did when resumed: yielded a value, or returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,54 +39,8 @@ pub enum GeneratorState<Y, Ret> {
     Complete(Ret),
 }
 
-/// The slot a generator and its body share.
-struct Slot<Y, R> {
-    /// A value the body yielded, for `resume` to return.
-    yielded: Cell<Option<Y>>,
-    /// A resume value, for the `yield_` the body is suspended in.
-    input: Cell<Option<R>>,
-    /// The first `resume`'s input, until the body takes it.
-    first_input: Cell<Option<R>>,
-    /// The generator has completed or been dropped: a `Co` that escaped its body (returned
-    /// or stored elsewhere) has nobody to yield to, and says so instead of losing values.
-    ended: Cell<bool>,
-}
-
-impl<Y, R> Slot<Y, R> {
-    /// Panics if the generator has ended; `what` names the call.
-    #[inline]
-    #[track_caller]
-    fn check_live(&self, what: &str) {
-        if self.ended.get() {
-            used_after_the_generator_ended(what);
-        }
-    }
-}
-
-#[cold]
-#[track_caller]
-fn used_after_the_generator_ended(what: &str) -> ! {
-    panic!(
-        "braid::coro::Co::{what}: the generator this Co belongs to has ended (it completed \
-         or was dropped), so nothing will ever resume it: a value yielded now would be lost. \
-         A Co is for its own generator's body; do not return it or keep it elsewhere"
-    )
-}
-
-/// The body's handle: yields values and receives resume values.
-pub struct Co<Y, R = ()> {
-    slot: Rc<Slot<Y, R>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    NotStarted,
-    Suspended,
-    Complete,
-}
-
 /// A generator: a body that yields values of type `Y`, receives resume values of type
-/// `R`, and returns a `Ret`.
+/// `R`, and returns a `Ret`. `Fut` is the body's future type, which the compiler names.
 ///
 /// ```
 /// use braid::coro::{Generator, GeneratorState};
@@ -104,32 +59,95 @@ enum Stage {
 /// assert_eq!(average.resume(20.0), GeneratorState::Yielded(15.0));
 /// ```
 ///
+/// # From Python
+/// | Python | braid |
+/// |---|---|
+/// | `def gen(): ... yield x ...` | `Generator::new(\|co\| async move { ... co.yield_(x).await ... })` |
+/// | `next(g)`, `for x in g` | `g.next()`, `for x in g` (when `R = ()`) |
+/// | `g.send(None)` first, then `g.send(v)` | `g.start()`, then `g.resume(v)` |
+/// | `x = yield y` | `let x = co.yield_(y).await;` |
+/// | `g.send(v)` as the very first call | `g.resume(v)`; the body takes `v` with `co.first_input()` |
+/// | `g.throw(e)` | `g.throw(e)`: the suspended `yield_` returns `Err(e)` (`R = Result<_, E>`) |
+/// | `g.close()` | `g.close()`: drops the body now, so its destructors run (`finally`) |
+/// | `return v` / `StopIteration(v)` | `GeneratorState::Complete(v)` |
+/// | `r = yield from inner` | `let r = co.yield_from(inner).await;` |
+/// | `async def agen(): yield x` (PEP 525) | [`AsyncGenerator`](super::AsyncGenerator) |
+///
 /// # Rules
 /// Each is enforced with a panic that says what went wrong:
 /// - A finished generator cannot be resumed (`Iterator::next` just returns `None`).
 /// - The body may await only its own `yield_`s: a generator has no executor, so a future
-///   that waits for I/O or a timer would never be woken. Use a task for that
-///   ([`Scheduler`](super::Scheduler) or [`Pool`](crate::exec::Pool)).
+///   that waits for I/O or a timer would never be woken. Use an
+///   [`AsyncGenerator`](super::AsyncGenerator) or a task for that.
 /// - The first `resume`'s input is delivered, never dropped: the body takes it with
 ///   [`Co::first_input`] before its first yield (or its return), or the generator is
 ///   started with [`Generator::start`] instead. (An input of a zero-sized type carries
 ///   nothing, so `resume(())` may start a generator.)
-/// - A `Co` used after its generator has finished or been dropped (it escaped the body)
-///   panics instead of losing the value.
+/// - A [`Co`] works only in its own generator's body while the generator runs it: used
+///   after the generator ended, in another generator, or in a task, it panics instead of
+///   losing the value.
 ///
-/// # Naming the types
-/// A generator is `Generator<Y, R = (), Ret = ()>`: what it yields, what `resume` sends in
-/// (and `co.yield_(..).await` returns), and what the body returns. Rust infers them from
-/// the body and the calls, but the defaults take no part in inference: when the body
-/// ignores what `yield_` returns and the generator is only resumed, nothing says what `R`
-/// is, and the error is "type annotations needed". Name the types on the binding, or
-/// give the `yield_` result a type in the body:
+/// # Borrowing, threads, and naming the type
+/// The body is stored as its own type, so it may borrow: the generator lives as long as
+/// its borrows. A generator is `Send` when its body and `Y`, `R` are, so it may move to
+/// another thread or live across an `.await` in a [`Pool`](crate::exec::Pool) task.
+///
+/// ```
+/// use braid::coro::{Co, Generator};
+///
+/// fn evens<'a>(xs: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+///     Generator::new(move |co: Co<u32>| async move {
+///         for &x in xs {
+///             if x % 2 == 0 {
+///                 co.yield_(x).await;
+///             }
+///         }
+///     })
+/// }
+/// let numbers = vec![1, 2, 3, 4];
+/// assert_eq!(evens(&numbers).collect::<Vec<_>>(), [2, 4]);
+/// ```
+///
+/// The borrow checker holds the generator to its borrows:
+///
+/// ```compile_fail
+/// use braid::coro::Generator;
+/// let numbers = vec![1, 2, 3];
+/// let view = &numbers;
+/// let mut g = Generator::new(move |co| async move {
+///     for &n in view {
+///         co.yield_(n).await;
+///     }
+/// });
+/// drop(numbers); // error: `numbers` is still borrowed by the generator
+/// g.next();
+/// ```
+///
+/// and a body that holds something tied to its thread (an `Rc`) makes a generator that
+/// stays there:
+///
+/// ```compile_fail
+/// use braid::coro::Generator;
+/// use std::rc::Rc;
+/// let g = Generator::new(|co| async move {
+///     let shared = Rc::new(1);
+///     co.yield_(*shared).await; // `shared` lives across the yield
+/// });
+/// std::thread::spawn(move || g.count()); // error: the generator is not `Send`
+/// ```
+///
+/// A generator is `Generator<Y, R = (), Ret = (), Fut>`: what it yields, what `resume`
+/// sends in (and `co.yield_(..).await` returns), what the body returns, and the body's
+/// future type. Name the first three and leave `Fut` to the compiler: `_` in a binding,
+/// `impl Future<Output = Ret>` in a return type. The defaults take no part in
+/// inference: when the body ignores what `yield_` returns and the generator is only
+/// resumed, nothing says what `R` is, and the error is "type annotations needed":
 ///
 /// ```
 /// use braid::coro::{Generator, GeneratorState};
 ///
-/// // Nothing in the body says what `resume` sends: name the type on the binding.
-/// let mut ticks: Generator<u32> = Generator::new(|co| async move {
+/// // Nothing in the body says what `resume` sends: name the types on the binding.
+/// let mut ticks: Generator<u32, (), (), _> = Generator::new(|co| async move {
 ///     co.yield_(1).await;
 ///     co.yield_(2).await;
 /// });
@@ -146,16 +164,58 @@ enum Stage {
 /// assert_eq!(lengths.start(), GeneratorState::Yielded(0));
 /// assert_eq!(lengths.resume("braid".to_string()), GeneratorState::Yielded(5));
 /// ```
-pub struct Generator<Y, R = (), Ret = ()> {
-    slot: Rc<Slot<Y, R>>,
-    /// The body; dropped as soon as it completes or panics.
-    body: Option<Pin<Box<dyn Future<Output = Ret>>>>,
-    stage: Stage,
+///
+/// Where the type must be written out in full (a struct field, a recursive generator),
+/// box the body: [`Generator::boxed`] gives a [`BoxGenerator`] (`Send`),
+/// [`Generator::boxed_local`] a [`LocalBoxGenerator`].
+///
+/// ```
+/// use braid::coro::{BoxGenerator, Generator};
+///
+/// // Recursion: a tree walk that delegates to itself.
+/// fn countdown(n: u32) -> BoxGenerator<'static, u32> {
+///     Generator::new(move |co| async move {
+///         if n > 0 {
+///             co.yield_(n).await;
+///             co.yield_from(countdown(n - 1)).await;
+///         }
+///     })
+///     .boxed()
+/// }
+/// assert_eq!(countdown(3).collect::<Vec<_>>(), [3, 2, 1]);
+/// ```
+pub struct Generator<Y, R = (), Ret = (), Fut: ?Sized = dyn Future<Output = Ret>> {
+    slot: Slot<Y, R>,
+    /// The body; `None` once it has returned, panicked or been closed.
+    body: Option<Pin<Box<Fut>>>,
+    started: bool,
+    /// Invariant in `R`: the body's `Co` reads inputs at the type this writes them.
+    _resume: Invariant<R>,
+    /// What the body returns, named so that `Fut` may be a `dyn Future<Output = Ret>`.
+    _returns: PhantomData<fn() -> Ret>,
 }
 
-impl<Y, R, Ret> Generator<Y, R, Ret> {
-    /// A generator running `body`, which receives the [`Co`] it yields through. Nothing
-    /// runs until the first [`resume`](Self::resume) or [`start`](Self::start).
+/// A generator whose body is boxed and `Send`: a type that can be written out in full,
+/// for struct fields and recursion. Made by [`Generator::boxed`].
+pub type BoxGenerator<'a, Y, R = (), Ret = ()> =
+    Generator<Y, R, Ret, dyn Future<Output = Ret> + Send + 'a>;
+
+/// A generator whose body is boxed (and need not be `Send`). Made by
+/// [`Generator::boxed_local`].
+pub type LocalBoxGenerator<'a, Y, R = (), Ret = ()> =
+    Generator<Y, R, Ret, dyn Future<Output = Ret> + 'a>;
+
+// The body is boxed and never pinned through the generator; the slot's values are moved
+// in and out, never pinned.
+impl<Y, R, Ret, Fut: ?Sized> Unpin for Generator<Y, R, Ret, Fut> {}
+
+impl<Y, R, Ret, Fut> Generator<Y, R, Ret, Fut>
+where
+    Fut: Future<Output = Ret>,
+{
+    /// A generator running `body`, which receives the [`Co`] it yields through. The body
+    /// is made now; nothing in it runs until the first [`resume`](Self::resume) or
+    /// [`start`](Self::start).
     ///
     /// ```
     /// use braid::coro::Generator;
@@ -166,27 +226,63 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     /// });
     /// assert_eq!(countdown.collect::<Vec<_>>(), [3, 2, 1]);
     /// ```
-    pub fn new<F, Fut>(body: F) -> Self
+    pub fn new<F>(body: F) -> Self
     where
         F: FnOnce(Co<Y, R>) -> Fut,
-        Fut: Future<Output = Ret> + 'static,
     {
-        let slot = Rc::new(Slot {
-            yielded: Cell::new(None),
-            input: Cell::new(None),
-            first_input: Cell::new(None),
-            ended: Cell::new(false),
-        });
-        let co = Co { slot: slot.clone() };
+        let slot = Slot::new();
+        let body = body(Co::new(slot.id()));
         Generator {
             slot,
-            body: Some(Box::pin(body(co))),
-            stage: Stage::NotStarted,
+            body: Some(Box::pin(body)),
+            started: false,
+            _resume: PhantomData,
+            _returns: PhantomData,
         }
     }
 
+    /// This generator with its body boxed as a `dyn Future + Send`, so its type can be
+    /// written out: [`BoxGenerator`]. Works before or after it has started.
+    pub fn boxed<'a>(self) -> BoxGenerator<'a, Y, R, Ret>
+    where
+        Fut: Send + 'a,
+    {
+        Generator {
+            slot: self.slot,
+            body: self
+                .body
+                .map(|body| body as Pin<Box<dyn Future<Output = Ret> + Send>>),
+            started: self.started,
+            _resume: PhantomData,
+            _returns: PhantomData,
+        }
+    }
+
+    /// This generator with its body boxed as a `dyn Future` (not `Send`):
+    /// [`LocalBoxGenerator`].
+    pub fn boxed_local<'a>(self) -> LocalBoxGenerator<'a, Y, R, Ret>
+    where
+        Fut: 'a,
+    {
+        Generator {
+            slot: self.slot,
+            body: self
+                .body
+                .map(|body| body as Pin<Box<dyn Future<Output = Ret>>>),
+            started: self.started,
+            _resume: PhantomData,
+            _returns: PhantomData,
+        }
+    }
+}
+
+impl<Y, R, Ret, Fut> Generator<Y, R, Ret, Fut>
+where
+    Fut: ?Sized + Future<Output = Ret>,
+{
     /// Runs the body until it yields or returns, passing `input` in: to the `yield_` the
-    /// body is suspended in, or, on the first resume, to [`Co::first_input`].
+    /// body is suspended in, or, on the first resume, to [`Co::first_input`] (Python's
+    /// `send`).
     ///
     /// # Panics
     /// If the generator has completed; if the body awaits a future other than its own
@@ -209,17 +305,15 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     #[inline]
     #[track_caller]
     pub fn resume(&mut self, input: R) -> GeneratorState<Y, Ret> {
-        match self.stage {
-            Stage::Complete => resumed_after_completion(),
-            Stage::NotStarted => {
-                self.slot.first_input.set(Some(input));
-                self.first_step()
-            }
-            Stage::Suspended => {
-                self.slot.input.set(Some(input));
-                self.step()
-            }
+        if self.body.is_none() {
+            resumed_after_completion();
         }
+        if !self.started {
+            self.slot.put_first_input(input);
+            return self.first_step();
+        }
+        self.slot.put_input(input);
+        self.step()
     }
 
     /// Runs a generator that has not started yet until its first yield or return, with no
@@ -242,13 +336,14 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     #[track_caller]
     pub fn start(&mut self) -> GeneratorState<Y, Ret> {
         assert!(
-            self.stage == Stage::NotStarted,
-            "braid::coro::Generator::start: the generator has already started; use resume"
+            !self.has_started(),
+            "braid::coro::Generator::start: the generator has already started (or been \
+             closed); use resume"
         );
         self.first_step()
     }
 
-    /// Whether the body has returned (or panicked).
+    /// Whether the body has returned, panicked or been closed.
     ///
     /// ```
     /// use braid::coro::Generator;
@@ -258,18 +353,71 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
     /// once.resume(());
     /// assert!(once.is_complete());
     /// ```
+    #[inline]
     pub fn is_complete(&self) -> bool {
-        self.stage == Stage::Complete
+        self.body.is_none()
+    }
+
+    /// Drops the suspended body now, so the destructors of its live locals run (Python's
+    /// `close()`, which runs the body's `finally` blocks). Afterwards the generator is
+    /// complete: [`is_complete`](Self::is_complete) holds and `next()` returns `None`.
+    /// Closing a generator that has not started runs none of its body (only what the
+    /// body captured is dropped); closing a finished one does nothing.
+    ///
+    /// ```
+    /// use braid::coro::Generator;
+    /// use std::cell::Cell;
+    ///
+    /// struct Finally<'a>(&'a Cell<bool>);
+    /// impl Drop for Finally<'_> {
+    ///     fn drop(&mut self) {
+    ///         self.0.set(true);
+    ///     }
+    /// }
+    ///
+    /// let cleaned_up = Cell::new(false);
+    /// let flag = &cleaned_up;
+    /// let mut lines = Generator::new(|co| async move {
+    ///     let _file = Finally(flag); // stands for an open file
+    ///     for n in 1.. {
+    ///         co.yield_(n).await;
+    ///     }
+    /// });
+    /// assert_eq!(lines.next(), Some(1));
+    /// lines.close();
+    /// assert!(cleaned_up.get() && lines.is_complete());
+    /// assert_eq!(lines.next(), None);
+    /// ```
+    pub fn close(&mut self) {
+        self.started = true;
+        let body = self.body.take();
+        self.slot.clear();
+        drop(body);
+    }
+
+    pub(super) fn has_started(&self) -> bool {
+        self.started || self.body.is_none()
     }
 
     /// The first step, which also checks that the first resume's input was taken. Kept
     /// out of line so that the check costs the later resumes nothing.
     #[inline(never)]
+    #[track_caller]
     fn first_step(&mut self) -> GeneratorState<Y, Ret> {
-        let state = self.step();
-        let untaken = self.slot.first_input.take();
+        self.started = true;
+        let slot: *mut Slot<Y, R> = &mut self.slot;
+        let polled = {
+            // SAFETY: `slot` points into `self`, borrowed mutably for this whole block,
+            // in which the slot is reached only through `slot` (by the guard's
+            // `first_input` and by the poll).
+            let _first_step = unsafe { FirstStep::enter(slot) };
+            // SAFETY: as above.
+            unsafe { slot::poll_body(slot, Waker::noop(), &mut self.body) }
+        };
+        let untaken = self.slot.take_first_input();
         if untaken.is_some() && (size_of::<R>() != 0 || std::mem::needs_drop::<R>()) {
-            self.finish();
+            drop(polled);
+            self.close();
             drop(untaken);
             panic!(
                 "braid::coro::Generator: the first resume passed an input that the body \
@@ -277,38 +425,29 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
                  the generator with Generator::start()"
             );
         }
-        state
+        self.after(polled)
     }
 
-    /// Polls the body once and reads what it left in the slot.
+    /// Polls the body once.
     #[inline]
     fn step(&mut self) -> GeneratorState<Y, Ret> {
-        /// Marks the generator complete if the body panics: the unwind has dropped the
-        /// body's live locals, so it must never be polled again. Forgotten otherwise.
-        struct CompleteOnUnwind<'a>(&'a mut Stage);
-        impl Drop for CompleteOnUnwind<'_> {
-            fn drop(&mut self) {
-                *self.0 = Stage::Complete;
-            }
-        }
+        let slot: *mut Slot<Y, R> = &mut self.slot;
+        // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
+        // reached only through it until the call returns.
+        let polled = unsafe { slot::poll_body(slot, Waker::noop(), &mut self.body) };
+        self.after(polled)
+    }
 
-        let Generator { slot, body, stage } = self;
-        let body = body
-            .as_mut()
-            .expect("a generator that is not complete has a body");
-        let on_unwind = CompleteOnUnwind(stage);
-        let polled = body.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-        std::mem::forget(on_unwind);
+    /// What a poll of the body means: a return, a yield, or a foreign future.
+    #[inline]
+    fn after(&mut self, polled: Poll<Ret>) -> GeneratorState<Y, Ret> {
         match polled {
             Poll::Ready(value) => {
-                self.finish();
+                self.close();
                 GeneratorState::Complete(value)
             }
-            Poll::Pending => match slot.yielded.take() {
-                Some(value) => {
-                    *stage = Stage::Suspended;
-                    GeneratorState::Yielded(value)
-                }
+            Poll::Pending => match self.slot.take_yielded() {
+                Some(value) => GeneratorState::Yielded(value),
                 None => self.awaited_a_foreign_future(),
             },
         }
@@ -316,21 +455,51 @@ impl<Y, R, Ret> Generator<Y, R, Ret> {
 
     #[cold]
     fn awaited_a_foreign_future(&mut self) -> ! {
-        self.finish();
+        self.close();
         panic!(
             "braid::coro::Generator: the body awaited a future that is not its own \
              `yield_`, and that future is not ready. A generator has no executor, so \
              nothing would ever wake it: generators cannot wait on I/O, timers or other \
-             tasks. Run such code as a task instead."
+             tasks. Use an AsyncGenerator, or run such code as a task."
         )
     }
+}
 
-    fn finish(&mut self) {
-        self.stage = Stage::Complete;
-        self.slot.ended.set(true);
-        self.body = None;
-        self.slot.yielded.set(None);
-        self.slot.input.set(None);
+impl<Y, R, E, Ret, Fut> Generator<Y, Result<R, E>, Ret, Fut>
+where
+    Fut: ?Sized + Future<Output = Ret>,
+{
+    /// Raises `error` inside the body: the `yield_` it is suspended in returns
+    /// `Err(error)` (Python's `throw`). A body that handles it and yields again makes
+    /// this return `Yielded`; one that returns makes it return `Complete`. On a
+    /// generator that has not started, `error` is the first input, as with `resume`.
+    ///
+    /// # Panics
+    /// As [`resume`](Self::resume) does.
+    ///
+    /// ```
+    /// use braid::coro::{Generator, GeneratorState};
+    ///
+    /// // A counter that can be told to reset: send Ok(step), or throw the reason.
+    /// let mut counter = Generator::new(|co| async move {
+    ///     let mut count = 0;
+    ///     loop {
+    ///         match co.yield_(count).await {
+    ///             Ok(step) => count += step,
+    ///             Err("stop") => return count,
+    ///             Err(_) => count = 0,
+    ///         }
+    ///     }
+    /// });
+    /// assert_eq!(counter.start(), GeneratorState::Yielded(0));
+    /// assert_eq!(counter.resume(Ok(5)), GeneratorState::Yielded(5));
+    /// assert_eq!(counter.throw("reset"), GeneratorState::Yielded(0));
+    /// assert_eq!(counter.resume(Ok(2)), GeneratorState::Yielded(2));
+    /// assert_eq!(counter.throw("stop"), GeneratorState::Complete(2));
+    /// ```
+    #[track_caller]
+    pub fn throw(&mut self, error: E) -> GeneratorState<Y, Ret> {
+        self.resume(Err(error))
     }
 }
 
@@ -343,17 +512,22 @@ fn resumed_after_completion() -> ! {
     )
 }
 
-impl<Y, Ret> Iterator for Generator<Y, (), Ret> {
+impl<Y, Ret, Fut> Iterator for Generator<Y, (), Ret, Fut>
+where
+    Fut: ?Sized + Future<Output = Ret>,
+{
     type Item = Y;
 
     /// The next yielded value; `None` once the body has returned (its return value is
     /// dropped). Never panics on a finished generator.
     #[inline]
     fn next(&mut self) -> Option<Y> {
-        let state = match self.stage {
-            Stage::Complete => return None,
-            Stage::NotStarted => self.start(),
-            Stage::Suspended => self.resume(()),
+        self.body.as_ref()?;
+        let state = if self.started {
+            self.slot.put_input(());
+            self.step()
+        } else {
+            self.first_step()
         };
         match state {
             GeneratorState::Yielded(value) => Some(value),
@@ -362,162 +536,21 @@ impl<Y, Ret> Iterator for Generator<Y, (), Ret> {
     }
 }
 
-impl<Y, R, Ret> Drop for Generator<Y, R, Ret> {
-    /// Marks the slot ended before the body's live locals drop, so an escaped `Co`
-    /// refuses to yield from then on.
-    fn drop(&mut self) {
-        self.slot.ended.set(true);
-    }
+impl<Y, Ret, Fut> FusedIterator for Generator<Y, (), Ret, Fut> where
+    Fut: ?Sized + Future<Output = Ret>
+{
 }
 
-impl<Y, R, Ret> fmt::Debug for Generator<Y, R, Ret> {
+impl<Y, R, Ret, Fut: ?Sized> fmt::Debug for Generator<Y, R, Ret, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match (self.started, self.body.is_some()) {
+            (_, false) => "complete",
+            (false, true) => "not started",
+            (true, true) => "suspended",
+        };
         f.debug_struct("Generator")
-            .field("stage", &self.stage)
+            .field("id", &self.slot.id())
+            .field("stage", &stage)
             .finish()
     }
-}
-
-impl<Y, R> Co<Y, R> {
-    /// Yields `value` to whoever resumed the generator, and completes with the input of
-    /// the next `resume`.
-    ///
-    /// # Panics
-    /// When polled while another `yield_`'s value is still waiting to be returned by
-    /// `resume` (two `yield_` futures polled together, say by a `join`): one value would
-    /// be lost. Await each `yield_` before the next. When polled after the generator has
-    /// ended (a `Co` that escaped its body, used after the generator completed or was
-    /// dropped): nothing would ever take the value.
-    ///
-    /// ```
-    /// use braid::coro::{Generator, GeneratorState};
-    /// let mut g = Generator::new(|co| async move {
-    ///     let reply: &str = co.yield_(1).await;
-    ///     reply.len()
-    /// });
-    /// assert_eq!(g.start(), GeneratorState::Yielded(1));
-    /// assert_eq!(g.resume("four"), GeneratorState::Complete(4));
-    /// ```
-    pub fn yield_(&self, value: Y) -> impl Future<Output = R> + '_ {
-        YieldNow {
-            slot: &self.slot,
-            value: Some(value),
-        }
-    }
-
-    /// The input of the first `resume`, if this generator was started with `resume` and
-    /// the body has not taken it yet. Call it before the first `yield_`.
-    ///
-    /// # Panics
-    /// If the generator has ended (this `Co` escaped its body).
-    ///
-    /// ```
-    /// use braid::coro::{Generator, GeneratorState};
-    /// // It never yields, so the yield type is named: `()`.
-    /// let mut greeter: Generator<(), String, String> = Generator::new(|co| async move {
-    ///     let name = co.first_input().unwrap();
-    ///     format!("hello, {name}")
-    /// });
-    /// assert_eq!(
-    ///     greeter.resume("Ada".to_string()),
-    ///     GeneratorState::Complete("hello, Ada".to_string())
-    /// );
-    /// ```
-    #[track_caller]
-    pub fn first_input(&self) -> Option<R> {
-        self.slot.check_live("first_input");
-        self.slot.first_input.take()
-    }
-
-    /// Runs `inner` to completion inside this generator, passing its yields out and this
-    /// generator's resume values in, and returns `inner`'s return value (PEP 380's
-    /// `yield from`). `inner` is started with [`Generator::start`].
-    ///
-    /// # Panics
-    /// If `inner` has already started, or this generator has ended (this `Co` escaped
-    /// its body; `inner` is then dropped without running).
-    ///
-    /// ```
-    /// use braid::coro::Generator;
-    /// fn range(lo: u32, hi: u32) -> Generator<u32, (), u32> {
-    ///     Generator::new(move |co| async move {
-    ///         for i in lo..hi {
-    ///             co.yield_(i).await;
-    ///         }
-    ///         hi - lo
-    ///     })
-    /// }
-    /// let both = Generator::new(|co| async move {
-    ///     let a = co.yield_from(range(0, 2)).await;
-    ///     let b = co.yield_from(range(10, 12)).await;
-    ///     co.yield_(a + b).await; // how many came before
-    /// });
-    /// assert_eq!(both.collect::<Vec<_>>(), [0, 1, 10, 11, 4]);
-    /// ```
-    pub async fn yield_from<Ret2>(&self, mut inner: Generator<Y, R, Ret2>) -> Ret2 {
-        self.slot.check_live("yield_from");
-        assert!(
-            inner.stage == Stage::NotStarted,
-            "braid::coro::Co::yield_from: the inner generator has already started; \
-             pass a fresh one (its pending yield could not be delivered)"
-        );
-        let mut state = inner.start();
-        loop {
-            match state {
-                GeneratorState::Yielded(value) => {
-                    let input = self.yield_(value).await;
-                    state = inner.resume(input);
-                }
-                GeneratorState::Complete(value) => return value,
-            }
-        }
-    }
-}
-
-impl<Y, R> fmt::Debug for Co<Y, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Co").finish_non_exhaustive()
-    }
-}
-
-/// The future of one `yield_`: leaves the value on its first poll, takes the input on
-/// its second.
-struct YieldNow<'a, Y, R> {
-    slot: &'a Slot<Y, R>,
-    value: Option<Y>,
-}
-
-// Nothing in it is pinned structurally.
-impl<Y, R> Unpin for YieldNow<'_, Y, R> {}
-
-impl<Y, R> Future for YieldNow<'_, Y, R> {
-    type Output = R;
-
-    #[inline]
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
-        if let Some(value) = self.value.take() {
-            self.slot.check_live("yield_");
-            if let Some(earlier) = self.slot.yielded.replace(Some(value)) {
-                two_yields_at_once(earlier);
-            }
-            return Poll::Pending;
-        }
-        // `None` when polled again without a resume (by a combinator in the body, not by
-        // `Generator::resume`): keep waiting.
-        match self.slot.input.take() {
-            Some(input) => Poll::Ready(input),
-            None => Poll::Pending,
-        }
-    }
-}
-
-/// The body had two `yield_`s pending in one step (say, joined with a combinator): one
-/// value would be lost, so it is refused.
-#[cold]
-fn two_yields_at_once<Y>(earlier: Y) -> ! {
-    drop(earlier);
-    panic!(
-        "braid::coro::Co::yield_: the body yielded twice in one step (two yield_ futures \
-         polled together, e.g. by join or select); await each yield_ before the next"
-    )
 }

@@ -209,11 +209,12 @@ impl<T> Drop for ForgetOnUnwind<T> {
 pub(crate) use imp::*;
 
 /// `std`'s atomics under both configurations, for bookkeeping outside the model: a loom
-/// atomic there would add a branch point to every execution it counts.
-#[cfg(loom)]
+/// atomic there would add a branch point to every execution it counts. (Also the
+/// generators' id counter, which only hands out distinct numbers and orders nothing.)
 pub(crate) mod outside_loom {
-    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
-    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+    #[cfg(loom)]
+    pub(crate) use std::sync::{atomic::AtomicUsize, Arc};
 }
 
 /// Locks a shim `Mutex`, ignoring poisoning: every critical section in braid leaves its

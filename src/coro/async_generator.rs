@@ -1,0 +1,196 @@
+//! Async generators (PEP 525): a body that awaits any future (a timer, a transaction, a
+//! join handle, another runtime's I/O) and yields values, consumed as a [`Stream`].
+//!
+//! It shares the plain generator's slot (see `slot`): the body's `Co::yield_` writes into
+//! the slot through the poll's `Context`. The difference is the waker: the body is polled
+//! with the consumer's waker wrapped, so a future the body awaits registers (a clone of)
+//! the consumer's waker and wakes the consumer when it is ready. A poll of the stream
+//! polls the body once: it yields (`Ready(Some)`), returns (`Ready(None)`), or waits on
+//! something else (`Pending`).
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::stream::{FusedStream, Stream};
+
+use super::co::Co;
+use super::slot::{self, Slot};
+
+/// An async generator: a body that yields values of type `Y` and may await any future
+/// meanwhile (Python's `async def` with `yield`). It is a
+/// [`Stream`](futures_core::Stream), and `next().await` takes one value.
+///
+/// ```
+/// use braid::coro::AsyncGenerator;
+/// use braid::exec::Pool;
+/// use braid::time::sleep;
+/// use std::time::Duration;
+///
+/// let ticks = AsyncGenerator::new(|co| async move {
+///     for n in 0..3 {
+///         sleep(Duration::from_millis(1)).await; // any future: a timer here
+///         co.yield_(n).await;
+///     }
+/// });
+/// let pool = Pool::new(1);
+/// let seen = pool.block_on(async move {
+///     let mut ticks = ticks;
+///     let mut seen = Vec::new();
+///     while let Some(n) = ticks.next().await {
+///         seen.push(n);
+///     }
+///     seen
+/// });
+/// assert_eq!(seen, [0, 1, 2]);
+/// ```
+///
+/// It works under any executor: the Pool, the [`Scheduler`](super::Scheduler), tokio,
+/// or a hand-written `block_on`. It is `Send` when its body and `Y` are. Dropping it
+/// midway drops the body, so the destructors of its live locals run. Like a plain
+/// [`Generator`](super::Generator), its type is `AsyncGenerator<Y, Fut>` with the body's
+/// type left to the compiler (`_`, or `impl Future<Output = ()>`), or boxed with
+/// [`boxed`](Self::boxed) into a [`BoxAsyncGenerator`].
+pub struct AsyncGenerator<Y, Fut: ?Sized = dyn Future<Output = ()>> {
+    slot: Slot<Y, ()>,
+    /// The body; `None` once it has returned, panicked or been closed.
+    body: Option<Pin<Box<Fut>>>,
+    /// The body is suspended in a `yield_`: the next poll resumes it from there.
+    at_yield: bool,
+}
+
+/// An async generator whose body is boxed and `Send`: a type that can be written out.
+/// Made by [`AsyncGenerator::boxed`].
+pub type BoxAsyncGenerator<'a, Y> = AsyncGenerator<Y, dyn Future<Output = ()> + Send + 'a>;
+
+// The body is boxed and never pinned through the generator; the slot's values are moved
+// in and out, never pinned.
+impl<Y, Fut: ?Sized> Unpin for AsyncGenerator<Y, Fut> {}
+
+impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
+    /// An async generator running `body`, which receives the [`Co`] it yields through.
+    /// Nothing in the body runs until the first poll.
+    pub fn new<F>(body: F) -> Self
+    where
+        F: FnOnce(Co<Y>) -> Fut,
+    {
+        let slot = Slot::new();
+        let body = body(Co::new(slot.id()));
+        AsyncGenerator {
+            slot,
+            body: Some(Box::pin(body)),
+            at_yield: false,
+        }
+    }
+
+    /// This generator with its body boxed as a `dyn Future + Send`: [`BoxAsyncGenerator`].
+    pub fn boxed<'a>(self) -> BoxAsyncGenerator<'a, Y>
+    where
+        Fut: Send + 'a,
+    {
+        AsyncGenerator {
+            slot: self.slot,
+            body: self
+                .body
+                .map(|body| body as Pin<Box<dyn Future<Output = ()> + Send>>),
+            at_yield: self.at_yield,
+        }
+    }
+}
+
+impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
+    /// The next value the body yields, or `None` once the body has returned (Python's
+    /// `await agen.__anext__()`, without the exception at the end).
+    ///
+    /// ```
+    /// use braid::coro::{AsyncGenerator, Scheduler};
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let total = scheduler
+    ///     .block_on(async {
+    ///         let mut squares = AsyncGenerator::new(|co| async move {
+    ///             for n in 1..=3u32 {
+    ///                 co.yield_(n * n).await;
+    ///             }
+    ///         });
+    ///         let mut total = 0;
+    ///         while let Some(square) = squares.next().await {
+    ///             total += square;
+    ///         }
+    ///         total
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(total, 14);
+    /// ```
+    #[allow(clippy::should_implement_trait)] // the async `next`, as `StreamExt::next`
+    pub fn next(&mut self) -> impl Future<Output = Option<Y>> + '_ {
+        poll_fn(move |cx| self.poll_item(cx))
+    }
+
+    /// Whether the body has returned, panicked or been closed.
+    pub fn is_complete(&self) -> bool {
+        self.body.is_none()
+    }
+
+    /// Drops the body now, so the destructors of its live locals run (Python's
+    /// `aclose()`, without awaiting: a destructor cannot await). Afterwards the stream
+    /// ends. Idempotent.
+    pub fn close(&mut self) {
+        let body = self.body.take();
+        self.slot.clear();
+        drop(body);
+    }
+
+    #[inline]
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+        if self.body.is_none() {
+            return Poll::Ready(None);
+        }
+        if self.at_yield {
+            self.at_yield = false;
+            self.slot.put_input(());
+        }
+        let slot: *mut Slot<Y, ()> = &mut self.slot;
+        // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
+        // reached only through it until the call returns.
+        match unsafe { slot::poll_body(slot, cx.waker(), &mut self.body) } {
+            Poll::Ready(()) => {
+                self.close();
+                Poll::Ready(None)
+            }
+            Poll::Pending => match self.slot.take_yielded() {
+                Some(value) => {
+                    self.at_yield = true;
+                    Poll::Ready(Some(value))
+                }
+                // Waiting on another future, which holds a clone of `cx`'s waker.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<Y, Fut: ?Sized + Future<Output = ()>> Stream for AsyncGenerator<Y, Fut> {
+    type Item = Y;
+
+    #[inline]
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+        self.get_mut().poll_item(cx)
+    }
+}
+
+impl<Y, Fut: ?Sized + Future<Output = ()>> FusedStream for AsyncGenerator<Y, Fut> {
+    fn is_terminated(&self) -> bool {
+        self.body.is_none()
+    }
+}
+
+impl<Y, Fut: ?Sized> fmt::Debug for AsyncGenerator<Y, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncGenerator")
+            .field("id", &self.slot.id())
+            .field("complete", &self.body.is_none())
+            .finish()
+    }
+}
