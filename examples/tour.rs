@@ -7,7 +7,7 @@ use std::future::Future;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use braid::coro::{self, yield_now, Generator, GeneratorState, Scheduler};
+use braid::coro::{self, yield_now, AsyncGenerator, Co, Generator, GeneratorState, Scheduler};
 use braid::exec::{self, Pool};
 use braid::stm::{
     atomically, atomically_timeout, check, or_else, retry, TBQueue, TChan, TMVar, TMap, TQueue,
@@ -237,9 +237,12 @@ fn structures() {
 }
 
 /// Stop 5: generators. A body that yields values out and takes values in, suspended
-/// between resumes without a thread of its own (Python's generators, `send`, `yield from`).
+/// between resumes without a thread of its own (Python's generators: `send`, `throw`,
+/// `close`, `yield from`), and async generators that await between their yields.
 fn generators() {
-    println!("\n5. Generators: yield out, send in, delegate.");
+    println!(
+        "\n5. Generators: yield out, send in, delegate, borrow, throw, close; async generators."
+    );
     let fibonacci = Generator::new(|co| async move {
         let (mut a, mut b) = (0u64, 1u64);
         loop {
@@ -293,6 +296,65 @@ fn generators() {
     println!(
         "   an outer generator delegated to a countdown: {seen:?}, then it returned {outcome:?}"
     );
+
+    // A body may borrow: this generator reads the caller's slice in place.
+    fn long_words<'a>(words: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
+        Generator::new(move |co: Co<&'a str>| async move {
+            for &word in words {
+                if word.len() > 4 {
+                    co.yield_(word).await;
+                }
+            }
+        })
+    }
+    let words = ["send", "throw", "close", "yield", "from"];
+    let long: Vec<&str> = long_words(&words).collect();
+    println!("   a generator borrowing the caller's words kept the long ones: {long:?}");
+
+    // throw and close (PEP 342): the resume type is a Result; close drops the body now.
+    let mut tally = Generator::new(|co| async move {
+        let mut total = 0;
+        loop {
+            match co.yield_(total).await {
+                Ok(n) => total += n,
+                Err(reason) => {
+                    println!("   the body caught {reason:?} and started over");
+                    total = 0;
+                }
+            }
+        }
+    });
+    tally.start();
+    tally.resume(Ok(5));
+    let after = tally.throw("reset");
+    tally.close();
+    assert_eq!(after, GeneratorState::Yielded(0));
+    println!(
+        "   throw(\"reset\") -> {after:?}; close() -> complete: {}",
+        tally.is_complete()
+    );
+
+    // An async generator (PEP 525) awaits between its yields, here a timer, and is a
+    // Stream, consumed here by a Scheduler task.
+    let mut scheduler = Scheduler::new();
+    let beats = scheduler
+        .block_on(async {
+            let mut heartbeat = AsyncGenerator::new(|co| async move {
+                for beat in 1..=3 {
+                    sleep(Duration::from_millis(2)).await;
+                    co.yield_(beat).await;
+                }
+            });
+            let mut beats = Vec::new();
+            while let Some(beat) = heartbeat.next().await {
+                beats.push(beat);
+            }
+            beats
+        })
+        .unwrap();
+    assert_eq!(beats, [1, 2, 3]);
+    println!("   an async generator awaited a timer between its yields: {beats:?}");
+    println!("   (Python's idioms side by side: cargo run --release --example generators)");
 }
 
 /// Stop 6: the work-stealing Pool. "This is a task. Go.": closures and futures, results

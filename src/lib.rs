@@ -28,7 +28,10 @@
 //! ```
 //!
 //! - [`coro`]: stackless generators: [`Generator`](coro::Generator) bodies that yield
-//!   values out and receive values in.
+//!   values out and receive values in (Python's `send`, `throw`, `close`, `yield from`),
+//!   and [`AsyncGenerator`](coro::AsyncGenerator)s that await between their yields and
+//!   are [`Stream`](coro::Stream)s; a round-robin [`Scheduler`](coro::Scheduler) of
+//!   cooperative tasks.
 //!
 //! ```
 //! use braid::coro::Generator;
