@@ -154,7 +154,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
         let slot: *mut Slot<Y, ()> = &mut self.slot;
         // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
         // reached only through it until the call returns.
-        match unsafe { slot::poll_body(slot, cx.waker(), &mut self.body) } {
+        match unsafe { slot::poll_body(slot, Some(cx.waker()), &mut self.body) } {
             Poll::Ready(()) => {
                 self.close();
                 Poll::Ready(None)

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::iter::FusedIterator;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 use super::co::Co;
 use super::slot::{self, FirstStep, Invariant, Slot};
@@ -412,7 +412,7 @@ where
             // `first_input` and by the poll).
             let _first_step = unsafe { FirstStep::enter(slot) };
             // SAFETY: as above.
-            unsafe { slot::poll_body(slot, Waker::noop(), &mut self.body) }
+            unsafe { slot::poll_body(slot, None, &mut self.body) }
         };
         let untaken = self.slot.take_first_input();
         if untaken.is_some() && (size_of::<R>() != 0 || std::mem::needs_drop::<R>()) {
@@ -434,7 +434,7 @@ where
         let slot: *mut Slot<Y, R> = &mut self.slot;
         // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
         // reached only through it until the call returns.
-        let polled = unsafe { slot::poll_body(slot, Waker::noop(), &mut self.body) };
+        let polled = unsafe { slot::poll_body(slot, None, &mut self.body) };
         self.after(polled)
     }
 

@@ -56,7 +56,8 @@ pub(super) type Invariant<T> = PhantomData<fn(T) -> T>;
 struct Header {
     /// The generator's id: a `Co` with another id is not this generator's.
     id: u64,
-    /// The waker the generator itself was polled with, for clones; set for each poll.
+    /// The waker the generator itself was polled with, for clones: a no-op waker for a
+    /// plain generator (set once), the consumer's for an async one (set for each poll).
     outer: *const Waker,
 }
 
@@ -83,7 +84,7 @@ impl<Y, R> Slot<Y, R> {
         Slot {
             header: Header {
                 id: next_id(),
-                outer: ptr::null(),
+                outer: Waker::noop(),
             },
             has_yielded: false,
             has_input: false,
@@ -144,8 +145,9 @@ impl<Y, R> Slot<Y, R> {
         self.first_input = None;
     }
 
-    /// Runs `poll` with a `Context` that leads to the slot at `slot`, wrapping `outer`:
-    /// every waker cloned from it is a clone of `outer`.
+    /// Runs `poll` with a `Context` that leads to the slot at `slot`, wrapping `outer`
+    /// (or the waker wrapped last time, if `None`): every waker cloned from it is a clone
+    /// of the wrapped one.
     ///
     /// # Safety
     /// `slot` is valid for the whole call, and nothing else touches the slot during it
@@ -153,11 +155,13 @@ impl<Y, R> Slot<Y, R> {
     #[inline]
     pub(super) unsafe fn poll_with<T>(
         slot: *mut Self,
-        outer: &Waker,
+        outer: Option<&Waker>,
         poll: impl FnOnce(&mut Context<'_>) -> T,
     ) -> T {
-        // SAFETY: the caller's promise: `slot` is valid and ours alone.
-        unsafe { (*slot).header.outer = outer };
+        if let Some(outer) = outer {
+            // SAFETY: the caller's promise: `slot` is valid and ours alone.
+            unsafe { (*slot).header.outer = outer };
+        }
         // SAFETY: SLOT_VTABLE's functions read the `Header` at `slot`, which outlives the
         // waker: the waker is dropped (with a no-op drop) before this function returns.
         let waker = ManuallyDrop::new(unsafe { Waker::new(slot as *const (), &SLOT_VTABLE) });
@@ -321,7 +325,8 @@ pub(super) fn take_first_input<Y, R>(id: u64) -> Result<Option<R>, ()> {
     Ok(unsafe { (*slot).first_input.take() })
 }
 
-/// Polls `body` once with a `Context` that leads to `slot` and wraps `outer`. If the body
+/// Polls `body` once with a `Context` that leads to `slot` and wraps `outer` (see
+/// [`Slot::poll_with`]). If the body
 /// panics, it is dropped (its live locals were dropped by the unwind; it must never be
 /// polled again) and the panic goes on.
 ///
@@ -330,7 +335,7 @@ pub(super) fn take_first_input<Y, R>(id: u64) -> Result<Option<R>, ()> {
 #[inline]
 pub(super) unsafe fn poll_body<Y, R, Fut: ?Sized + Future>(
     slot: *mut Slot<Y, R>,
-    outer: &Waker,
+    outer: Option<&Waker>,
     body: &mut Option<Pin<Box<Fut>>>,
 ) -> Poll<Fut::Output> {
     /// Drops the body if the poll unwinds; forgotten otherwise.
