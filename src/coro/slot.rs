@@ -313,7 +313,7 @@ impl Drop for FirstStep {
 /// Whether the first step of the generator with `id` is running on this thread; if so,
 /// its first input (taken).
 pub(super) fn take_first_input<Y, R>(id: u64) -> Result<Option<R>, ()> {
-    let (current, slot) = FIRST_STEP.with(Cell::get);
+    let (current, slot) = FIRST_STEP.with(|current| current.get());
     if current != id || slot.is_null() {
         return Err(());
     }
