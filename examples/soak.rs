@@ -516,7 +516,8 @@ fn scheduler_round(round: u64, stats: &Stats) {
 }
 
 // ---------------------------------------------------------------------------------------
-// 5. Timers: never early.
+// 5. Failures and timers: no timer fires early; panics and aborts on the Pool are
+// reported, and no task goes missing.
 
 /// Checks that a wait that began at `started` for `wanted` did not end early.
 fn timer_fired(stats: &Stats, started: Instant, wanted: Duration) {
@@ -559,9 +560,6 @@ async fn timers(seed: u64, soak: Arc<Soak>) {
     }
     timer_fired(stats, started, wanted);
 }
-
-// ---------------------------------------------------------------------------------------
-// 6. Failures on the Pool: panics and aborts are reported, and no task goes missing.
 
 fn pool_failures(soak: &Arc<Soak>, round: u64) {
     let mut set = JoinSet::new();
