@@ -12,8 +12,8 @@
 //! # Rules, each enforced with a panic that says what went wrong
 //! - A finished generator cannot be resumed (`Iterator::next` just returns `None`).
 //! - The body may await only its own `yield_`s: a generator has no executor, so a future
-//!   that waits for I/O or a timer would never be woken. Use an [`AsyncGenerator`]
-//!   (super::AsyncGenerator) or a task for that.
+//!   that waits for I/O or a timer would never be woken. Use an `AsyncGenerator` or a
+//!   task for that.
 //! - The first `resume`'s input is delivered, never dropped: the body takes it with
 //!   `Co::first_input` before its first yield (or its return), or the generator is
 //!   started with `Generator::start` instead. (An input of a zero-sized type carries
