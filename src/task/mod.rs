@@ -43,6 +43,12 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     /// The task finished or was cancelled: take it off the executor's list of live tasks,
     /// returning the list's reference if it was still there.
     fn release(&self, task: NonNull<Header>) -> Option<TaskRef>;
+
+    /// The task panicked (its poll or its future's destructor unwound): `error` is what
+    /// its `JoinHandle` will get. Called once, on the thread that caught the panic,
+    /// before the handle is woken; it must not panic. By default nothing happens: the
+    /// panic goes to the handle alone (see `exec::UnhandledPanic` for the other choice).
+    fn task_panicked(&self, _error: &JoinError) {}
 }
 
 /// Allocates a task for `future` run by `scheduler`: returns the queue entry (to run or

@@ -329,6 +329,11 @@ unsafe fn complete<F: Future, S: Schedule>(
             result = Err(JoinError::panic(payload, cell.header.spawned_at));
         }
     }
+    if let Err(error) = result.as_ref() {
+        if error.is_panic() {
+            cell.scheduler.task_panicked(error);
+        }
+    }
     // SAFETY: still ours until `to_complete` below.
     cell.stage
         .with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
