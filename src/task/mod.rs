@@ -6,6 +6,7 @@
 //! [`TaskRef`]s it is handed.
 
 mod error;
+mod id;
 mod join;
 mod list;
 mod polling;
@@ -17,6 +18,7 @@ use std::ptr::NonNull;
 
 pub(crate) use error::payload_message;
 pub use error::JoinError;
+pub use id::TaskId;
 pub use join::JoinHandle;
 pub(crate) use list::TaskList;
 pub(crate) use polling::{current_task_cancelled, request_yield};
