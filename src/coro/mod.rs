@@ -20,6 +20,7 @@
 //! assert_eq!(first, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
 //! ```
 
+mod deadlock;
 mod generator;
 mod schedule;
 mod scheduler;
@@ -28,7 +29,8 @@ mod yield_now;
 /// The Scheduler's sleep is [`braid::time::sleep`](crate::time::sleep), kept here under
 /// its old name: it works on every executor now, not only inside a Scheduler.
 pub use crate::time::sleep;
+pub use deadlock::{BlockedTask, Deadlock, WaitsOn};
 pub use generator::{Co, Generator, GeneratorState};
 pub use schedule::Schedule;
-pub use scheduler::{spawn, Deadlock, Scheduler};
+pub use scheduler::{spawn, Scheduler};
 pub use yield_now::yield_now;

@@ -18,13 +18,14 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::deadlock::{BlockedTask, Deadlock, WaitsOn};
 use super::schedule::{Picker, Schedule};
 use crate::exec::UnhandledPanic;
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
 use crate::sync::census::{self, Census};
 use crate::sync::park::Parker;
 use crate::sync::{lock, thread_local, Arc, CountedWaker, Mutex};
-use crate::task::{self, Header, JoinError, JoinHandle, TaskList, TaskRef};
+use crate::task::{self, Header, JoinError, JoinHandle, TaskId, TaskList, TaskRef};
 use crate::time::{self, Timer};
 
 /// What the tasks' wakers reach: the inbox for tasks woken on other threads and the way
@@ -131,106 +132,6 @@ pub struct Scheduler {
     /// Tasks are polled on this thread only.
     _not_send: PhantomData<*const ()>,
 }
-
-/// `run` or `block_on` found every remaining task blocked with nothing able to wake it.
-///
-/// ```
-/// use braid::coro::Scheduler;
-///
-/// let mut scheduler = Scheduler::new();
-/// scheduler.spawn(std::future::pending::<()>());
-/// let deadlock = scheduler.run().unwrap_err();
-/// assert_eq!(deadlock.blocked(), 1);
-/// assert!(deadlock.to_string().contains("1 task"));
-/// ```
-///
-/// Tasks waiting on transactions that only each other would commit: reported by an
-/// [isolated](Scheduler::isolated) scheduler, which knows no other thread will commit.
-///
-/// ```
-/// use braid::coro::Scheduler;
-/// use braid::stm::{atomically_async, check, TVar};
-///
-/// let (fork, knife) = (TVar::new(false), TVar::new(false));
-/// let mut scheduler = Scheduler::new().isolated();
-/// for (mine, theirs) in [(fork.clone(), knife.clone()), (knife, fork)] {
-///     scheduler.spawn(async move {
-///         atomically_async(|tx| check(theirs.read(tx)?)).await; // waits for the other
-///         atomically_async(|tx| mine.write(tx, true)).await;
-///     });
-/// }
-/// let deadlock = scheduler.run().unwrap_err();
-/// assert_eq!(deadlock.waiting_on_transactions(), 2);
-/// assert!(deadlock.to_string().starts_with("deadlock: 2 tasks blocked (2 waiting on transactions"));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Deadlock {
-    on_transactions: usize,
-    on_join_handles: usize,
-    on_other: usize,
-}
-
-impl Deadlock {
-    /// How many tasks were blocked (not counting `block_on`'s own future).
-    pub fn blocked(&self) -> usize {
-        self.on_transactions + self.on_join_handles + self.on_other
-    }
-
-    /// How many of them waited in a transaction's `retry` (only an
-    /// [isolated](Scheduler::isolated) scheduler reports these: otherwise a commit from
-    /// another thread could still wake them).
-    ///
-    /// ```
-    /// use braid::coro::Scheduler;
-    /// use braid::stm::{atomically_async, check, TVar};
-    ///
-    /// let never = TVar::new(false);
-    /// let mut scheduler = Scheduler::new().isolated();
-    /// scheduler.spawn(async move { atomically_async(|tx| check(never.read(tx)?)).await });
-    /// let deadlock = scheduler.run().unwrap_err();
-    /// assert_eq!(deadlock.waiting_on_transactions(), 1);
-    /// assert!(deadlock.to_string().contains("1 waiting on transactions"));
-    /// ```
-    pub fn waiting_on_transactions(&self) -> usize {
-        self.on_transactions
-    }
-
-    /// How many of them waited on the `JoinHandle` of another blocked task.
-    ///
-    /// ```
-    /// use braid::coro::{self, Scheduler};
-    ///
-    /// let mut scheduler = Scheduler::new();
-    /// scheduler.spawn(async { coro::spawn(std::future::pending::<()>()).await });
-    /// let deadlock = scheduler.run().unwrap_err();
-    /// assert_eq!((deadlock.waiting_on_join_handles(), deadlock.blocked()), (1, 2));
-    /// ```
-    pub fn waiting_on_join_handles(&self) -> usize {
-        self.on_join_handles
-    }
-
-    /// How many of them waited on something else that nothing holds a waker for (a
-    /// future that dropped its waker, `std::future::pending`).
-    pub fn waiting_on_other_futures(&self) -> usize {
-        self.on_other
-    }
-}
-
-impl fmt::Display for Deadlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let blocked = self.blocked();
-        let s = if blocked == 1 { "" } else { "s" };
-        write!(
-            f,
-            "deadlock: {blocked} task{s} blocked ({} waiting on transactions, {} on join \
-             handles, {} on other futures), no timer pending, and nothing outside the \
-             scheduler can wake them",
-            self.on_transactions, self.on_join_handles, self.on_other
-        )
-    }
-}
-
-impl std::error::Error for Deadlock {}
 
 thread_local! {
     /// The scheduler running on this thread, for `coro::spawn`.
@@ -725,58 +626,75 @@ impl Scheduler {
         {
             return None;
         }
-        // Per waker (by task header address): clones held, and how many of those sit in
-        // join slots of this scheduler's tasks.
-        let mut wakers: HashMap<*const (), (usize, usize)> = HashMap::new();
+        // Per waker (by task header address): what we know of it (see `WakerInfo`).
+        let mut wakers: HashMap<*const (), WakerInfo> = HashMap::new();
         if let Some(main) = main {
-            wakers.insert(main.key(), (main.clones(), 0));
+            wakers.insert(
+                main.key(),
+                WakerInfo {
+                    held: main.clones(),
+                    ..WakerInfo::default()
+                },
+            );
         }
         let mut runnable = false;
         self.shared.tasks.for_each(|task| {
-            let state = task.header().state.load();
+            let header = task.header();
+            let state = header.state.load();
             if state.is_notified() || state.is_running() {
                 runnable = true;
                 return;
             }
+            let waker = wakers.entry(task.ptr().as_ptr() as *const ()).or_default();
             // References: the list's, the handle's, and the rest are wakers.
-            let held = state.ref_count() - 1 - usize::from(state.has_join_interest());
-            wakers
-                .entry(task.ptr().as_ptr() as *const ())
-                .or_default()
-                .0 += held;
+            waker.held += state.ref_count() - 1 - usize::from(state.has_join_interest());
+            waker.task = Some((header.id, header.spawned_at));
         });
         if runnable {
             return None;
         }
         self.shared.tasks.for_each(|task| {
             if let Some(waiter) = task.header().join_waiter() {
-                if let Some(entry) = wakers.get_mut(&waiter) {
-                    entry.1 += 1;
+                if let Some(waker) = wakers.get_mut(&waiter) {
+                    waker.in_join_slots += 1;
+                    let id = task.header().id;
+                    waker.awaits = Some(waker.awaits.map_or(id, |other| other.min(id)));
                 }
             }
         });
-        let mut deadlock = Deadlock::default();
-        for (&key, &(held, in_join_slots)) in &wakers {
+        let mut blocked = Vec::with_capacity(wakers.len());
+        for (&key, waker) in &wakers {
             let in_stm_waits = self
                 .census
                 .as_ref()
                 .map_or(0, |census| census.waits_on(key));
-            if held > in_join_slots + in_stm_waits {
+            if waker.held > waker.in_join_slots + in_stm_waits {
                 return None;
             }
-            if main.is_some_and(|main| main.key() == key) {
+            // `block_on`'s future is no task: it has no `task`.
+            let Some((id, spawned_at)) = waker.task else {
                 continue;
-            }
-            if in_stm_waits > 0 {
-                deadlock.on_transactions += 1;
-            } else if in_join_slots > 0 {
-                deadlock.on_join_handles += 1;
-            } else {
-                deadlock.on_other += 1;
-            }
+            };
+            let waits_on = match waker.awaits {
+                _ if in_stm_waits > 0 => WaitsOn::Transaction,
+                Some(other) => WaitsOn::JoinHandle(other),
+                None => WaitsOn::Other,
+            };
+            blocked.push(BlockedTask::new(id, spawned_at, waits_on));
         }
-        Some(deadlock)
+        Some(Deadlock::new(blocked))
     }
+}
+
+/// What `deadlock` learns of one waker: how many clones are held, how many of those sit
+/// in join slots of this scheduler's tasks (and of which task, the earliest), and the
+/// task it wakes (`None` for `block_on`'s future).
+#[derive(Default)]
+struct WakerInfo {
+    held: usize,
+    in_join_slots: usize,
+    awaits: Option<TaskId>,
+    task: Option<(TaskId, &'static Location<'static>)>,
 }
 
 /// A Scheduler's tasks sleep on its own timer, which its thread drives between rounds:
