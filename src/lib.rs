@@ -95,6 +95,8 @@ mod task;
 pub mod testing;
 pub mod time;
 
+/// What a task's unhandled panic does to its executor, for the Pool and the Scheduler.
+pub use exec::UnhandledPanic;
 pub use task::{JoinError, JoinHandle, JoinSet, TaskId};
 
 /// braid's lock-free parts (executor queues, the push stack, sealed reclamation

@@ -26,6 +26,8 @@ mod schedule;
 mod scheduler;
 mod yield_now;
 
+/// The Scheduler's choice for a task's panic, shared with the Pool.
+pub use crate::exec::UnhandledPanic;
 /// The Scheduler's sleep is [`braid::time::sleep`](crate::time::sleep), kept here under
 /// its old name: it works on every executor now, not only inside a Scheduler.
 pub use crate::time::sleep;
