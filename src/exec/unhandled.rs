@@ -33,8 +33,8 @@ use crate::sync::{lock, Mutex};
 ///   handles report cancelled), refuses new ones, and its driving calls panic with the
 ///   task's report (its message and where it was spawned):
 ///   - a [`Scheduler`]'s `run` or `block_on` panics as soon as the task's poll returns;
-///     under a [`Schedule`](crate::coro::Schedule) other than round robin the report
-///     names the schedule and how to replay it. [`Scheduler::with_schedule`], and so
+///     the report also names the scheduler's [`Schedule`](crate::coro::Schedule) and
+///     how to replay it. [`Scheduler::with_schedule`], and so
 ///     [`braid::testing::explore`](crate::testing::explore) and the `schedules()`
 ///     strategy, choose this;
 ///   - a [`Pool`](crate::exec::Pool)'s `block_on` panics, the ones under way (woken at
