@@ -2,12 +2,17 @@
 //! The Pool as a whole, with one or two workers: no wake-up is lost when work arrives as
 //! the last worker goes to sleep; a task's completion, abort, wake and handle drop race
 //! without losing or double-dropping anything; `join`'s latch; shutdown with tasks in
-//! flight. `Track` makes loom report any future or output that is never dropped.
+//! flight; a task's panic failing the pool (`UnhandledPanic::ShutdownRuntime`) while
+//! `block_on` waits; the last handle dropped on a worker. `Track` makes loom report any
+//! future or output that is never dropped.
 
 #[path = "common/gate.rs"]
 mod gate;
 
-use braid::exec::Pool;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use braid::exec::{Pool, UnhandledPanic};
 use gate::Gate;
 use loom::alloc::Track;
 use loom::thread;
@@ -92,6 +97,48 @@ fn shutdown_with_tasks_in_flight_cancels_them_and_leaks_nothing() {
         match quick.join() {
             Ok(output) => drop(output),
             Err(error) => assert!(error.is_cancelled()),
+        }
+    });
+}
+
+#[test]
+fn a_task_panic_fails_the_pool_and_stops_its_block_on() {
+    // The panics are expected, once per execution: keep the output readable.
+    std::panic::set_hook(Box::new(|_| {}));
+    loom::model(|| {
+        let pool = Pool::builder()
+            .workers(1)
+            .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+            .build();
+        let stuck = pool.spawn({
+            let held = Track::new(());
+            async move {
+                std::future::pending::<()>().await;
+                drop(held);
+            }
+        });
+        drop(pool.spawn_fn(|| panic!("boom")));
+        // The failure either comes first (the first poll sees it) or wakes this wait.
+        let failed = catch_unwind(AssertUnwindSafe(|| {
+            pool.block_on(std::future::pending::<()>())
+        }));
+        assert!(failed.is_err());
+        assert!(stuck.join().unwrap_err().is_cancelled());
+    });
+    let _ = std::panic::take_hook();
+}
+
+#[test]
+fn the_last_handle_dropped_on_a_worker_winds_the_pool_down() {
+    loom::model(|| {
+        let pool = Arc::new(Pool::new(1));
+        let last = pool.clone();
+        let task = pool.spawn_fn(move || drop(last));
+        drop(pool);
+        // Whichever drop was last, the task finished (or was cancelled before it ran),
+        // and the worker exits: loom checks every thread ends.
+        if let Err(error) = task.join() {
+            assert!(error.is_cancelled());
         }
     });
 }

@@ -98,7 +98,9 @@ mod task;
 pub mod testing;
 pub mod time;
 
-pub use task::{JoinError, JoinHandle, JoinSet};
+/// What a task's unhandled panic does to its executor, for the Pool and the Scheduler.
+pub use exec::UnhandledPanic;
+pub use task::{JoinError, JoinHandle, JoinSet, TaskId};
 
 /// braid's lock-free parts (executor queues, the push stack, sealed reclamation
 /// batches), exposed only to braid's own loom models.

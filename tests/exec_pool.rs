@@ -29,12 +29,13 @@ fn a_panicking_task_reports_its_message_and_the_worker_survives() {
     let pool = Pool::new(1);
     let failed = pool.spawn_fn(|| -> u8 { panic!("task {} failed", 3) });
     let spawned_on = line!() - 1;
+    let id = failed.id();
     let error = failed.join().unwrap_err();
     assert!(error.is_panic() && !error.is_cancelled());
     assert_eq!(error.panic_message(), Some("task 3 failed"));
     assert_eq!(
         error.to_string(),
-        format!("task spawned at tests/exec_pool.rs:{spawned_on}:23 panicked: task 3 failed")
+        format!("task {id} spawned at tests/exec_pool.rs:{spawned_on}:23 panicked: task 3 failed")
     );
     // The single worker still runs tasks.
     assert_eq!(pool.spawn_fn(|| 7).join().unwrap(), 7);

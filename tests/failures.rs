@@ -18,7 +18,7 @@ fn assert_spawned_on(error: &JoinError, line: u32) {
     assert!(
         error
             .to_string()
-            .starts_with(&format!("task spawned at {at} ")),
+            .starts_with(&format!("task {} spawned at {at} ", error.id())),
         "{error}"
     );
 }

@@ -23,21 +23,25 @@
 
 mod async_generator;
 mod co;
+mod deadlock;
 mod generator;
 mod schedule;
 mod scheduler;
 mod slot;
 mod yield_now;
 
+/// The Scheduler's choice for a task's panic, shared with the Pool.
+pub use crate::exec::UnhandledPanic;
 /// The Scheduler's sleep is [`braid::time::sleep`](crate::time::sleep), kept here under
 /// its old name: it works on every executor now, not only inside a Scheduler.
 pub use crate::time::sleep;
 pub use async_generator::{AsyncGenerator, BoxAsyncGenerator};
 pub use co::Co;
+pub use deadlock::{BlockedTask, Deadlock, WaitsOn};
 /// The `Stream` trait (`futures_core::Stream`), which [`AsyncGenerator`] implements: the
 /// ecosystem's one async-iterator vocabulary.
 pub use futures_core::Stream;
 pub use generator::{BoxGenerator, Generator, GeneratorState, LocalBoxGenerator};
 pub use schedule::Schedule;
-pub use scheduler::{spawn, Deadlock, Scheduler};
+pub use scheduler::{spawn, Scheduler};
 pub use yield_now::yield_now;

@@ -3,7 +3,9 @@
 //! A [`Schedule`] other than round robin picks among the ready tasks instead (for tests).
 //! Tasks may be `!Send`. When nothing can run, nothing sleeps on a timer, and no waker of a
 //! blocked task is held outside the scheduler, `run` reports a [`Deadlock`] instead of
-//! hanging.
+//! hanging. A task's panic goes to its `JoinHandle`, or, under
+//! [`UnhandledPanic::ShutdownRuntime`] (the choice of `with_schedule`, for tests), fails
+//! the scheduler: `run` / `block_on` panic with the task's report right after its poll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -16,12 +18,14 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::deadlock::{BlockedTask, Deadlock, WaitsOn};
 use super::schedule::{Picker, Schedule};
+use crate::exec::UnhandledPanic;
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
 use crate::sync::census::{self, Census};
 use crate::sync::park::Parker;
 use crate::sync::{lock, thread_local, Arc, CountedWaker, Mutex};
-use crate::task::{self, Header, JoinHandle, TaskList, TaskRef};
+use crate::task::{self, Header, JoinError, JoinHandle, TaskId, TaskList, TaskRef};
 use crate::time::{self, Timer};
 
 /// What the tasks' wakers reach: the inbox for tasks woken on other threads and the way
@@ -62,6 +66,25 @@ impl task::Schedule for Arc<Shared> {
     fn release(&self, task: NonNull<Header>) -> Option<TaskRef> {
         self.tasks.remove(task)
     }
+
+    fn task_panicked(&self, error: &JoinError) {
+        // A task's poll, and its completion, happen on the scheduler's thread inside its
+        // `run`/`block_on` (or in its `Drop`, where there is nothing left to fail).
+        let current = CURRENT.with(|cell| cell.get());
+        // SAFETY: as in `schedule` above.
+        let Some(scheduler) = (unsafe { current.as_ref() }) else {
+            return;
+        };
+        if Arc::ptr_eq(&scheduler.shared, self)
+            && scheduler.unhandled_panic == UnhandledPanic::ShutdownRuntime
+        {
+            if let Ok(mut panicked) = scheduler.panicked.try_borrow_mut() {
+                // The first panic is the one to report.
+                panicked.get_or_insert_with(|| error.to_string());
+                scheduler.failed.set(true);
+            }
+        }
+    }
 }
 
 /// A single-threaded round-robin scheduler of cooperative tasks.
@@ -100,109 +123,15 @@ pub struct Scheduler {
     /// For an isolated scheduler: which of its tasks' wakers STM waits hold (see
     /// `sync/census.rs`); `None` by default.
     census: Option<Arc<Census>>,
+    /// What a task's panic does (see `exec/unhandled.rs`).
+    unhandled_panic: UnhandledPanic,
+    /// Under `ShutdownRuntime`: set by a task's panic (with its report), looked at by
+    /// `drive` after every task it runs.
+    failed: Cell<bool>,
+    panicked: RefCell<Option<String>>,
     /// Tasks are polled on this thread only.
     _not_send: PhantomData<*const ()>,
 }
-
-/// `run` or `block_on` found every remaining task blocked with nothing able to wake it.
-///
-/// ```
-/// use braid::coro::Scheduler;
-///
-/// let mut scheduler = Scheduler::new();
-/// scheduler.spawn(std::future::pending::<()>());
-/// let deadlock = scheduler.run().unwrap_err();
-/// assert_eq!(deadlock.blocked(), 1);
-/// assert!(deadlock.to_string().contains("1 task"));
-/// ```
-///
-/// Tasks waiting on transactions that only each other would commit: reported by an
-/// [isolated](Scheduler::isolated) scheduler, which knows no other thread will commit.
-///
-/// ```
-/// use braid::coro::Scheduler;
-/// use braid::stm::{atomically_async, check, TVar};
-///
-/// let (fork, knife) = (TVar::new(false), TVar::new(false));
-/// let mut scheduler = Scheduler::new().isolated();
-/// for (mine, theirs) in [(fork.clone(), knife.clone()), (knife, fork)] {
-///     scheduler.spawn(async move {
-///         atomically_async(|tx| check(theirs.read(tx)?)).await; // waits for the other
-///         atomically_async(|tx| mine.write(tx, true)).await;
-///     });
-/// }
-/// let deadlock = scheduler.run().unwrap_err();
-/// assert_eq!(deadlock.waiting_on_transactions(), 2);
-/// assert!(deadlock.to_string().starts_with("deadlock: 2 tasks blocked (2 waiting on transactions"));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Deadlock {
-    on_transactions: usize,
-    on_join_handles: usize,
-    on_other: usize,
-}
-
-impl Deadlock {
-    /// How many tasks were blocked (not counting `block_on`'s own future).
-    pub fn blocked(&self) -> usize {
-        self.on_transactions + self.on_join_handles + self.on_other
-    }
-
-    /// How many of them waited in a transaction's `retry` (only an
-    /// [isolated](Scheduler::isolated) scheduler reports these: otherwise a commit from
-    /// another thread could still wake them).
-    ///
-    /// ```
-    /// use braid::coro::Scheduler;
-    /// use braid::stm::{atomically_async, check, TVar};
-    ///
-    /// let never = TVar::new(false);
-    /// let mut scheduler = Scheduler::new().isolated();
-    /// scheduler.spawn(async move { atomically_async(|tx| check(never.read(tx)?)).await });
-    /// let deadlock = scheduler.run().unwrap_err();
-    /// assert_eq!(deadlock.waiting_on_transactions(), 1);
-    /// assert!(deadlock.to_string().contains("1 waiting on transactions"));
-    /// ```
-    pub fn waiting_on_transactions(&self) -> usize {
-        self.on_transactions
-    }
-
-    /// How many of them waited on the `JoinHandle` of another blocked task.
-    ///
-    /// ```
-    /// use braid::coro::{self, Scheduler};
-    ///
-    /// let mut scheduler = Scheduler::new();
-    /// scheduler.spawn(async { coro::spawn(std::future::pending::<()>()).await });
-    /// let deadlock = scheduler.run().unwrap_err();
-    /// assert_eq!((deadlock.waiting_on_join_handles(), deadlock.blocked()), (1, 2));
-    /// ```
-    pub fn waiting_on_join_handles(&self) -> usize {
-        self.on_join_handles
-    }
-
-    /// How many of them waited on something else that nothing holds a waker for (a
-    /// future that dropped its waker, `std::future::pending`).
-    pub fn waiting_on_other_futures(&self) -> usize {
-        self.on_other
-    }
-}
-
-impl fmt::Display for Deadlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let blocked = self.blocked();
-        let s = if blocked == 1 { "" } else { "s" };
-        write!(
-            f,
-            "deadlock: {blocked} task{s} blocked ({} waiting on transactions, {} on join \
-             handles, {} on other futures), no timer pending, and nothing outside the \
-             scheduler can wake them",
-            self.on_transactions, self.on_join_handles, self.on_other
-        )
-    }
-}
-
-impl std::error::Error for Deadlock {}
 
 thread_local! {
     /// The scheduler running on this thread, for `coro::spawn`.
@@ -223,12 +152,19 @@ impl Scheduler {
     /// assert!(scheduler.run().is_ok()); // nothing to do
     /// ```
     pub fn new() -> Scheduler {
-        Scheduler::with_schedule(Schedule::round_robin())
+        Scheduler::with_schedule(Schedule::round_robin()).unhandled_panic(UnhandledPanic::Ignore)
     }
 
     /// An empty scheduler that runs ready tasks in the order `schedule` picks (see
     /// [`Schedule`]), to test cooperative code against other interleavings than round
     /// robin. [`braid::testing::explore`](crate::testing::explore) runs a test under many.
+    ///
+    /// Made for tests, it fails on a task's panic
+    /// ([`UnhandledPanic::ShutdownRuntime`]): a panic in any of its tasks makes `run` or
+    /// `block_on` panic with the task's message, where it was spawned, and the schedule
+    /// with how to replay it, even when nobody awaits the task's handle (an assertion in
+    /// a detached task would otherwise pass unseen). A test that expects a task to panic
+    /// sets [`UnhandledPanic::Ignore`] (see [`set_unhandled_panic`](Self::set_unhandled_panic)).
     ///
     /// ```
     /// use braid::coro::{yield_now, Schedule, Scheduler};
@@ -262,8 +198,82 @@ impl Scheduler {
             picker: (!schedule.is_round_robin()).then(|| RefCell::new(schedule.picker())),
             schedule,
             census: None,
+            unhandled_panic: UnhandledPanic::ShutdownRuntime,
+            failed: Cell::new(false),
+            panicked: RefCell::new(None),
             _not_send: PhantomData,
         }
+    }
+
+    /// This scheduler, with `policy` for its tasks' panics: [`UnhandledPanic::Ignore`]
+    /// (the default of [`new`](Self::new)) hands a panic to the task's handle alone;
+    /// [`UnhandledPanic::ShutdownRuntime`] (the default of
+    /// [`with_schedule`](Self::with_schedule)) fails the scheduler at a task's panic:
+    /// right after that task's poll it cancels every other task (destructors run, handles
+    /// report cancelled; later spawns are cancelled at once), and `run` / `block_on`
+    /// panic with the task's report: its message, where it was spawned, and the schedule
+    /// with how to replay it. [`UnhandledPanic`] says which panics count.
+    ///
+    /// ```
+    /// use braid::coro::{self, Scheduler};
+    /// use braid::exec::UnhandledPanic;
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    ///
+    /// let mut scheduler = Scheduler::new().unhandled_panic(UnhandledPanic::ShutdownRuntime);
+    /// # let quiet = std::panic::take_hook();
+    /// # std::panic::set_hook(Box::new(|_| {}));
+    /// let failed = catch_unwind(AssertUnwindSafe(|| {
+    ///     scheduler.block_on(async {
+    ///         coro::spawn(async { assert!(1 + 1 == 3, "arithmetic is broken") }); // detached
+    ///         coro::sleep(std::time::Duration::from_secs(3600)).await; // never reached
+    ///     })
+    /// }));
+    /// # std::panic::set_hook(quiet);
+    /// let report = failed.unwrap_err();
+    /// let report = report.downcast_ref::<String>().unwrap();
+    /// assert!(report.contains("panicked: arithmetic is broken"), "{report}");
+    /// assert!(report.contains(file!()), "names the spawn site: {report}");
+    /// ```
+    pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Scheduler {
+        self.set_unhandled_panic(policy);
+        self
+    }
+
+    /// Sets what a task's panic does, as [`unhandled_panic`](Self::unhandled_panic) does,
+    /// on a scheduler you hold by reference (the one
+    /// [`explore`](crate::testing::explore) hands you).
+    ///
+    /// ```
+    /// use braid::exec::UnhandledPanic;
+    /// use braid::testing::explore;
+    ///
+    /// # let quiet = std::panic::take_hook();
+    /// # std::panic::set_hook(Box::new(|_| {}));
+    /// explore(5, |scheduler| {
+    ///     // This test expects the task to panic and checks it does.
+    ///     scheduler.set_unhandled_panic(UnhandledPanic::Ignore);
+    ///     let task = scheduler.spawn(async { panic!("expected") });
+    ///     let error = scheduler.block_on(task).unwrap().unwrap_err();
+    ///     assert_eq!(error.panic_message(), Some("expected"));
+    /// });
+    /// # std::panic::set_hook(quiet);
+    /// ```
+    pub fn set_unhandled_panic(&mut self, policy: UnhandledPanic) {
+        self.unhandled_panic = policy;
+    }
+
+    /// What this scheduler does when one of its tasks panics.
+    ///
+    /// ```
+    /// use braid::coro::{Schedule, Scheduler};
+    /// use braid::exec::UnhandledPanic;
+    ///
+    /// assert_eq!(Scheduler::new().unhandled_panic_policy(), UnhandledPanic::Ignore);
+    /// let seeded = Scheduler::with_schedule(Schedule::from_seed(1));
+    /// assert_eq!(seeded.unhandled_panic_policy(), UnhandledPanic::ShutdownRuntime);
+    /// ```
+    pub fn unhandled_panic_policy(&self) -> UnhandledPanic {
+        self.unhandled_panic
     }
 
     /// This scheduler, declared isolated: no thread outside it will commit to the `TVar`s
@@ -348,6 +358,10 @@ impl Scheduler {
 
     /// Runs tasks until every task has finished.
     ///
+    /// # Panics
+    /// Under [`UnhandledPanic::ShutdownRuntime`] (see
+    /// [`unhandled_panic`](Self::unhandled_panic)), right after a task panics.
+    ///
     /// # Errors
     /// [`Deadlock`] when tasks remain but none can ever run again. Exactly: no task is
     /// queued or running, no timer is pending, and every waker of every blocked task sits
@@ -384,6 +398,10 @@ impl Scheduler {
     ///
     /// # Errors
     /// [`Deadlock`] when `future` and every remaining task are blocked for good.
+    ///
+    /// # Panics
+    /// With `future`'s panic; and under [`UnhandledPanic::ShutdownRuntime`] (see
+    /// [`unhandled_panic`](Self::unhandled_panic)), right after a task panics.
     ///
     /// ```
     /// use braid::coro::{sleep, Scheduler};
@@ -453,6 +471,14 @@ impl Scheduler {
             let ran = !round.is_empty();
             while let Some(task) = self.next_in_round(&mut round) {
                 task.run();
+                if self.failed.get() {
+                    self.fail(&mut round);
+                }
+            }
+            // A task can also complete outside its own poll (an abort from `block_on`'s
+            // future drops an idle task's future there), and panic in a destructor.
+            if self.failed.get() {
+                self.fail(&mut round);
             }
             let fired = self.fire_timers();
             if ran || fired || woken.load(Ordering::SeqCst) {
@@ -465,6 +491,52 @@ impl Scheduler {
                 return Err(deadlock);
             }
             self.sleep(&woken);
+        }
+    }
+
+    /// A task panicked under `UnhandledPanic::ShutdownRuntime`: cancels every other task
+    /// and panics with its report.
+    #[cold]
+    #[inline(never)]
+    fn fail(&self, round: &mut VecDeque<TaskRef>) -> ! {
+        // The round's tasks still to run go back to the ready queue, where shutting down
+        // runs the entries of those that yielded (see `shut_down`).
+        self.ready.borrow_mut().extend(round.drain(..));
+        self.shut_down();
+        self.failed.set(false);
+        let report = self.panicked.borrow_mut().take().unwrap_or_default();
+        let isolated = if self.is_isolated() {
+            ".isolated()"
+        } else {
+            ""
+        };
+        panic!(
+            "{report}\nbraid::coro::Scheduler: failed on that task's panic \
+             (UnhandledPanic::ShutdownRuntime) under {schedule:?}; every other task was \
+             cancelled. Replay that run: Scheduler::with_schedule({schedule:?}){isolated}",
+            schedule = self.schedule,
+        );
+    }
+
+    /// Cancels every unfinished task, on the thread that owns their futures, and refuses
+    /// new ones (they are cancelled at once).
+    fn shut_down(&self) {
+        for task in self.shared.tasks.close() {
+            task.shutdown();
+        }
+        // A task that yielded waits in the ready queue still holding `RUNNING`, which
+        // `shutdown` could not take: running its entry now completes it as cancelled.
+        // Every other entry belongs to a finished task and is just given up. Completing
+        // a task can wake another, so repeat until both queues stay empty.
+        let mut round = VecDeque::new();
+        loop {
+            self.take_round(&mut round);
+            if round.is_empty() {
+                break;
+            }
+            while let Some(task) = round.pop_front() {
+                task.run();
+            }
         }
     }
 
@@ -554,58 +626,75 @@ impl Scheduler {
         {
             return None;
         }
-        // Per waker (by task header address): clones held, and how many of those sit in
-        // join slots of this scheduler's tasks.
-        let mut wakers: HashMap<*const (), (usize, usize)> = HashMap::new();
+        // Per waker (by task header address): what we know of it (see `WakerInfo`).
+        let mut wakers: HashMap<*const (), WakerInfo> = HashMap::new();
         if let Some(main) = main {
-            wakers.insert(main.key(), (main.clones(), 0));
+            wakers.insert(
+                main.key(),
+                WakerInfo {
+                    held: main.clones(),
+                    ..WakerInfo::default()
+                },
+            );
         }
         let mut runnable = false;
         self.shared.tasks.for_each(|task| {
-            let state = task.header().state.load();
+            let header = task.header();
+            let state = header.state.load();
             if state.is_notified() || state.is_running() {
                 runnable = true;
                 return;
             }
+            let waker = wakers.entry(task.ptr().as_ptr() as *const ()).or_default();
             // References: the list's, the handle's, and the rest are wakers.
-            let held = state.ref_count() - 1 - usize::from(state.has_join_interest());
-            wakers
-                .entry(task.ptr().as_ptr() as *const ())
-                .or_default()
-                .0 += held;
+            waker.held += state.ref_count() - 1 - usize::from(state.has_join_interest());
+            waker.task = Some((header.id, header.spawned_at));
         });
         if runnable {
             return None;
         }
         self.shared.tasks.for_each(|task| {
             if let Some(waiter) = task.header().join_waiter() {
-                if let Some(entry) = wakers.get_mut(&waiter) {
-                    entry.1 += 1;
+                if let Some(waker) = wakers.get_mut(&waiter) {
+                    waker.in_join_slots += 1;
+                    let id = task.header().id;
+                    waker.awaits = Some(waker.awaits.map_or(id, |other| other.min(id)));
                 }
             }
         });
-        let mut deadlock = Deadlock::default();
-        for (&key, &(held, in_join_slots)) in &wakers {
+        let mut blocked = Vec::with_capacity(wakers.len());
+        for (&key, waker) in &wakers {
             let in_stm_waits = self
                 .census
                 .as_ref()
                 .map_or(0, |census| census.waits_on(key));
-            if held > in_join_slots + in_stm_waits {
+            if waker.held > waker.in_join_slots + in_stm_waits {
                 return None;
             }
-            if main.is_some_and(|main| main.key() == key) {
+            // `block_on`'s future is no task: it has no `task`.
+            let Some((id, spawned_at)) = waker.task else {
                 continue;
-            }
-            if in_stm_waits > 0 {
-                deadlock.on_transactions += 1;
-            } else if in_join_slots > 0 {
-                deadlock.on_join_handles += 1;
-            } else {
-                deadlock.on_other += 1;
-            }
+            };
+            let waits_on = match waker.awaits {
+                _ if in_stm_waits > 0 => WaitsOn::Transaction,
+                Some(other) => WaitsOn::JoinHandle(other),
+                None => WaitsOn::Other,
+            };
+            blocked.push(BlockedTask::new(id, spawned_at, waits_on));
         }
-        Some(deadlock)
+        Some(Deadlock::new(blocked))
     }
+}
+
+/// What `deadlock` learns of one waker: how many clones are held, how many of those sit
+/// in join slots of this scheduler's tasks (and of which task, the earliest), and the
+/// task it wakes (`None` for `block_on`'s future).
+#[derive(Default)]
+struct WakerInfo {
+    held: usize,
+    in_join_slots: usize,
+    awaits: Option<TaskId>,
+    task: Option<(TaskId, &'static Location<'static>)>,
 }
 
 /// A Scheduler's tasks sleep on its own timer, which its thread drives between rounds:
@@ -621,23 +710,7 @@ impl time::Host for Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         // Cancel unfinished tasks here, on the thread that owns their futures.
-        for task in self.shared.tasks.close() {
-            task.shutdown();
-        }
-        // A task that yielded waits in the ready queue still holding `RUNNING`, which
-        // `shutdown` could not take: running its entry now completes it as cancelled.
-        // Every other entry belongs to a finished task and is just given up. Completing
-        // a task can wake another, so repeat until both queues stay empty.
-        let mut round = VecDeque::new();
-        loop {
-            self.take_round(&mut round);
-            if round.is_empty() {
-                break;
-            }
-            while let Some(task) = round.pop_front() {
-                task.run();
-            }
-        }
+        self.shut_down();
     }
 }
 

@@ -126,9 +126,11 @@ impl Blocking {
         state.threads -= 1;
     }
 
-    /// Stops taking work, lets running jobs finish, joins the threads and drops what is
-    /// still queued (those tasks were cancelled already).
-    pub(crate) fn shutdown(&self) {
+    /// Stops taking work, lets running jobs finish, joins the threads (when `join`; else
+    /// they exit on their own) and drops what is still queued (those tasks were cancelled
+    /// already). Called on one of these threads, `join` must be false: a thread cannot
+    /// join itself, and the job that called this is still running.
+    pub(crate) fn shutdown(&self, join: bool) {
         let (handles, queued) = {
             let mut state = lock(&self.state);
             state.shutdown = true;
@@ -139,8 +141,10 @@ impl Blocking {
         };
         self.condvar.notify_all();
         drop(queued);
-        for (_, handle) in handles {
-            let _ = handle.join();
+        if join {
+            for (_, handle) in handles {
+                let _ = handle.join();
+            }
         }
     }
 }

@@ -28,6 +28,8 @@
 // - worker: the pool's shared state and a worker's loop (finding work, sleeping,
 //   helping while it waits); blocking tasks are scheduled here.
 // - join and scope: fork-join and scoped spawns on top of the workers.
+// - unhandled: what a task's panic does to its executor (both executors' choice, and
+//   the Pool's failure state).
 // - pool: the `Pool` API. This file, the facade, re-exports and delegates.
 // A blocking wait (`JoinHandle::join`, `Pool::block_on`) is `sync::block_on`, below both
 // `task` and `exec`: a worker registers itself there to run other work while it waits.
@@ -44,6 +46,7 @@ mod pool;
 #[cfg_attr(loom, allow(missing_docs))]
 pub(crate) mod queue;
 mod scope;
+mod unhandled;
 mod worker;
 
 use std::future::Future;
@@ -51,6 +54,7 @@ use std::future::Future;
 pub use crate::task::{JoinError, JoinHandle, JoinSet};
 pub use pool::{Pool, PoolBuilder};
 pub use scope::Scope;
+pub use unhandled::UnhandledPanic;
 
 /// Spawns `future` on the pool this code runs in: a task on a worker, a closure on one
 /// of its blocking threads, or a future in [`Pool::block_on`].

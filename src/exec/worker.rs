@@ -11,11 +11,12 @@ use super::idle::Idle;
 use super::inject::Injector;
 use super::job::{Job, StackJobRef, Waiter};
 use super::queue::{self, Local, Stealer};
+use super::unhandled::{Failure, UnhandledPanic};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::block_on::{self, Helper};
 use crate::sync::park::Parker;
 use crate::sync::{no_block, thread, thread_local, Arc};
-use crate::task::{Header, Schedule, TaskList, TaskRef};
+use crate::task::{Header, JoinError, Schedule, TaskList, TaskRef};
 use crate::time::{self, Timer};
 
 /// How often (in jobs) a worker looks at the injector before its own queue, so work
@@ -38,6 +39,10 @@ pub(crate) struct Shared {
     pub(crate) blocking: Blocking,
     /// The pool's timer: its tasks' sleeps, driven by one idle worker at a time.
     pub(crate) timer: Arc<Timer>,
+    /// What a task's panic does to the pool (see `unhandled.rs`).
+    pub(crate) unhandled_panic: UnhandledPanic,
+    /// Whether, and why, the pool failed on a task's panic.
+    pub(crate) failure: Failure,
 }
 
 /// Where a job comes from, which decides where it goes on a worker of its pool: the
@@ -57,6 +62,7 @@ impl Shared {
     pub(crate) fn new(
         workers: usize,
         max_blocking: usize,
+        unhandled_panic: UnhandledPanic,
     ) -> (Shared, Vec<(Local<Job>, deque::Worker)>) {
         let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| queue::new()).unzip();
         let (joins, join_stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| deque::new()).unzip();
@@ -70,6 +76,8 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             blocking: Blocking::new(max_blocking),
             timer: Arc::new(Timer::new()),
+            unhandled_panic,
+            failure: Failure::new(),
         };
         (shared, locals.into_iter().zip(joins).collect())
     }
@@ -105,6 +113,22 @@ impl Shared {
             || self.join_stealers.iter().any(|s| !s.is_empty())
     }
 
+    /// A task of this pool panicked: under `UnhandledPanic::ShutdownRuntime` the pool
+    /// fails, at the first such panic: it cancels every other unfinished task, as
+    /// dropping it would, and stops the `block_on` calls under way.
+    fn task_panicked(&self, error: &JoinError) {
+        if self.unhandled_panic == UnhandledPanic::ShutdownRuntime
+            && self.failure.fail(error.to_string())
+        {
+            // Closing the list refuses new tasks and wakes a `shutdown` waiting for it to
+            // empty. The panicking task is listed too; it holds `RUNNING`, so `shutdown`
+            // only marks it, and it completes with its panic.
+            for task in self.tasks.close() {
+                task.shutdown();
+            }
+        }
+    }
+
     /// Queues a job: on this pool's worker, into its own queues; elsewhere, into the
     /// injector. Wakes a sleeper when others could help.
     pub(crate) fn push(&self, job: Job, push: Push) {
@@ -127,6 +151,10 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: NonNull<Header>) -> Option<TaskRef> {
         self.tasks.remove(task)
+    }
+
+    fn task_panicked(&self, error: &JoinError) {
+        Shared::task_panicked(self, error);
     }
 }
 
@@ -174,6 +202,19 @@ thread_local! {
 thread_local! {
     /// The pool whose `block_on` runs on this (non-worker) thread, for `exec::spawn`.
     static ENTERED: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+}
+
+thread_local! {
+    /// The pool this thread is a blocking thread of (set for the thread's whole life),
+    /// so that the pool can tell it is being shut down or dropped from inside itself.
+    static BLOCKING_FOR: Cell<*const Shared> = const { Cell::new(ptr::null()) };
+}
+
+/// Whether this thread is one of `shared`'s own: a worker, or a blocking thread. Such a
+/// thread cannot wait for the pool to finish (it would wait for itself), nor join it.
+pub(crate) fn is_own_thread(shared: &Shared) -> bool {
+    with_current(|worker| worker.is_some_and(|worker| ptr::eq(&*worker.shared, shared)))
+        || ptr::eq(BLOCKING_FOR.with(|cell| cell.get()), shared)
 }
 
 /// Runs `f` with this thread's worker, if it is one.
@@ -249,6 +290,10 @@ impl Schedule for BlockingSchedule {
     fn release(&self, task: NonNull<Header>) -> Option<TaskRef> {
         self.0.tasks.remove(task)
     }
+
+    fn task_panicked(&self, error: &JoinError) {
+        self.0.task_panicked(error);
+    }
 }
 
 impl Shared {
@@ -261,6 +306,7 @@ impl Shared {
             thread::Builder::new()
                 .name("braid-blocking".into())
                 .spawn(move || {
+                    BLOCKING_FOR.with(|cell| cell.set(Arc::as_ptr(&shared)));
                     let _entered = enter(&shared);
                     shared.blocking.run(id)
                 })

@@ -4,6 +4,8 @@ use std::any::Any;
 use std::fmt;
 use std::panic::Location;
 
+use super::id::TaskId;
+
 /// A task that did not produce its output: it panicked (the payload is kept, like plac's
 /// killable tasks keep their exception), or it was cancelled by
 /// [`JoinHandle::abort`](crate::JoinHandle::abort) or by its executor shutting down.
@@ -32,20 +34,21 @@ use std::panic::Location;
 /// assert_eq!(total(&Pool::new(1)).unwrap(), 42);
 /// ```
 ///
-/// The error says which spawn it came from ([`spawned_at`](JoinError::spawned_at)), which
-/// `Display` shows with the panic message:
+/// The error says which task it came from ([`id`](JoinError::id)) and which spawn
+/// ([`spawned_at`](JoinError::spawned_at)), which `Display` shows with the panic message:
 ///
 /// ```
 /// use braid::exec::Pool;
 ///
 /// let pool = Pool::new(1);
 /// # std::panic::set_hook(Box::new(|_| {}));
-/// let error = pool.spawn_fn(|| -> () { panic!("disk full") }).join().unwrap_err();
-/// let line = line!() - 1;
-/// assert_eq!(error.spawned_at().line(), line);
+/// let task = pool.spawn_fn(|| -> () { panic!("disk full") });
+/// let (line, id) = (line!() - 1, task.id());
+/// let error = task.join().unwrap_err();
+/// assert_eq!((error.spawned_at().line(), error.id()), (line, id));
 /// assert_eq!(
 ///     error.to_string(),
-///     format!("task spawned at {} panicked: disk full", error.spawned_at())
+///     format!("task {id} spawned at {} panicked: disk full", error.spawned_at())
 /// );
 /// ```
 ///
@@ -54,6 +57,7 @@ use std::panic::Location;
 /// application (the default hook has printed it already, with the thread's name).
 pub struct JoinError {
     repr: Repr,
+    id: TaskId,
     spawned_at: &'static Location<'static>,
 }
 
@@ -78,15 +82,17 @@ struct Payload(Box<dyn Any + Send + 'static>);
 unsafe impl Sync for Payload {}
 
 impl JoinError {
-    pub(crate) fn cancelled(spawned_at: &'static Location<'static>) -> JoinError {
+    pub(crate) fn cancelled(id: TaskId, spawned_at: &'static Location<'static>) -> JoinError {
         JoinError {
             repr: Repr::Cancelled,
+            id,
             spawned_at,
         }
     }
 
-    pub(crate) fn panic(
+    pub(crate) fn task_panic(
         payload: Box<dyn Any + Send + 'static>,
+        id: TaskId,
         spawned_at: &'static Location<'static>,
     ) -> JoinError {
         JoinError {
@@ -94,8 +100,44 @@ impl JoinError {
                 message: payload_message(payload.as_ref()).map(Box::from),
                 payload: Payload(payload),
             },
+            id,
             spawned_at,
         }
+    }
+
+    /// A panic caught outside any task (an item of `Pool::try_map`): it gets an id of its
+    /// own, so errors from one call still tell apart.
+    pub(crate) fn panic(
+        payload: Box<dyn Any + Send + 'static>,
+        spawned_at: &'static Location<'static>,
+    ) -> JoinError {
+        JoinError::task_panic(payload, TaskId::next(), spawned_at)
+    }
+
+    /// The id of the task that failed: the one its [`JoinHandle::id`](crate::JoinHandle::id)
+    /// gave. Where one spawn line starts many tasks (a loop), this tells them apart.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::JoinSet;
+    ///
+    /// let pool = Pool::new(2);
+    /// # std::panic::set_hook(Box::new(|_| {}));
+    /// let mut set = JoinSet::new();
+    /// let mut names = std::collections::HashMap::new();
+    /// for n in 0..3u32 {
+    ///     let handle = pool.spawn(async move { assert!(n != 1, "one is bad"); n });
+    ///     names.insert(handle.id(), n);
+    ///     set.push(handle);
+    /// }
+    /// while let Some(result) = set.join_next_blocking() {
+    ///     if let Err(error) = result {
+    ///         assert_eq!(names[&error.id()], 1);
+    ///     }
+    /// }
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
     }
 
     /// Where the task was spawned: the call in your code to `Pool::spawn`, `spawn_fn`,
@@ -180,29 +222,31 @@ impl JoinError {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = self.spawned_at;
+        let (id, at) = (self.id, self.spawned_at);
         match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => write!(f, "task spawned at {at} was cancelled"),
+            (Repr::Cancelled, _) => write!(f, "task {id} spawned at {at} was cancelled"),
             (Repr::Panic { .. }, Some(message)) => {
-                write!(f, "task spawned at {at} panicked: {message}")
+                write!(f, "task {id} spawned at {at} panicked: {message}")
             }
-            (Repr::Panic { .. }, None) => write!(f, "task spawned at {at} panicked"),
+            (Repr::Panic { .. }, None) => write!(f, "task {id} spawned at {at} panicked"),
         }
     }
 }
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = self.spawned_at;
+        let (id, at) = (self.id, self.spawned_at);
         match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => write!(f, "JoinError::Cancelled {{ spawned_at: {at} }}"),
-            (Repr::Panic { .. }, Some(message)) => {
-                write!(
-                    f,
-                    "JoinError::Panic {{ message: {message:?}, spawned_at: {at} }}"
-                )
+            (Repr::Cancelled, _) => {
+                write!(f, "JoinError::Cancelled {{ id: {id}, spawned_at: {at} }}")
             }
-            (Repr::Panic { .. }, None) => write!(f, "JoinError::Panic {{ spawned_at: {at} }}"),
+            (Repr::Panic { .. }, Some(message)) => write!(
+                f,
+                "JoinError::Panic {{ id: {id}, message: {message:?}, spawned_at: {at} }}"
+            ),
+            (Repr::Panic { .. }, None) => {
+                write!(f, "JoinError::Panic {{ id: {id}, spawned_at: {at} }}")
+            }
         }
     }
 }

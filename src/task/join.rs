@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::error::JoinError;
+use super::id::TaskId;
 use super::raw::TaskRef;
 
 /// A handle to a spawned task: await it (or [`join`](Self::join) it) for the task's
@@ -145,6 +146,21 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// The task's id, unique in the process: the same one [`TaskId::current`] gives inside
+    /// the task and [`JoinError::id`] gives if it fails.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    ///
+    /// let pool = Pool::new(1);
+    /// let a = pool.spawn(async {});
+    /// let b = pool.spawn(async {});
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.task().header().id
+    }
+
     /// Whether the task has finished: returned, panicked or been cancelled.
     ///
     /// ```
@@ -190,6 +206,7 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
     }

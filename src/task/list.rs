@@ -143,6 +143,12 @@ impl TaskList {
             shard.live = 0;
             all.extend(shard.slots.drain(..).flatten());
         }
+        // The list is empty now: a `wait_until_empty` under way returns (a Pool that
+        // fails on a task's panic closes its list while `shutdown` may wait on it).
+        // SeqCst, as in `remove`.
+        if self.watched.load(Ordering::SeqCst) {
+            self.emptied.unpark();
+        }
         all
     }
 }

@@ -6,6 +6,7 @@
 //! [`TaskRef`]s it is handed.
 
 mod error;
+mod id;
 mod join;
 mod list;
 mod polling;
@@ -17,6 +18,7 @@ use std::ptr::NonNull;
 
 pub(crate) use error::payload_message;
 pub use error::JoinError;
+pub use id::TaskId;
 pub use join::JoinHandle;
 pub(crate) use list::TaskList;
 pub(crate) use polling::{current_task_cancelled, request_yield};
@@ -43,6 +45,12 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     /// The task finished or was cancelled: take it off the executor's list of live tasks,
     /// returning the list's reference if it was still there.
     fn release(&self, task: NonNull<Header>) -> Option<TaskRef>;
+
+    /// The task panicked (its poll or its future's destructor unwound): `error` is what
+    /// its `JoinHandle` will get. Called once, on the thread that caught the panic,
+    /// before the handle is woken; it must not panic. By default nothing happens: the
+    /// panic goes to the handle alone (see `exec::UnhandledPanic` for the other choice).
+    fn task_panicked(&self, _error: &JoinError) {}
 }
 
 /// Allocates a task for `future` run by `scheduler`: returns the queue entry (to run or

@@ -52,3 +52,11 @@ pub(crate) fn current_task_cancelled() -> bool {
     // reset around it by `polling`), and a task is alive while it is being polled.
     unsafe { task.as_ref() }.is_some_and(|task| task.state.load().is_cancelled())
 }
+
+/// The id of the braid task this thread is polling; `None` outside a task. Read by
+/// `TaskId::current`.
+pub(super) fn current_task_id() -> Option<super::id::TaskId> {
+    let (task, _) = POLLING.with(|current| current.get());
+    // SAFETY: as in `current_task_cancelled`.
+    unsafe { task.as_ref() }.map(|task| task.id)
+}

@@ -15,6 +15,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::error::JoinError;
+use super::id::TaskId;
 use super::polling::polling;
 use super::state::{StateCell, ToIdle, ToRunning, Wake};
 use super::Schedule;
@@ -35,6 +36,8 @@ pub(crate) struct Header {
     join_waiter: AtomicPtr<()>,
     /// Where the user's code spawned the task, for its `JoinError`.
     pub(crate) spawned_at: &'static Location<'static>,
+    /// The task's name for users (`JoinHandle::id`, `TaskId::current`).
+    pub(crate) id: TaskId,
 }
 
 /// The type-specific operations, one static table per (future, executor) pair.
@@ -104,6 +107,7 @@ impl TaskRef {
                 list_slot: AtomicUsize::new(usize::MAX),
                 join_waiter: AtomicPtr::new(std::ptr::null_mut()),
                 spawned_at,
+                id: TaskId::next(),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -246,17 +250,13 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         // still ours. Only an abort or shutdown since then stops it.
         if state.is_cancelled() {
             // SAFETY: we own `RUNNING` and the entry's reference.
-            return unsafe { complete(cell, Err(JoinError::cancelled(cell.header.spawned_at)), 1) };
+            return unsafe { complete(cell, Err(cell.header.cancelled()), 1) };
         }
     } else {
         match cell.header.state.to_running() {
             ToRunning::Poll => {}
             // SAFETY: `to_running` gave us `RUNNING`; the entry's reference is handed over.
-            ToRunning::Cancel => {
-                return unsafe {
-                    complete(cell, Err(JoinError::cancelled(cell.header.spawned_at)), 1)
-                }
-            }
+            ToRunning::Cancel => return unsafe { complete(cell, Err(cell.header.cancelled()), 1) },
             // SAFETY: nothing to do but give up the entry's reference.
             ToRunning::Gone => return unsafe { drop_references(ptr, 1) },
         }
@@ -280,7 +280,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     });
     let result = match polled {
         Ok(Poll::Ready(output)) => Ok(output),
-        Err(payload) => Err(JoinError::panic(payload, cell.header.spawned_at)),
+        Err(payload) => Err(cell.header.panicked(payload)),
         Ok(Poll::Pending) if yielded && S::KEEP_RUNNING_ON_YIELD => {
             // Queued as it is, still `RUNNING`: a wake from elsewhere meanwhile only sets
             // `NOTIFIED`, an abort `CANCELLED`, and the next poll sees both.
@@ -300,7 +300,7 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
                 let entry = unsafe { TaskRef::from_counted(ptr) };
                 return cell.scheduler.schedule(entry);
             }
-            ToIdle::Cancel => Err(JoinError::cancelled(cell.header.spawned_at)),
+            ToIdle::Cancel => Err(cell.header.cancelled()),
         },
     };
     // SAFETY: we own `RUNNING` (`to_idle` keeps it on `Cancel`) and the entry's reference.
@@ -326,7 +326,12 @@ unsafe fn complete<F: Future, S: Schedule>(
     // poll itself, which came first, takes precedence.
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(future))) {
         if !result.as_ref().is_err_and(JoinError::is_panic) {
-            result = Err(JoinError::panic(payload, cell.header.spawned_at));
+            result = Err(cell.header.panicked(payload));
+        }
+    }
+    if let Err(error) = result.as_ref() {
+        if error.is_panic() {
+            cell.scheduler.task_panicked(error);
         }
     }
     // SAFETY: still ours until `to_complete` below.
@@ -371,7 +376,7 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the caller owns `RUNNING` and a reference that it keeps.
     let cell = unsafe { cell::<F, S>(ptr) };
     // SAFETY: as above.
-    unsafe { complete(cell, Err(JoinError::cancelled(cell.header.spawned_at)), 0) }
+    unsafe { complete(cell, Err(cell.header.cancelled()), 0) }
 }
 
 unsafe fn read_output<F: Future, S: Schedule>(ptr: NonNull<Header>, out: *mut (), waker: &Waker) {
@@ -506,6 +511,16 @@ unsafe fn waker_drop(data: *const ()) {
 
 /// Reads the list slot; for executors' task lists, under their lock.
 impl Header {
+    /// The error for this task cancelled.
+    fn cancelled(&self) -> JoinError {
+        JoinError::cancelled(self.id, self.spawned_at)
+    }
+
+    /// The error for this task panicked with `payload`.
+    fn panicked(&self, payload: Box<dyn std::any::Any + Send>) -> JoinError {
+        JoinError::task_panic(payload, self.id, self.spawned_at)
+    }
+
     pub(crate) fn list_slot(&self) -> usize {
         self.list_slot.load(Ordering::Relaxed)
     }

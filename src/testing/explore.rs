@@ -21,6 +21,12 @@ pub const SEED_VAR: &str = "BRAID_EXPLORE_SEED";
 ///
 /// `f` gets the scheduler, spawns its tasks, runs them and checks what they did;
 /// `run().unwrap()` inside `f` turns a deadlock under some schedule into a failure too.
+/// A panic in any task fails the run as well, even in a task whose handle nobody awaits:
+/// the schedulers fail on a task's panic
+/// ([`UnhandledPanic::ShutdownRuntime`](crate::exec::UnhandledPanic), as
+/// [`Scheduler::with_schedule`] does), so `run` or `block_on` panics with the task's
+/// message and spawn site. A test that expects a task to panic says so with
+/// [`scheduler.set_unhandled_panic(UnhandledPanic::Ignore)`](Scheduler::set_unhandled_panic).
 /// The schedulers are [isolated](Scheduler::isolated): a test's tasks wait only on each
 /// other, so tasks stuck in `retry` under some schedule are a reported deadlock, not a
 /// hang.
@@ -60,8 +66,42 @@ pub const SEED_VAR: &str = "BRAID_EXPLORE_SEED";
 /// });
 /// ```
 ///
+/// A task that asserts, detached, fails the exploration under the schedules where its
+/// assertion fails:
+///
+/// ```
+/// use braid::coro::yield_now;
+/// use braid::testing::explore;
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// # let quiet = std::panic::take_hook();
+/// # std::panic::set_hook(Box::new(|_| {}));
+/// let failed = std::panic::catch_unwind(|| {
+///     explore(20, |scheduler| {
+///         let door_open = Rc::new(Cell::new(false));
+///         let opener = door_open.clone();
+///         // Round robin runs this check first, while the door is still closed. Its
+///         // handle is dropped: nobody awaits the task's result.
+///         scheduler.spawn(async move { assert!(!door_open.get(), "the door is open") });
+///         scheduler.spawn(async move {
+///             opener.set(true);
+///             yield_now().await;
+///             opener.set(false);
+///         });
+///         scheduler.run().unwrap();
+///     })
+/// });
+/// # std::panic::set_hook(quiet);
+/// let report = failed.unwrap_err();
+/// let report = report.downcast_ref::<String>().unwrap();
+/// assert!(report.contains("panicked: the door is open"), "{report}");
+/// assert!(report.contains("BRAID_SCHEDULE="), "{report}");
+/// ```
+///
 /// # Panics
-/// When `f` panics under some schedule (see above), or `schedules` is 0.
+/// When `f` or one of its tasks panics under some schedule (see above), or `schedules`
+/// is 0.
 #[track_caller]
 pub fn explore(schedules: usize, f: impl Fn(&mut Scheduler)) {
     assert!(

@@ -17,6 +17,11 @@ const PLANNED_STEPS: usize = 128;
 /// out-of-order steps that still fails, and proptest prints it as a `Schedule`
 /// expression that replays it (and saves it in the test's `.proptest-regressions`).
 ///
+/// A scheduler made with [`Scheduler::with_schedule`](crate::coro::Scheduler::with_schedule)
+/// fails on a task's panic, so a panic in any task (awaited or not) fails the property:
+/// `run` panics with the task's message, its spawn site and the schedule, and proptest
+/// shrinks that failure like any other.
+///
 /// ```
 /// use braid::coro::{yield_now, Scheduler};
 /// use braid::testing::schedules;
