@@ -95,7 +95,7 @@ mod task;
 pub mod testing;
 pub mod time;
 
-pub use task::{JoinError, JoinHandle, JoinSet, TaskId};
+pub use task::{AbortOnDrop, JoinError, JoinHandle, JoinSet, TaskId};
 
 /// braid's lock-free parts (executor queues, the push stack, sealed reclamation
 /// batches), exposed only to braid's own loom models.

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::abort_on_drop::AbortOnDrop;
 use super::error::JoinError;
 use super::id::TaskId;
 use super::raw::TaskRef;
@@ -159,6 +160,37 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn id(&self) -> TaskId {
         self.task().header().id
+    }
+
+    /// This handle, made to abort the task when dropped: awaiting it gives the same
+    /// result, and giving up on it (dropping it, or a [`timeout`](crate::time::timeout)
+    /// that fires around it) cancels the task too, as Python's `asyncio.wait_for` does.
+    ///
+    /// ```
+    /// use braid::coro::Scheduler;
+    /// use braid::time::{sleep, timeout};
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let woke = Rc::new(Cell::new(false));
+    /// let slow = scheduler.spawn({
+    ///     let woke = woke.clone();
+    ///     async move {
+    ///         sleep(Duration::from_secs(60)).await;
+    ///         woke.set(true);
+    ///     }
+    /// });
+    /// let outcome = scheduler
+    ///     .block_on(timeout(Duration::from_millis(5), slow.abort_on_drop()))
+    ///     .unwrap();
+    /// assert!(outcome.is_err()); // timed out, and the task was aborted with its handle:
+    /// scheduler.run().unwrap(); // nothing left to wait for
+    /// assert!(!woke.get());
+    /// ```
+    pub fn abort_on_drop(self) -> AbortOnDrop<T> {
+        AbortOnDrop::new(self)
     }
 
     /// Whether the task has finished: returned, panicked or been cancelled.
