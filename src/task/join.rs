@@ -60,7 +60,8 @@ impl<T> JoinHandle<T> {
     ///
     /// # Panics
     /// On a handle from the single-threaded `Scheduler`: blocking its only thread would
-    /// hang it. Await the handle inside a task instead.
+    /// hang it. Await the handle inside a task instead. And inside the task itself, on
+    /// either executor: a task cannot wait for itself. Both panics name your line.
     ///
     /// ```
     /// use braid::exec::Pool;
@@ -69,6 +70,7 @@ impl<T> JoinHandle<T> {
     /// let sum = pool.spawn_fn(|| (1..=100u32).sum::<u32>());
     /// assert_eq!(sum.join().unwrap(), 5050);
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<T, JoinError> {
         self.assert_blocking_join("join");
         crate::sync::block_on::block_on(self)
@@ -83,8 +85,8 @@ impl<T> JoinHandle<T> {
     /// zero `timeout` looks once; a `Duration::MAX` waits as long as `join`.
     ///
     /// # Panics
-    /// On a handle from the single-threaded `Scheduler`, as `join` does; and if called
-    /// again after it returned `Some`.
+    /// On a handle from the single-threaded `Scheduler` and inside the task itself, as
+    /// `join` does; and if called again after it returned `Some`.
     ///
     /// ```
     /// use braid::exec::Pool;
@@ -96,17 +98,33 @@ impl<T> JoinHandle<T> {
     /// slow.abort(); // give up on it
     /// assert!(slow.join_timeout(Duration::from_secs(5)).unwrap().unwrap_err().is_cancelled());
     /// ```
+    #[track_caller]
     pub fn join_timeout(&mut self, timeout: Duration) -> Option<Result<T, JoinError>> {
         self.assert_blocking_join("join_timeout");
         crate::sync::block_on::block_on(crate::time::timeout_blocking(timeout, self)).ok()
     }
 
+    #[track_caller]
     fn assert_blocking_join(&self, what: &str) {
+        self.assert_not_self_wait(what);
         assert!(
             self.task().blocking_join_allowed(),
             "JoinHandle::{what} would block the single-threaded Scheduler forever; \
              `.await` the handle inside a task, or use Scheduler::block_on"
         );
+    }
+
+    /// Panics if the task calling this is the one this handle waits for: it could never
+    /// finish, so the wait would never end.
+    #[track_caller]
+    fn assert_not_self_wait(&self, what: &str) {
+        if TaskId::current() == Some(self.id()) {
+            panic!(
+                "JoinHandle::{what}: task {} waits for its own handle, and a task cannot \
+                 wait for itself (it would never finish)",
+                self.id()
+            );
+        }
     }
 
     /// Whether `join` may block on this handle (not a Scheduler's).
@@ -213,7 +231,11 @@ impl<T> JoinHandle<T> {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    /// # Panics
+    /// When the task awaits its own handle (a task cannot wait for itself), and when
+    /// polled again after it returned its output.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.assert_not_self_wait("poll");
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: this is the task's handle, `T` is its output type, `out` is valid.
         unsafe {

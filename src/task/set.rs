@@ -349,6 +349,7 @@ impl<T> JoinSet<T> {
     /// # Panics
     /// If the set holds a handle from the single-threaded `Scheduler` (blocking would
     /// hang it); use `join_next` inside a task there.
+    #[track_caller]
     pub fn join_next_blocking(&mut self) -> Option<Result<T, JoinError>> {
         self.assert_blocking("join_next_blocking");
         crate::sync::block_on::block_on(self.join_next())
@@ -378,6 +379,7 @@ impl<T> JoinSet<T> {
     /// assert!(cancelled.unwrap().unwrap_err().is_cancelled());
     /// assert!(set.join_next_blocking_timeout(Duration::ZERO).unwrap().is_none()); // empty
     /// ```
+    #[track_caller]
     pub fn join_next_blocking_timeout(
         &mut self,
         timeout: Duration,
@@ -406,6 +408,7 @@ impl<T> JoinSet<T> {
         self.len -= 1;
     }
 
+    #[track_caller]
     fn assert_blocking(&self, what: &str) {
         assert!(
             self.scheduler_handles == 0,

@@ -26,6 +26,7 @@ use super::sleep::{sleep_until, Sleep};
 /// });
 /// assert!(ticks.unwrap() >= Duration::from_millis(5));
 /// ```
+#[track_caller]
 pub fn interval(period: Duration) -> Interval {
     interval_at(context::now(), period)
 }
@@ -34,6 +35,7 @@ pub fn interval(period: Duration) -> Interval {
 ///
 /// # Panics
 /// If `period` is zero.
+#[track_caller]
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
     assert!(
         period > Duration::ZERO,
