@@ -86,6 +86,6 @@ pub use tbqueue::TBQueue;
 pub use tchan::{TChan, TChanReceiver};
 pub use tmvar::TMVar;
 pub use tqueue::TQueue;
-pub use tsem::TSem;
+pub use tsem::{TSem, TSemPermit};
 pub use tvar::TVar;
 pub use tx::Transaction;
