@@ -33,7 +33,11 @@ fn reset_makes_the_next_tick_a_period_after_the_reset() {
         every.reset();
         let after = Instant::now();
         let due = every.tick().await;
-        assert!(due >= before + PERIOD && due <= after + PERIOD, "{:?}", due - start);
+        assert!(
+            due >= before + PERIOD && due <= after + PERIOD,
+            "{:?}",
+            due - start
+        );
         assert_eq!(every.tick().await, due + PERIOD);
     });
 }
@@ -63,7 +67,11 @@ fn reset_after_makes_the_next_tick_due_after_that_long() {
         let after = Instant::now();
         let due = every.tick().await;
         assert!(due >= before + ms(30) && due <= after + ms(30));
-        assert_eq!(every.tick().await, due + PERIOD, "then a period apart again");
+        assert_eq!(
+            every.tick().await,
+            due + PERIOD,
+            "then a period apart again"
+        );
     });
 }
 

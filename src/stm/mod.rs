@@ -64,6 +64,7 @@ mod node;
 mod parcel;
 mod progress;
 pub(crate) mod stack;
+mod stream;
 mod tbqueue;
 mod tchan;
 mod tmvar;
@@ -82,6 +83,7 @@ pub use atomically::{
 pub use error::{StmError, StmResult, TxError};
 pub use map::{TMap, TSet};
 pub use parcel::Closed;
+pub use stream::{TBQueueStream, TChanStream, TQueueStream};
 pub use tbqueue::TBQueue;
 pub use tchan::{TChan, TChanReceiver};
 pub use tmvar::TMVar;
