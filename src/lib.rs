@@ -83,6 +83,7 @@
 //! `RUSTFLAGS="--cfg loom"` swaps in loom's model-checked primitives: braid's own models
 //! live in `models/`, and a user's loom model sees through braid the same way.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
