@@ -86,6 +86,7 @@
 //! `RUSTFLAGS="--cfg loom"` swaps in loom's model-checked primitives: braid's own models
 //! live in `models/`, and a user's loom model sees through braid the same way.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
@@ -100,7 +101,7 @@ pub mod time;
 
 /// What a task's unhandled panic does to its executor, for the Pool and the Scheduler.
 pub use exec::UnhandledPanic;
-pub use task::{JoinError, JoinHandle, JoinSet, TaskId};
+pub use task::{AbortOnDrop, JoinError, JoinHandle, JoinSet, TaskId};
 
 /// braid's lock-free parts (executor queues, the push stack, sealed reclamation
 /// batches), exposed only to braid's own loom models.

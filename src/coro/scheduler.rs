@@ -723,13 +723,14 @@ impl fmt::Debug for Scheduler {
     }
 }
 
+#[track_caller]
 fn with_current<R>(what: &str, f: impl FnOnce(&Scheduler) -> R) -> R {
     let current = CURRENT.with(|cell| cell.get());
     // SAFETY: `CURRENT` points to the scheduler whose `run`/`block_on` is on this thread's
     // stack, and is reset before that call returns.
-    let scheduler = unsafe { current.as_ref() }.unwrap_or_else(|| {
+    let Some(scheduler) = (unsafe { current.as_ref() }) else {
         panic!("{what} works only inside a task of a running braid::coro::Scheduler")
-    });
+    };
     f(scheduler)
 }
 

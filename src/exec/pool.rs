@@ -193,6 +193,7 @@ impl PoolBuilder {
     /// let pool = braid::exec::Pool::builder().build(); // one worker per core
     /// assert!(pool.workers() >= 1);
     /// ```
+    #[track_caller]
     pub fn build(self) -> Pool {
         let workers = self.workers.unwrap_or_else(default_workers);
         assert!(
@@ -302,6 +303,7 @@ impl Pool {
     /// ```should_panic
     /// braid::exec::Pool::new(0); // panics: a Pool needs at least one worker thread
     /// ```
+    #[track_caller]
     pub fn new(workers: usize) -> Pool {
         Pool::builder().workers(workers).build()
     }

@@ -30,7 +30,8 @@ use std::fmt;
 
 use super::parcel::{CloseFlag, Closed, Parcel};
 use super::stack::{Run, Stack};
-use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
+use super::stream::{Source, TBQueueStream, Waiting};
+use super::{atomically, atomically_async, or_else, retry, StmResult, TVar, Transaction};
 
 /// A push hands the stack to the consumers when it holds a multiple of this many values
 /// and the previous batch has been taken. Looking only at multiples keeps a producer that
@@ -340,6 +341,41 @@ impl<T: Send + 'static> TBQueue<T> {
         std::iter::from_fn(|| self.get())
     }
 
+    /// The values as they arrive, for a task: a [`Stream`](futures_core::Stream) of
+    /// [`get_async`](Self::get_async)s that ends once the queue is closed and empty (the
+    /// async twin of [`iter`](Self::iter)). Each item taken makes room for a producer.
+    /// The stream holds a handle to this queue, so it is `'static`; dropping it while it
+    /// waits takes nothing from the queue.
+    ///
+    /// ```
+    /// use braid::coro::{self, Scheduler};
+    /// use braid::stm::{atomically, TBQueue};
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let lines = TBQueue::new(2); // the producer waits while two are unread
+    /// let producer = scheduler.spawn({
+    ///     let lines = lines.clone();
+    ///     async move {
+    ///         for n in 0..5 {
+    ///             lines.put_async(n).await.unwrap();
+    ///         }
+    ///         braid::stm::atomically_async(|tx| lines.close(tx)).await;
+    ///     }
+    /// });
+    /// let mut read = Vec::new();
+    /// let mut stream = lines.stream();
+    /// scheduler.block_on(async {
+    ///     while let Some(n) = stream.next().await {
+    ///         read.push(n);
+    ///     }
+    /// }).unwrap();
+    /// assert_eq!(read, [0, 1, 2, 3, 4]);
+    /// assert!(producer.is_finished());
+    /// ```
+    pub fn stream(&self) -> TBQueueStream<T> {
+        TBQueueStream::new(self.clone())
+    }
+
     /// The front parcel; retries while empty and open; `None` once closed and empty.
     fn pop_parcel_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
         match self.try_pop_parcel(tx)? {
@@ -541,5 +577,27 @@ impl<T: Clone + Send + fmt::Debug + 'static> fmt::Debug for TBQueue<T> {
             .field("items", &items)
             .field("closed", &self.closed.load())
             .finish()
+    }
+}
+
+impl<T: Send + 'static> Source for TBQueue<T> {
+    type Item = T;
+
+    fn try_next(&self) -> Option<Option<T>> {
+        let next = atomically(|tx| {
+            or_else(
+                tx,
+                |tx| self.pop_parcel_or_closed(tx).map(Some),
+                |_| Ok(None),
+            )
+        });
+        next.map(|parcel| parcel.map(Parcel::take))
+    }
+
+    fn next(self) -> Waiting<Self, T> {
+        Box::pin(async move {
+            let item = self.get_async().await;
+            (self, item)
+        })
     }
 }

@@ -29,7 +29,8 @@
 use std::fmt;
 
 use super::parcel::{CloseFlag, Closed};
-use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
+use super::stream::{Source, TChanStream, Waiting};
+use super::{atomically, atomically_async, or_else, retry, StmResult, TVar, Transaction};
 use crate::sync::{lock, Arc, Mutex};
 
 /// One message's place in the list.
@@ -312,6 +313,42 @@ impl<T: Clone + Send + Sync + 'static> TChanReceiver<T> {
         std::iter::from_fn(|| self.get())
     }
 
+    /// This receiver as a [`Stream`](futures_core::Stream) of its messages, for a task:
+    /// [`get_async`](Self::get_async)s until the channel is closed and this receiver has
+    /// every message (the async twin of [`iter`](Self::iter)). It takes the receiver, so
+    /// the stream is this subscriber; for a second, independent one, `subscribe` again or
+    /// clone the receiver first. Dropping the stream while it waits loses no message of
+    /// other subscribers.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::stm::{atomically, TChan};
+    ///
+    /// let pool = Pool::new(2);
+    /// let news = TChan::new();
+    /// let readers: Vec<_> = (0..3)
+    ///     .map(|_| {
+    ///         let mut stream = news.subscribe().into_stream();
+    ///         pool.spawn(async move {
+    ///             let mut heard = Vec::new();
+    ///             while let Some(m) = stream.next().await {
+    ///                 heard.push(m);
+    ///             }
+    ///             heard
+    ///         })
+    ///     })
+    ///     .collect();
+    /// news.put("rain").unwrap();
+    /// news.put("sun").unwrap();
+    /// atomically(|tx| news.close(tx));
+    /// for reader in readers {
+    ///     assert_eq!(reader.join().unwrap(), ["rain", "sun"]); // each hears everything
+    /// }
+    /// ```
+    pub fn into_stream(self) -> TChanStream<T> {
+        TChanStream::new(self)
+    }
+
     /// Receives the next message inside a transaction; retries while there is none and
     /// the channel is open, and returns `None` once it is closed and drained (the
     /// transactional [`get`](Self::get)).
@@ -401,5 +438,20 @@ impl<T> fmt::Debug for TChan<T> {
 impl<T> fmt::Debug for TChanReceiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TChanReceiver").finish_non_exhaustive()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Source for TChanReceiver<T> {
+    type Item = T;
+
+    fn try_next(&self) -> Option<Option<T>> {
+        atomically(|tx| or_else(tx, |tx| self.recv_or_closed(tx).map(Some), |_| Ok(None)))
+    }
+
+    fn next(self) -> Waiting<Self, T> {
+        Box::pin(async move {
+            let item = self.get_async().await;
+            (self, item)
+        })
     }
 }

@@ -16,7 +16,8 @@ use std::fmt;
 
 use super::parcel::{CloseFlag, Closed, Parcel};
 use super::stack::{Run, Stack};
-use super::{atomically, atomically_async, retry, StmResult, TVar, Transaction};
+use super::stream::{Source, TQueueStream, Waiting};
+use super::{atomically, atomically_async, or_else, retry, StmResult, TVar, Transaction};
 
 /// An unbounded FIFO queue whose operations run inside transactions. Cloning shares it.
 ///
@@ -223,6 +224,36 @@ impl<T: Send + 'static> TQueue<T> {
         std::iter::from_fn(|| self.get())
     }
 
+    /// The values as they arrive, for a task: a [`Stream`](futures_core::Stream) of
+    /// [`get_async`](Self::get_async)s that ends once the queue is closed and empty (the
+    /// async twin of [`iter`](Self::iter)). The stream holds a handle to this queue, so
+    /// it is `'static` and can move into a task; other consumers compete with it for
+    /// values. Dropping it while it waits takes nothing from the queue.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::stm::{atomically, TQueue};
+    ///
+    /// let pool = Pool::new(2);
+    /// let jobs = TQueue::new();
+    /// let consumer = pool.spawn({
+    ///     let mut values = jobs.stream();
+    ///     async move {
+    ///         let mut total = 0;
+    ///         while let Some(n) = values.next().await {
+    ///             total += n;
+    ///         }
+    ///         total
+    ///     }
+    /// });
+    /// (1..=10).for_each(|n| jobs.put(n).unwrap());
+    /// atomically(|tx| jobs.close(tx)); // ends the stream once drained
+    /// assert_eq!(consumer.join().unwrap(), 55);
+    /// ```
+    pub fn stream(&self) -> TQueueStream<T> {
+        TQueueStream::new(self.clone())
+    }
+
     /// The front parcel; retries while empty and open; `None` once closed and empty.
     fn pop_parcel_or_closed(&self, tx: &mut Transaction) -> StmResult<Option<Parcel<T>>> {
         match self.try_pop_parcel(tx)? {
@@ -392,5 +423,27 @@ impl<T: Clone + Send + fmt::Debug + 'static> fmt::Debug for TQueue<T> {
             tuple.field(&"closed");
         }
         tuple.finish()
+    }
+}
+
+impl<T: Send + 'static> Source for TQueue<T> {
+    type Item = T;
+
+    fn try_next(&self) -> Option<Option<T>> {
+        let next = atomically(|tx| {
+            or_else(
+                tx,
+                |tx| self.pop_parcel_or_closed(tx).map(Some),
+                |_| Ok(None),
+            )
+        });
+        next.map(|parcel| parcel.map(Parcel::take))
+    }
+
+    fn next(self) -> Waiting<Self, T> {
+        Box::pin(async move {
+            let item = self.get_async().await;
+            (self, item)
+        })
     }
 }

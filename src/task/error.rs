@@ -210,6 +210,7 @@ impl JoinError {
     /// let error = pool.spawn_fn(|| std::panic::panic_any(42u8)).join().unwrap_err();
     /// assert_eq!(*error.into_panic().downcast::<u8>().unwrap(), 42);
     /// ```
+    #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self.repr {
             Repr::Panic { payload, .. } => payload.0,

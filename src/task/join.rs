@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::abort_on_drop::AbortOnDrop;
 use super::error::JoinError;
 use super::id::TaskId;
 use super::raw::TaskRef;
@@ -59,7 +60,8 @@ impl<T> JoinHandle<T> {
     ///
     /// # Panics
     /// On a handle from the single-threaded `Scheduler`: blocking its only thread would
-    /// hang it. Await the handle inside a task instead.
+    /// hang it. Await the handle inside a task instead. And inside the task itself, on
+    /// either executor: a task cannot wait for itself. Both panics name your line.
     ///
     /// ```
     /// use braid::exec::Pool;
@@ -68,6 +70,7 @@ impl<T> JoinHandle<T> {
     /// let sum = pool.spawn_fn(|| (1..=100u32).sum::<u32>());
     /// assert_eq!(sum.join().unwrap(), 5050);
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<T, JoinError> {
         self.assert_blocking_join("join");
         crate::sync::block_on::block_on(self)
@@ -82,8 +85,8 @@ impl<T> JoinHandle<T> {
     /// zero `timeout` looks once; a `Duration::MAX` waits as long as `join`.
     ///
     /// # Panics
-    /// On a handle from the single-threaded `Scheduler`, as `join` does; and if called
-    /// again after it returned `Some`.
+    /// On a handle from the single-threaded `Scheduler` and inside the task itself, as
+    /// `join` does; and if called again after it returned `Some`.
     ///
     /// ```
     /// use braid::exec::Pool;
@@ -95,17 +98,33 @@ impl<T> JoinHandle<T> {
     /// slow.abort(); // give up on it
     /// assert!(slow.join_timeout(Duration::from_secs(5)).unwrap().unwrap_err().is_cancelled());
     /// ```
+    #[track_caller]
     pub fn join_timeout(&mut self, timeout: Duration) -> Option<Result<T, JoinError>> {
         self.assert_blocking_join("join_timeout");
         crate::sync::block_on::block_on(crate::time::timeout_blocking(timeout, self)).ok()
     }
 
+    #[track_caller]
     fn assert_blocking_join(&self, what: &str) {
+        self.assert_not_self_wait(what);
         assert!(
             self.task().blocking_join_allowed(),
             "JoinHandle::{what} would block the single-threaded Scheduler forever; \
              `.await` the handle inside a task, or use Scheduler::block_on"
         );
+    }
+
+    /// Panics if the task calling this is the one this handle waits for: it could never
+    /// finish, so the wait would never end.
+    #[track_caller]
+    fn assert_not_self_wait(&self, what: &str) {
+        if TaskId::current() == Some(self.id()) {
+            panic!(
+                "JoinHandle::{what}: task {} waits for its own handle, and a task cannot \
+                 wait for itself (it would never finish)",
+                self.id()
+            );
+        }
     }
 
     /// Whether `join` may block on this handle (not a Scheduler's).
@@ -161,6 +180,37 @@ impl<T> JoinHandle<T> {
         self.task().header().id
     }
 
+    /// This handle, made to abort the task when dropped: awaiting it gives the same
+    /// result, and giving up on it (dropping it, or a [`timeout`](crate::time::timeout)
+    /// that fires around it) cancels the task too, as Python's `asyncio.wait_for` does.
+    ///
+    /// ```
+    /// use braid::coro::Scheduler;
+    /// use braid::time::{sleep, timeout};
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let woke = Rc::new(Cell::new(false));
+    /// let slow = scheduler.spawn({
+    ///     let woke = woke.clone();
+    ///     async move {
+    ///         sleep(Duration::from_secs(60)).await;
+    ///         woke.set(true);
+    ///     }
+    /// });
+    /// let outcome = scheduler
+    ///     .block_on(timeout(Duration::from_millis(5), slow.abort_on_drop()))
+    ///     .unwrap();
+    /// assert!(outcome.is_err()); // timed out, and the task was aborted with its handle:
+    /// scheduler.run().unwrap(); // nothing left to wait for
+    /// assert!(!woke.get());
+    /// ```
+    pub fn abort_on_drop(self) -> AbortOnDrop<T> {
+        AbortOnDrop::new(self)
+    }
+
     /// Whether the task has finished: returned, panicked or been cancelled.
     ///
     /// ```
@@ -181,7 +231,11 @@ impl<T> JoinHandle<T> {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    /// # Panics
+    /// When the task awaits its own handle (a task cannot wait for itself), and when
+    /// polled again after it returned its output.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.assert_not_self_wait("poll");
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: this is the task's handle, `T` is its output type, `out` is valid.
         unsafe {

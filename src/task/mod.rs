@@ -5,6 +5,7 @@
 //! a woken task goes, and how it leaves the executor's list of live tasks) and runs the
 //! [`TaskRef`]s it is handed.
 
+mod abort_on_drop;
 mod error;
 mod id;
 mod join;
@@ -16,6 +17,7 @@ mod state;
 
 use std::ptr::NonNull;
 
+pub use abort_on_drop::AbortOnDrop;
 pub(crate) use error::payload_message;
 pub use error::JoinError;
 pub use id::TaskId;

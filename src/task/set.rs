@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::error::JoinError;
+use super::id::TaskId;
 use super::join::JoinHandle;
 use crate::sync::{lock, waker_fn, Arc, Mutex};
 use crate::time::Elapsed;
@@ -149,6 +150,49 @@ impl<T> JoinSet<T> {
 
     /// Polls for the next task to finish (for hand-written futures): see `join_next`.
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        self.poll_join_next_with_id(cx)
+            .map(|next| next.map(|result| result.map(|(_, output)| output)))
+    }
+
+    /// [`join_next`](Self::join_next), with the id of the task that finished (tokio's
+    /// `join_next_with_id`): PEP 3148's `future_to_url[future]`, for a set whose results
+    /// must be traced back to what each task was given. A failed task's id is its
+    /// [`JoinError::id`].
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::JoinSet;
+    /// use std::collections::HashMap;
+    ///
+    /// let pool = Pool::new(2);
+    /// let urls = ["a.example", "b.example", "c.example"];
+    /// let mut set = JoinSet::new();
+    /// let mut task_to_url = HashMap::new();
+    /// for url in urls {
+    ///     let handle = pool.spawn(async move { url.len() });
+    ///     task_to_url.insert(handle.id(), url);
+    ///     set.push(handle);
+    /// }
+    /// let mut sizes = pool.block_on(async {
+    ///     let mut sizes = Vec::new();
+    ///     while let Some(done) = set.join_next_with_id().await {
+    ///         let (id, size) = done.unwrap();
+    ///         sizes.push((task_to_url[&id], size));
+    ///     }
+    ///     sizes
+    /// });
+    /// sizes.sort();
+    /// assert_eq!(sizes, [("a.example", 9), ("b.example", 9), ("c.example", 9)]);
+    /// ```
+    pub async fn join_next_with_id(&mut self) -> Option<Result<(TaskId, T), JoinError>> {
+        poll_fn(|cx| self.poll_join_next_with_id(cx)).await
+    }
+
+    /// Polls for the next task to finish, with its id: see `join_next_with_id`.
+    pub fn poll_join_next_with_id(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<(TaskId, T), JoinError>>> {
         if self.len == 0 {
             return Poll::Ready(None);
         }
@@ -176,8 +220,9 @@ impl<T> JoinSet<T> {
             };
             let mut slot_cx = Context::from_waker(&slot.waker);
             if let Poll::Ready(result) = Pin::new(&mut slot.handle).poll(&mut slot_cx) {
+                let id = slot.handle.id();
                 self.remove(index);
-                return Poll::Ready(Some(result));
+                return Poll::Ready(Some(result.map(|output| (id, output))));
             }
         }
     }
@@ -210,12 +255,101 @@ impl<T> JoinSet<T> {
         }
     }
 
+    /// [`try_join_next`](Self::try_join_next), with the id of the task that finished (see
+    /// [`join_next_with_id`](Self::join_next_with_id)).
+    ///
+    /// ```
+    /// use braid::coro::Scheduler;
+    /// use braid::JoinSet;
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// let mut set = JoinSet::new();
+    /// let handle = scheduler.spawn(async { "done" });
+    /// let id = handle.id();
+    /// set.push(handle);
+    /// assert!(set.try_join_next_with_id().is_none()); // not run yet
+    /// scheduler.run().unwrap();
+    /// assert_eq!(set.try_join_next_with_id().unwrap().unwrap(), (id, "done"));
+    /// ```
+    pub fn try_join_next_with_id(&mut self) -> Option<Result<(TaskId, T), JoinError>> {
+        match self.poll_join_next_with_id(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => result,
+            Poll::Pending => None,
+        }
+    }
+
+    /// Waits for every task in the set and returns their outputs, in the order they
+    /// finished (tokio's `join_all`; Python's `asyncio.gather`).
+    ///
+    /// # Panics
+    /// If a task failed: the other tasks still in the set are aborted first, then a
+    /// panicked task's panic is resumed here (its payload, as if it had happened in this
+    /// code), and a cancelled task panics with its `JoinError`'s message. To keep every
+    /// result, failures included, loop over [`join_next`](Self::join_next) instead.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::JoinSet;
+    ///
+    /// let pool = Pool::new(2);
+    /// let set: JoinSet<u32> = (1..=4).map(|n| pool.spawn(async move { n * n })).collect();
+    /// let mut squares = pool.block_on(set.join_all());
+    /// squares.sort();
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// ```
+    pub async fn join_all(mut self) -> Vec<T> {
+        let mut outputs = Vec::with_capacity(self.len);
+        while let Some(result) = self.join_next().await {
+            match result {
+                Ok(output) => outputs.push(output),
+                Err(error) => {
+                    self.abort_all();
+                    if error.is_panic() {
+                        std::panic::resume_unwind(error.into_panic());
+                    }
+                    panic!("JoinSet::join_all: {error}");
+                }
+            }
+        }
+        outputs
+    }
+
+    /// Removes every handle from the set without aborting its task: the tasks run on,
+    /// detached, as if each handle had been dropped (tokio's `detach_all`). The set is
+    /// empty afterwards and may be reused.
+    ///
+    /// ```
+    /// use braid::exec::Pool;
+    /// use braid::JoinSet;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = Pool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let mut set = JoinSet::new();
+    /// set.push(pool.spawn(async move { tx.send("ran anyway").unwrap() }));
+    /// set.detach_all();
+    /// drop(set); // would have aborted the task, had it still been in the set
+    /// assert_eq!(rx.recv().unwrap(), "ran anyway");
+    /// ```
+    pub fn detach_all(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.len = 0;
+        self.scheduler_handles = 0;
+        // The dropped handles' wakers still point at the old list; a fresh one starts
+        // empty, and what they push there is never read.
+        self.ready = Arc::new(ReadyList {
+            inner: Mutex::new(Ready::default()),
+        });
+    }
+
     /// [`join_next`](Self::join_next) for a thread: blocks until a task finishes. On a
     /// Pool worker it runs other tasks meanwhile, as `JoinHandle::join` does.
     ///
     /// # Panics
     /// If the set holds a handle from the single-threaded `Scheduler` (blocking would
     /// hang it); use `join_next` inside a task there.
+    #[track_caller]
     pub fn join_next_blocking(&mut self) -> Option<Result<T, JoinError>> {
         self.assert_blocking("join_next_blocking");
         crate::sync::block_on::block_on(self.join_next())
@@ -245,6 +379,7 @@ impl<T> JoinSet<T> {
     /// assert!(cancelled.unwrap().unwrap_err().is_cancelled());
     /// assert!(set.join_next_blocking_timeout(Duration::ZERO).unwrap().is_none()); // empty
     /// ```
+    #[track_caller]
     pub fn join_next_blocking_timeout(
         &mut self,
         timeout: Duration,
@@ -273,6 +408,7 @@ impl<T> JoinSet<T> {
         self.len -= 1;
     }
 
+    #[track_caller]
     fn assert_blocking(&self, what: &str) {
         assert!(
             self.scheduler_handles == 0,

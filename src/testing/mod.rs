@@ -3,7 +3,9 @@
 //! braid's own protocols are model-checked with loom and property-tested; this module
 //! gives a user the same tools for a program written with braid.
 //!
-//! - **[`model`]** (under `RUSTFLAGS="--cfg loom"`): loom with braid's bounds. Every
+//! - **`model`** (compiled only under `RUSTFLAGS="--cfg loom"`, so absent from docs
+//!   built without it; `fn model<F: Fn() + Sync + Send + 'static>(f: F)`, with
+//!   `DEFAULT_PREEMPTION_BOUND` and `DEFAULT_MAX_BRANCHES`): loom with braid's bounds. Every
 //!   atomic, mutex and thread inside braid becomes loom's under that flag, so a model of
 //!   your `atomically` blocks, `retry` waits, Pool tasks and Scheduler tasks explores the
 //!   interleavings of braid's internals along with yours. A model that finds a bug fails
@@ -104,6 +106,11 @@
 //! times and execution counts of typical models at bounds 2, 3, 4 and unbounded.
 //!
 //! [`Scheduler`]: crate::coro::Scheduler
+#![cfg_attr(feature = "proptest", doc = "[`schedules`]: schedules")]
+#![cfg_attr(
+    not(feature = "proptest"),
+    doc = "[`schedules`]: https://docs.rs/braid/latest/braid/testing/fn.schedules.html"
+)]
 
 mod explore;
 #[cfg(loom)]
@@ -114,11 +121,14 @@ mod strategy;
 pub use crate::coro::Schedule;
 pub use explore::{explore, SCHEDULE_VAR, SEED_VAR};
 #[cfg(loom)]
+#[cfg_attr(docsrs, doc(cfg(loom)))]
 pub use model::{model, DEFAULT_MAX_BRANCHES, DEFAULT_PREEMPTION_BOUND};
 #[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub use strategy::schedules;
 
 /// The loom that braid is built with (only under `--cfg loom`), for a model's threads
 /// and futures: `braid::testing::loom::thread::spawn`, `loom::future::block_on`.
 #[cfg(loom)]
+#[cfg_attr(docsrs, doc(cfg(loom)))]
 pub use loom;

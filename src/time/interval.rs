@@ -5,10 +5,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::context;
 use super::sleep::{sleep_until, Sleep};
+use super::{context, deadline};
 
 /// Ticks every `period`, the first tick at once.
+///
+/// A period too long for an `Instant` to hold (`Duration::MAX`) ticks once, then waits
+/// as long as a `sleep` of that length: every deadline saturates, nothing overflows.
 ///
 /// # Panics
 /// If `period` is zero (it would tick without end and never yield).
@@ -26,6 +29,7 @@ use super::sleep::{sleep_until, Sleep};
 /// });
 /// assert!(ticks.unwrap() >= Duration::from_millis(5));
 /// ```
+#[track_caller]
 pub fn interval(period: Duration) -> Interval {
     interval_at(context::now(), period)
 }
@@ -34,6 +38,7 @@ pub fn interval(period: Duration) -> Interval {
 ///
 /// # Panics
 /// If `period` is zero.
+#[track_caller]
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
     assert!(
         period > Duration::ZERO,
@@ -76,15 +81,26 @@ const TOLERANCE: Duration = Duration::from_millis(5);
 impl MissedTickBehavior {
     fn next_after(self, due: Instant, now: Instant, period: Duration) -> Instant {
         match self {
-            MissedTickBehavior::Burst => due + period,
-            MissedTickBehavior::Delay => now + period,
+            MissedTickBehavior::Burst => deadline::add(due, period),
+            MissedTickBehavior::Delay => deadline::add(now, period),
             MissedTickBehavior::Skip => {
-                let late = now.duration_since(due).as_nanos();
+                // The next point of the grid `due + k * period` after `now`. In u128
+                // nanoseconds, where neither the lateness nor a period overflows.
+                let late = now.saturating_duration_since(due).as_nanos();
                 let period_nanos = period.as_nanos();
-                let into_period = Duration::from_nanos((late % period_nanos) as u64);
-                now + period - into_period
+                let to_next = period_nanos - late % period_nanos;
+                deadline::add(now, duration_of_nanos(to_next))
             }
         }
+    }
+}
+
+/// A `Duration` of `nanos` nanoseconds, saturating at `Duration::MAX`.
+fn duration_of_nanos(nanos: u128) -> Duration {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    match u64::try_from(nanos / NANOS_PER_SEC) {
+        Ok(secs) => Duration::new(secs, (nanos % NANOS_PER_SEC) as u32),
+        Err(_) => Duration::MAX,
     }
 }
 
@@ -109,18 +125,95 @@ impl Interval {
         }
         let due = self.sleep.deadline();
         let now = context::now();
-        let next = if now > due + TOLERANCE {
+        let next = if now.saturating_duration_since(due) > TOLERANCE {
             self.missed.next_after(due, now, self.period)
         } else {
-            due + self.period
+            deadline::add(due, self.period)
         };
         self.sleep.reset(next);
         Poll::Ready(due)
     }
 
-    /// Makes the next tick due a period from now.
+    /// Makes the next tick due a period from now (tokio's `reset`); the ticks after it
+    /// follow a period apart.
+    ///
+    /// ```
+    /// use braid::time::interval;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut scheduler = braid::coro::Scheduler::new();
+    /// scheduler.block_on(async {
+    ///     let mut every = interval(Duration::from_millis(20));
+    ///     every.tick().await; // at once
+    ///     let reset_at = Instant::now();
+    ///     every.reset();
+    ///     assert!(every.tick().await >= reset_at + Duration::from_millis(20));
+    /// }).unwrap();
+    /// ```
     pub fn reset(&mut self) {
-        self.sleep.reset(context::now() + self.period);
+        self.reset_after(self.period);
+    }
+
+    /// Makes the next tick due now: the next `tick` completes at once (tokio's
+    /// `reset_immediately`); the ticks after it follow a period apart.
+    ///
+    /// ```
+    /// use braid::time::interval;
+    /// use std::time::Duration;
+    ///
+    /// let mut scheduler = braid::coro::Scheduler::new();
+    /// scheduler.block_on(async {
+    ///     let mut hourly = interval(Duration::from_secs(3600));
+    ///     hourly.tick().await; // at once
+    ///     hourly.reset_immediately();
+    ///     hourly.tick().await; // at once again, not in an hour
+    /// }).unwrap();
+    /// ```
+    pub fn reset_immediately(&mut self) {
+        self.reset_at(context::now());
+    }
+
+    /// Makes the next tick due `after` from now (tokio's `reset_after`); the ticks after
+    /// it follow a period apart. An `after` too long for an `Instant` saturates.
+    ///
+    /// ```
+    /// use braid::time::interval;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut scheduler = braid::coro::Scheduler::new();
+    /// scheduler.block_on(async {
+    ///     let mut every = interval(Duration::from_secs(3600));
+    ///     every.tick().await;
+    ///     let start = Instant::now();
+    ///     every.reset_after(Duration::from_millis(10));
+    ///     let due = every.tick().await; // in 10 ms, not in an hour
+    ///     assert!(due >= start + Duration::from_millis(10));
+    ///     assert!(due < start + Duration::from_secs(3600));
+    /// }).unwrap();
+    /// ```
+    pub fn reset_after(&mut self, after: Duration) {
+        self.reset_at(deadline::add(context::now(), after));
+    }
+
+    /// Makes the next tick due at `deadline` (tokio's `reset_at`); the ticks after it
+    /// follow a period apart. A deadline in the past makes the next `tick` complete at
+    /// once, as a missed tick.
+    ///
+    /// ```
+    /// use braid::time::interval;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut scheduler = braid::coro::Scheduler::new();
+    /// scheduler.block_on(async {
+    ///     let mut every = interval(Duration::from_secs(3600));
+    ///     every.tick().await;
+    ///     let at = Instant::now() + Duration::from_millis(10);
+    ///     every.reset_at(at);
+    ///     assert_eq!(every.tick().await, at);
+    /// }).unwrap();
+    /// ```
+    pub fn reset_at(&mut self, deadline: Instant) {
+        self.sleep.reset(deadline);
     }
 
     /// The period.

@@ -53,6 +53,7 @@
 //! braid's executors, where there is no timer thread to model, a sleep ends at once.
 
 mod context;
+mod deadline;
 mod interval;
 mod sleep;
 mod timeout;

@@ -7,14 +7,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::context;
 use super::timer::{Registered, Timer};
 use super::wheel::Key;
+use super::{context, deadline};
 use crate::sync::Arc;
-
-/// How far off a deadline that cannot be represented is put: later than anything a
-/// program waits for (tokio's "far future" is the same thirty years).
-pub(super) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// Waits until `duration` has passed; other tasks run meanwhile. Works in Pool tasks,
 /// Scheduler tasks, under `block_on` and under any other executor.
@@ -39,8 +35,7 @@ pub(super) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = context::now();
-    Sleep::new(now.checked_add(duration).unwrap_or(now + FAR_FUTURE))
+    Sleep::new(deadline::add(context::now(), duration))
 }
 
 /// Waits until `deadline`. A deadline in the past completes on the first poll.

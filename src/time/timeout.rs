@@ -59,10 +59,7 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 
 /// A timeout for a thread that blocks while it waits (see `Sleep::for_blocking_wait`).
 pub(crate) fn timeout_blocking<F: Future>(timeout: Duration, future: F) -> Timeout<F> {
-    let now = Instant::now();
-    let deadline = now
-        .checked_add(timeout)
-        .unwrap_or(now + super::sleep::FAR_FUTURE);
+    let deadline = super::deadline::add(Instant::now(), timeout);
     Timeout {
         future,
         sleep: Sleep::for_blocking_wait(deadline),

@@ -108,9 +108,7 @@ impl Timer {
     }
 
     fn instant_of(&self, tick: u64) -> Instant {
-        self.start
-            .checked_add(Duration::from_millis(tick))
-            .unwrap_or_else(|| self.start + Duration::from_secs(86_400 * 365 * 30))
+        super::deadline::add(self.start, Duration::from_millis(tick))
     }
 
     /// Registers `waker` to be woken at `deadline`.

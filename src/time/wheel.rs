@@ -95,7 +95,7 @@ impl Wheel {
         if tick <= self.elapsed {
             return Err(waker);
         }
-        let tick = tick.min(self.elapsed + (MAX_AHEAD - 1));
+        let tick = tick.min(self.elapsed.saturating_add(MAX_AHEAD - 1));
         let index = match self.free.pop() {
             Some(index) => index,
             None => {

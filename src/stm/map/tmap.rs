@@ -12,6 +12,29 @@ use crate::stm::{atomically, StmResult, TVar, Transaction};
 /// A transactional hash map: every operation takes the transaction, so map operations
 /// and other `TVar`s commit or retry together. Cloning shares the same map.
 ///
+/// **The closure may run again, so clone what you insert.** `atomically` re-runs its
+/// closure after a conflict or a `retry`, and the closure is `FnMut`: a key or value
+/// moved into the map on the first run is gone on the second. Build the value inside
+/// the closure, or clone it there; a value too large to clone cheaply goes behind an
+/// `Arc`. (Effects outside `TVar`s belong in [`on_commit`](crate::stm::Transaction::on_commit).)
+///
+/// ```
+/// use braid::stm::{atomically, TMap};
+///
+/// let names: TMap<u32, String> = TMap::new();
+/// let ada = String::from("Ada");
+/// // `names.insert(tx, 1, ada)` would not compile: the closure may run more than once.
+/// atomically(|tx| names.insert(tx, 1, ada.clone()));
+/// assert_eq!(atomically(|tx| names.get(tx, &1)).as_deref(), Some("Ada"));
+/// ```
+///
+/// ```compile_fail
+/// # use braid::stm::{atomically, TMap};
+/// # let names: TMap<u32, String> = TMap::new();
+/// let ada = String::from("Ada");
+/// atomically(|tx| names.insert(tx, 1, ada)); // error: cannot move out of `ada` in an FnMut
+/// ```
+///
 /// Built as stm-containers builds its maps: a hash trie whose nodes are `TVar`s, with
 /// each value in a `TVar` of its own. So operations on different keys do not conflict:
 /// - changing the value of an existing key (`insert` over it, [`modify`](TMap::modify),

@@ -13,6 +13,21 @@ use crate::stm::{atomically, StmResult, Transaction};
 /// work on different elements rarely conflicts; `contains` reads only that path.
 /// Cloning shares the same set.
 ///
+/// **The closure may run again, so clone what you insert.** `atomically` re-runs its
+/// closure after a conflict or a `retry`, and the closure is `FnMut`: an element moved
+/// into the set on the first run is gone on the second. Clone it inside the closure (or
+/// keep large elements behind an `Arc`).
+///
+/// ```
+/// use braid::stm::{atomically, TSet};
+///
+/// let seen: TSet<String> = TSet::new();
+/// let word = String::from("braid");
+/// // `seen.insert(tx, word)` would not compile: the closure may run more than once.
+/// assert!(atomically(|tx| seen.insert(tx, word.clone())));
+/// assert!(atomically(|tx| seen.contains(tx, &word)));
+/// ```
+///
 /// ```
 /// use braid::stm::{atomically, TSet};
 ///
