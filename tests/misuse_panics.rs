@@ -9,7 +9,7 @@ use std::sync::{Mutex, Once};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use braid::coro::{self, Scheduler};
+use braid::coro::{self, Generator, Scheduler};
 use braid::exec::Pool;
 use braid::time::interval;
 use braid::JoinSet;
@@ -145,6 +145,21 @@ fn other_misuse_points_at_the_call() {
     let line = line!() + 1;
     let panic = panic_of(|| interval(Duration::ZERO));
     assert_points_here(panic, line, "non-zero period");
+
+    let mut finished: Generator<u8, u8, (), _> = Generator::new(|_co| async move {});
+    finished.start();
+    let line = line!() + 1;
+    let panic = panic_of(|| finished.resume(1));
+    assert_points_here(panic, line, "already completed");
+    let line = line!() + 1;
+    let panic = panic_of(|| finished.start());
+    assert_points_here(panic, line, "already started");
+
+    let mut thrown: Generator<u8, Result<(), u8>, (), _> = Generator::new(|_co| async move {});
+    thrown.close();
+    let line = line!() + 1;
+    let panic = panic_of(|| thrown.throw(3));
+    assert_points_here(panic, line, "already completed");
 }
 
 #[test]
