@@ -288,15 +288,55 @@ fn a_co_used_in_a_pool_task_panics_in_that_task() {
 }
 
 #[test]
-fn the_first_input_cannot_be_taken_after_the_first_yield() {
-    let mut g: Generator<u8, u8, (), _> = Generator::new(|co| async move {
+fn the_first_input_is_gone_after_the_first_yield() {
+    let mut g: Generator<u8, u8, Option<u8>, _> = Generator::new(|co| async move {
         let first = co.first_input();
         co.yield_(first.unwrap_or(0)).await;
-        co.first_input(); // too late: panics
+        co.first_input() // too late: taken
     });
     assert_eq!(g.resume(3), GeneratorState::Yielded(3));
-    let err = quietly(|| catch_unwind(AssertUnwindSafe(|| g.resume(4)))).unwrap_err();
-    assert!(panic_message(err).contains("past its first step"));
+    assert_eq!(g.resume(4), GeneratorState::Complete(None));
+}
+
+/// The reviewer's program: a body lends its `Co` and its poll's waker to two scoped
+/// threads, each of which polls a `yield_` future of its own. Before the slot was found
+/// through the polling thread's record, both wrote the slot at once (a data race, torn
+/// values read back). Now each thread finds no generator running on it and panics
+/// before touching anything, and the generator sees no yield.
+#[test]
+fn yield_futures_polled_on_scoped_threads_inside_the_poll_panic_instead_of_racing() {
+    use std::future::poll_fn;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    let refused = &refused;
+    let mut g = Generator::new(move |co: Co<Vec<u8>>| async move {
+        poll_fn(|cx| {
+            let waker = cx.waker();
+            std::thread::scope(|s| {
+                for i in 0..2usize {
+                    let co = &co;
+                    s.spawn(move || {
+                        let outcome = catch_unwind(AssertUnwindSafe(|| {
+                            let mut cx = Context::from_waker(waker);
+                            let mut y = pin!(co.yield_(vec![i as u8; 1 + i * 1000]));
+                            let _ = y.as_mut().poll(&mut cx);
+                        }));
+                        let message = panic_message(outcome.unwrap_err());
+                        assert!(message.contains("is not the one running"), "{message}");
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            });
+            Poll::Ready(())
+        })
+        .await;
+        co.yield_(vec![7]).await;
+    });
+    let first = quietly(|| g.next());
+    assert_eq!(first, Some(vec![7]), "only the body's own yield arrived");
+    assert_eq!(refused.load(Ordering::SeqCst), 2);
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! join handle, another runtime's I/O) and yields values, consumed as a [`Stream`].
 //!
 //! It shares the plain generator's slot (see `slot`): the body's `Co::yield_` writes into
-//! the slot through the poll's `Context`. The difference is the waker: the body is polled
-//! with the consumer's waker wrapped, so a future the body awaits registers (a clone of)
+//! the slot of the generator the thread is polling. The difference is the waker: the
+//! body is polled with the consumer's `Context`, so a future the body awaits registers
 //! the consumer's waker and wakes the consumer when it is ready. A poll of the stream
 //! polls the body once: it yields (`Ready(Some)`), returns (`Ready(None)`), or waits on
 //! something else (`Pending`).
@@ -154,7 +154,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
         let slot: *mut Slot<Y, ()> = &mut self.slot;
         // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
         // reached only through it until the call returns.
-        match unsafe { slot::poll_body(slot, Some(cx.waker()), &mut self.body) } {
+        match unsafe { slot::poll_body(slot, cx, &mut self.body) } {
             Poll::Ready(()) => {
                 self.close();
                 Poll::Ready(None)

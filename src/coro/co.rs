@@ -2,11 +2,11 @@
 //! input back, take the first resume's input, or delegate to another generator.
 //!
 //! A `Co` carries no pointer, only its generator's id; it reaches the slot through the
-//! `Context` of the poll running the body (see `slot`), so using it anywhere else panics
-//! before it touches anything.
+//! thread's record of the generator it is polling (see `slot`), so using it anywhere
+//! else panics before it touches anything.
 
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
@@ -63,12 +63,12 @@ impl<Y, R> Co<Y, R> {
     }
 
     /// The input of the first `resume`, if this generator was started with `resume` and
-    /// the body has not taken it yet. Call it in the first step, before the first
-    /// `yield_`.
+    /// the body has not taken it yet: call it before the first `yield_` (afterwards it is
+    /// `None`).
     ///
     /// # Panics
-    /// When called outside the generator's first step: after the body's first `yield_`,
-    /// or through a `Co` that escaped its body (its generator ended, or another one is
+    /// When called anywhere but in this `Co`'s own generator's body while the generator
+    /// runs it (the `Co` escaped its body: its generator ended, or another one is
     /// running).
     ///
     /// ```
@@ -85,9 +85,10 @@ impl<Y, R> Co<Y, R> {
     /// ```
     #[track_caller]
     pub fn first_input(&self) -> Option<R> {
-        match slot::take_first_input::<Y, R>(self.id) {
-            Ok(input) => input,
-            Err(()) => not_in_first_step(),
+        match slot::slot_for::<Y, R>(self.id) {
+            // SAFETY: `slot_for` gave the slot during the current poll, on this thread.
+            Some(slot) => unsafe { slot::take_first_input(slot) },
+            None => used_outside_its_generator("first_input"),
         }
     }
 
@@ -122,14 +123,9 @@ impl<Y, R> Co<Y, R> {
     where
         Fut2: ?Sized + Future<Output = Ret2>,
     {
-        let id = self.id;
-        poll_fn(|cx| {
-            if slot::slot_in::<Y, R>(cx, id).is_none() {
-                used_outside_its_generator("yield_from");
-            }
-            Poll::Ready(())
-        })
-        .await;
+        if slot::slot_for::<Y, R>(self.id).is_none() {
+            used_outside_its_generator("yield_from");
+        }
         assert!(
             !inner.has_started(),
             "braid::coro::Co::yield_from: the inner generator has already started; \
@@ -171,8 +167,8 @@ impl<Y, R> Future for YieldNow<Y, R> {
     type Output = R;
 
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        let Some(slot) = slot::slot_in::<Y, R>(cx, self.id) else {
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+        let Some(slot) = slot::slot_for::<Y, R>(self.id) else {
             used_outside_its_generator("yield_")
         };
         if !self.yielded {
@@ -180,13 +176,13 @@ impl<Y, R> Future for YieldNow<Y, R> {
             // SAFETY: `yielded` was false, so the value is still here; it is marked
             // moved out just above and never read again.
             let value = unsafe { ManuallyDrop::take(&mut self.value) };
-            // SAFETY: `slot` came from `slot_in` during this poll.
+            // SAFETY: `slot` came from `slot_for` during this poll, on this thread.
             if let Err(value) = unsafe { slot::put_yielded(slot, value) } {
                 two_yields_at_once(value);
             }
             return Poll::Pending;
         }
-        // SAFETY: `slot` came from `slot_in` during this poll.
+        // SAFETY: `slot` came from `slot_for` during this poll, on this thread.
         match unsafe { slot::take_input(slot) } {
             Some(input) => Poll::Ready(input),
             // Polled again without a resume (by a combinator in the body, not by the
@@ -214,16 +210,6 @@ fn used_outside_its_generator(what: &str) -> ! {
          runs it (not after it completed or was dropped, not in another generator, a task \
          or a thread), so a value yielded now would be lost. Do not return a Co or keep it \
          elsewhere"
-    )
-}
-
-#[cold]
-#[track_caller]
-fn not_in_first_step() -> ! {
-    panic!(
-        "braid::coro::Co::first_input: the generator this Co belongs to has ended, or is \
-         past its first step: take the first input in the body before its first yield_ \
-         (and only through the body's own Co)"
     )
 }
 

@@ -25,10 +25,10 @@ use std::future::Future;
 use std::iter::FusedIterator;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 
 use super::co::Co;
-use super::slot::{self, FirstStep, Invariant, Slot};
+use super::slot::{self, Invariant, Slot};
 
 /// What a generator did when resumed: yielded a value, or returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -405,15 +405,7 @@ where
     #[track_caller]
     fn first_step(&mut self) -> GeneratorState<Y, Ret> {
         self.started = true;
-        let slot: *mut Slot<Y, R> = &mut self.slot;
-        let polled = {
-            // SAFETY: `slot` points into `self`, borrowed mutably for this whole block,
-            // in which the slot is reached only through `slot` (by the guard's
-            // `first_input` and by the poll).
-            let _first_step = unsafe { FirstStep::enter(slot) };
-            // SAFETY: as above.
-            unsafe { slot::poll_body(slot, None, &mut self.body) }
-        };
+        let polled = self.poll_body();
         let untaken = self.slot.take_first_input();
         if untaken.is_some() && (size_of::<R>() != 0 || std::mem::needs_drop::<R>()) {
             drop(polled);
@@ -431,11 +423,23 @@ where
     /// Polls the body once.
     #[inline]
     fn step(&mut self) -> GeneratorState<Y, Ret> {
+        let polled = self.poll_body();
+        self.after(polled)
+    }
+
+    /// Polls the body once, with a no-op waker: nothing but a resume runs it again.
+    #[inline]
+    fn poll_body(&mut self) -> Poll<Ret> {
         let slot: *mut Slot<Y, R> = &mut self.slot;
         // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
         // reached only through it until the call returns.
-        let polled = unsafe { slot::poll_body(slot, None, &mut self.body) };
-        self.after(polled)
+        unsafe {
+            slot::poll_body(
+                slot,
+                &mut Context::from_waker(Waker::noop()),
+                &mut self.body,
+            )
+        }
     }
 
     /// What a poll of the body means: a return, a yield, or a foreign future.

@@ -1,48 +1,51 @@
 //! The slot a generator and its body pass values through, and the one way the body
-//! reaches it: the `Context` of the poll that is running the body.
+//! reaches it: the thread-local record of the generator whose body this thread is
+//! polling right now.
 //!
 //! # How a value crosses
-//! A generator owns its [`Slot`] inline. To run the body it builds a [`Waker`] whose data
-//! pointer is the slot's address and whose vtable is [`SLOT_VTABLE`], and polls the body
-//! with it. A `yield_` future, polled inside the body, finds the slot through
-//! [`slot_in`]: the waker's vtable must be `SLOT_VTABLE` and the slot's generator id must
-//! be the one its `Co` was made with, or it panics. It writes the yielded value and
-//! returns `Pending`; the generator reads the value back once the poll returns. The next
-//! resume writes its input the same way round. One write and one read per direction, no
-//! `Option` taken and put back, no reference count, no thread-local, no lock.
+//! A generator owns its [`Slot`] inline. To run the body it marks the slot as the one
+//! being polled on this thread ([`poll_body`]: the slot's address and its generator's
+//! id in a thread-local, the previous ones put back when the poll returns or unwinds),
+//! and polls the body. A `yield_` future, polled inside the body, finds the slot through
+//! [`slot_for`]: the thread's current generator must be the one its `Co` was made by, or
+//! it panics. It writes the yielded value and returns `Pending`; the generator reads the
+//! value back once the poll returns. The next resume writes its input the same way
+//! round. One write and one read per direction, no `Option` taken and put back, no
+//! reference count, no lock, no atomic.
 //!
 //! # Why this is sound, and why a generator may be `Send`
 //! The slot is touched only by the thread that is polling the body, during that poll:
-//! - The slot's address exists only in the waker built for one poll, which lives on the
-//!   polling thread's stack and is dropped when the poll returns. Cloning that waker does
-//!   not copy the address: [`SLOT_VTABLE`]'s `clone` returns a clone of the *outer* waker
-//!   (the consumer's, for an async generator; a no-op one for a plain generator), so a
-//!   future the body awaits keeps a waker that knows nothing of the slot.
+//! - The slot's address is published only in a thread-local of the polling thread, and
+//!   only while its generator polls the body; the generator holds itself mutably all
+//!   that time and touches the slot only through that address. Another thread (one
+//!   that the body starts inside the poll with `std::thread::scope`, say, and hands a
+//!   `yield_` future to) sees its own thread-local, in which no generator is running,
+//!   so it can never write the slot while the polling thread does.
 //! - A `Co` holds no pointer at all, only its generator's id (a number never reused in
-//!   the process, [`next_id`]). Used anywhere but inside its own generator's poll (in
-//!   another generator, on another task or thread, after its generator ended), it sees a
-//!   foreign vtable or a foreign id and panics before it reads or writes anything. The
-//!   id also stands in for the types: only the generator that made a `Co<Y, R>` has that
+//!   the process, from [`next_id`]). Used anywhere but inside its own generator's poll
+//!   (in another generator, on another task or thread, after its generator ended), it
+//!   finds another id or none and panics before it reads or writes anything. The id
+//!   also stands in for the types: only the generator that made a `Co<Y, R>` has that
 //!   id, and its slot is a `Slot<Y, R>`.
-//! - The first resume's input is the one value a body takes outside a poll of its own
-//!   futures (`Co::first_input` is a plain call). It is handed over through
-//!   [`FirstStep`], a thread-local set only while the first step runs on this thread.
+//! - The body is polled with the caller's own `Context` (a no-op waker for a plain
+//!   generator, the consumer's for an async one), so nothing the body awaits can carry
+//!   the slot's address out of the poll.
 //!
 //! So a generator holds nothing that a thread could share behind the compiler's back: it
 //! is `Send` exactly when its slot (`Y`, `R`) and its body are, by the compiler's own
 //! rules (no `unsafe impl`). The failures known elsewhere (generator-rs #58, next-gen
-//! #13) come from a yielder reachable from outside the generator's own execution, a
-//! thread-local or a pointer kept across resumes; here neither outlives one poll.
-//! Nothing in the slot is atomic, and no part of it can be reached from two threads, so
-//! it needs no loom model.
+//! #13) come from a yielder reachable from outside the generator's own execution; here
+//! the slot's address never outlives one poll on one thread. No part of the slot can be
+//! reached from two threads, so it needs no loom model; the thread-local goes through
+//! `sync` so that loom's simulated threads each have their own.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::ptr;
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::task::{Context, Poll};
 
 use crate::sync::outside_loom::{AtomicU64, Ordering};
 
@@ -50,27 +53,10 @@ use crate::sync::outside_loom::{AtomicU64, Ordering};
 /// `Co` must never be used at a type its slot does not hold, not even a subtype.
 pub(super) type Invariant<T> = PhantomData<fn(T) -> T>;
 
-/// The part of a slot that does not depend on its types, first in memory so the waker's
-/// vtable functions (which are not generic) can read it.
-#[repr(C)]
-struct Header {
+/// Values in flight between a generator and its body.
+pub(super) struct Slot<Y, R> {
     /// The generator's id: a `Co` with another id is not this generator's.
     id: u64,
-    /// The waker the generator itself was polled with, for clones: a no-op waker for a
-    /// plain generator (set once), the consumer's for an async one (set for each poll).
-    outer: *const Waker,
-}
-
-// SAFETY: `outer` is dereferenced only during the poll it was set for, on the polling
-// thread (by the slot waker's functions), never through a shared `Header`.
-unsafe impl Send for Header {}
-// SAFETY: as above.
-unsafe impl Sync for Header {}
-
-/// Values in flight between a generator and its body.
-#[repr(C)]
-pub(super) struct Slot<Y, R> {
-    header: Header,
     has_yielded: bool,
     has_input: bool,
     yielded: MaybeUninit<Y>,
@@ -82,10 +68,7 @@ pub(super) struct Slot<Y, R> {
 impl<Y, R> Slot<Y, R> {
     pub(super) fn new() -> Self {
         Slot {
-            header: Header {
-                id: next_id(),
-                outer: Waker::noop(),
-            },
+            id: next_id(),
             has_yielded: false,
             has_input: false,
             yielded: MaybeUninit::uninit(),
@@ -97,7 +80,7 @@ impl<Y, R> Slot<Y, R> {
     /// The id a `Co` of this generator carries.
     #[inline]
     pub(super) fn id(&self) -> u64 {
-        self.header.id
+        self.id
     }
 
     /// The value the body yielded in the poll that just returned, if it yielded.
@@ -144,29 +127,6 @@ impl<Y, R> Slot<Y, R> {
         }
         self.first_input = None;
     }
-
-    /// Runs `poll` with a `Context` that leads to the slot at `slot`, wrapping `outer`
-    /// (or the waker wrapped last time, if `None`): every waker cloned from it is a clone
-    /// of the wrapped one.
-    ///
-    /// # Safety
-    /// `slot` is valid for the whole call, and nothing else touches the slot during it
-    /// (the caller holds the generator mutably and reaches the slot only through `slot`).
-    #[inline]
-    pub(super) unsafe fn poll_with<T>(
-        slot: *mut Self,
-        outer: Option<&Waker>,
-        poll: impl FnOnce(&mut Context<'_>) -> T,
-    ) -> T {
-        if let Some(outer) = outer {
-            // SAFETY: the caller's promise: `slot` is valid and ours alone.
-            unsafe { (*slot).header.outer = outer };
-        }
-        // SAFETY: SLOT_VTABLE's functions read the `Header` at `slot`, which outlives the
-        // waker: the waker is dropped (with a no-op drop) before this function returns.
-        let waker = ManuallyDrop::new(unsafe { Waker::new(slot as *const (), &SLOT_VTABLE) });
-        poll(&mut Context::from_waker(&waker))
-    }
 }
 
 impl<Y, R> Drop for Slot<Y, R> {
@@ -175,30 +135,88 @@ impl<Y, R> Drop for Slot<Y, R> {
     }
 }
 
-/// The slot of the generator whose poll `cx` belongs to, if `cx` is that of the
-/// generator with `id`. The pointer is valid until the current poll returns.
+/// The generator whose body this thread is polling: its id and its slot.
+#[derive(Clone, Copy)]
+struct Running {
+    id: u64,
+    slot: *mut (),
+}
+
+const NOBODY: Running = Running {
+    id: 0,
+    slot: ptr::null_mut(),
+};
+
+crate::sync::thread_local! {
+    /// The generator whose body this thread is polling right now, or `NOBODY`.
+    static RUNNING: Cell<Running> = const { Cell::new(NOBODY) };
+}
+
+/// Polls `body` once with `cx`, as the generator owning `slot`: while it runs, the
+/// body's `Co` finds the slot through [`slot_for`]. If the body panics, it is dropped
+/// (its live locals were dropped by the unwind; it must never be polled again) and the
+/// panic goes on; either way the thread's previous running generator is put back (a
+/// body that resumes another generator nests).
+///
+/// # Safety
+/// `slot` is valid for the whole call, and nothing else touches the slot during it (the
+/// caller holds the generator mutably and reaches the slot only through `slot`).
 #[inline]
-pub(super) fn slot_in<Y, R>(cx: &Context<'_>, id: u64) -> Option<*mut Slot<Y, R>> {
-    let waker = cx.waker();
-    if !ptr::eq(waker.vtable(), &SLOT_VTABLE) {
-        return None;
+pub(super) unsafe fn poll_body<Y, R, Fut: ?Sized + Future>(
+    slot: *mut Slot<Y, R>,
+    cx: &mut Context<'_>,
+    body: &mut Option<Pin<Box<Fut>>>,
+) -> Poll<Fut::Output> {
+    /// Puts the outer running generator back, on return and on unwind.
+    struct Restore(Running);
+    impl Drop for Restore {
+        #[inline]
+        fn drop(&mut self) {
+            RUNNING.with(|running| running.set(self.0));
+        }
     }
-    let header = waker.data() as *const Header;
-    // SAFETY: a waker with SLOT_VTABLE is made only by `poll_with`, whose data is a live
-    // `Slot` beginning with its `Header` (`repr(C)`), for the duration of this poll.
-    if unsafe { (*header).id } != id {
+    /// Drops the body if the poll unwinds; forgotten otherwise.
+    struct DropOnUnwind<'a, Fut: ?Sized>(&'a mut Option<Pin<Box<Fut>>>);
+    impl<Fut: ?Sized> Drop for DropOnUnwind<'_, Fut> {
+        fn drop(&mut self) {
+            *self.0 = None;
+        }
+    }
+
+    let this = Running {
+        // SAFETY: the caller's promise: `slot` is valid.
+        id: unsafe { (*slot).id },
+        slot: slot as *mut (),
+    };
+    let _restore = Restore(RUNNING.with(|running| running.replace(this)));
+    let on_unwind = DropOnUnwind(body);
+    let Some(running) = on_unwind.0.as_mut() else {
+        unreachable!("braid::coro: a finished generator's body polled")
+    };
+    let polled = running.as_mut().poll(cx);
+    std::mem::forget(on_unwind);
+    polled
+}
+
+/// The slot of the generator with `id`, if this thread is polling its body now. The
+/// pointer is valid until that poll returns, and only on this thread.
+#[inline]
+pub(super) fn slot_for<Y, R>(id: u64) -> Option<*mut Slot<Y, R>> {
+    let running = RUNNING.with(|running| running.get());
+    // No generator has id 0, so `NOBODY` matches no `Co`.
+    if running.id != id {
         return None;
     }
     // The ids match, so this is the slot of the generator that made the `Co` asking,
     // whose types are `Y` and `R`.
-    Some(header as *mut Slot<Y, R>)
+    Some(running.slot as *mut Slot<Y, R>)
 }
 
 /// Writes a value the body yields. Returns the value back if one is already waiting
 /// (two `yield_`s pending in one step), for the caller to refuse.
 ///
 /// # Safety
-/// `slot` comes from [`slot_in`] during the current poll.
+/// `slot` comes from [`slot_for`] during the current poll, on this thread.
 #[inline]
 pub(super) unsafe fn put_yielded<Y, R>(slot: *mut Slot<Y, R>, value: Y) -> Result<(), Y> {
     // SAFETY: the caller's promise: `slot` is live and only this poll touches it.
@@ -214,7 +232,7 @@ pub(super) unsafe fn put_yielded<Y, R>(slot: *mut Slot<Y, R>, value: Y) -> Resul
 /// Takes the input a resume left for the body, if there is one.
 ///
 /// # Safety
-/// `slot` comes from [`slot_in`] during the current poll.
+/// `slot` comes from [`slot_for`] during the current poll, on this thread.
 #[inline]
 pub(super) unsafe fn take_input<Y, R>(slot: *mut Slot<Y, R>) -> Option<R> {
     // SAFETY: the caller's promise: `slot` is live and only this poll touches it.
@@ -228,130 +246,20 @@ pub(super) unsafe fn take_input<Y, R>(slot: *mut Slot<Y, R>) -> Option<R> {
     }
 }
 
-/// The vtable of a waker that leads to a slot. Every waker made from it by `clone` is a
-/// clone of the outer waker, so the slot's address never outlives the poll.
-static SLOT_VTABLE: RawWakerVTable =
-    RawWakerVTable::new(clone_outer, wake_outer, wake_outer_by_ref, drop_nothing);
-
-/// The outer waker behind a slot waker's data.
+/// Takes the first resume's input, if it is still there.
 ///
 /// # Safety
-/// `data` is the data of a waker made by `poll_with`, during its poll.
-unsafe fn outer<'a>(data: *const ()) -> &'a Waker {
-    // SAFETY: `poll_with` stored the address of a waker that outlives the poll.
-    unsafe { &*(*(data as *const Header)).outer }
+/// `slot` comes from [`slot_for`] during the current poll, on this thread.
+pub(super) unsafe fn take_first_input<Y, R>(slot: *mut Slot<Y, R>) -> Option<R> {
+    // SAFETY: the caller's promise: `slot` is live and only this poll touches it.
+    unsafe { (*slot).first_input.take() }
 }
-
-unsafe fn clone_outer(data: *const ()) -> RawWaker {
-    // SAFETY: only wakers made by `poll_with` have this vtable, and they exist only
-    // during the poll (never cloned into another slot waker).
-    let clone = ManuallyDrop::new(unsafe { outer(data) }.clone());
-    // The clone's ownership passes to the new `Waker` built from these parts.
-    RawWaker::new(clone.data(), clone.vtable())
-}
-
-unsafe fn wake_outer(data: *const ()) {
-    // A slot waker is never owned (`poll_with` keeps it in a `ManuallyDrop`, and clones
-    // are the outer waker's), so this runs only if someone builds one by hand.
-    // SAFETY: as for `clone_outer`.
-    unsafe { outer(data) }.wake_by_ref();
-}
-
-unsafe fn wake_outer_by_ref(data: *const ()) {
-    // SAFETY: as for `clone_outer`.
-    unsafe { outer(data) }.wake_by_ref();
-}
-
-unsafe fn drop_nothing(_: *const ()) {}
 
 /// A generator id never handed out before in this process.
 fn next_id() -> u64 {
     // Bookkeeping, not synchronization: only uniqueness matters, which a relaxed
     // read-modify-write gives (every RMW sees the latest value in the modification
-    // order). A u64 does not wrap in the life of a process.
-    sync_static_id::NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-mod sync_static_id {
-    use super::AtomicU64;
-    /// Starts at 1: no generator has id 0, so a zeroed header matches no `Co`.
-    pub(super) static NEXT: AtomicU64 = AtomicU64::new(1);
-}
-
-crate::sync::thread_local! {
-    /// The generator whose first step is running on this thread: its id and its slot's
-    /// first input, for `Co::first_input`. Null outside a first step.
-    static FIRST_STEP: Cell<(u64, *mut ())> = const { Cell::new((0, ptr::null_mut())) };
-}
-
-/// Marks the first step of the generator owning `slot` as running on this thread, until
-/// dropped (also when the body panics). Nested first steps (a body starting another
-/// generator) restore the outer one.
-pub(super) struct FirstStep {
-    outer: (u64, *mut ()),
-}
-
-impl FirstStep {
-    /// # Safety
-    /// `slot` is valid until the returned guard drops, and during that time the slot's
-    /// first input is reached only through it (by `take_first_input` on this thread).
-    pub(super) unsafe fn enter<Y, R>(slot: *mut Slot<Y, R>) -> FirstStep {
-        // SAFETY: the caller's promise: `slot` is valid.
-        let this = (unsafe { (*slot).header.id }, slot as *mut ());
-        FirstStep {
-            outer: FIRST_STEP.with(|current| current.replace(this)),
-        }
-    }
-}
-
-impl Drop for FirstStep {
-    fn drop(&mut self) {
-        FIRST_STEP.with(|current| current.set(self.outer));
-    }
-}
-
-/// Whether the first step of the generator with `id` is running on this thread; if so,
-/// its first input (taken).
-pub(super) fn take_first_input<Y, R>(id: u64) -> Result<Option<R>, ()> {
-    let (current, slot) = FIRST_STEP.with(|current| current.get());
-    if current != id || slot.is_null() {
-        return Err(());
-    }
-    let slot = slot as *mut Slot<Y, R>;
-    // SAFETY: `FirstStep::enter` stored this slot for the first step now running on this
-    // thread, with the promise that it stays valid and that its first input is reached
-    // only from here until the step ends; the generator with `id` made it, so its types
-    // are `Y` and `R`.
-    Ok(unsafe { (*slot).first_input.take() })
-}
-
-/// Polls `body` once with a `Context` that leads to `slot` and wraps `outer` (see
-/// [`Slot::poll_with`]). If the body
-/// panics, it is dropped (its live locals were dropped by the unwind; it must never be
-/// polled again) and the panic goes on.
-///
-/// # Safety
-/// As for [`Slot::poll_with`]: `slot` is valid for the call and reached only through it.
-#[inline]
-pub(super) unsafe fn poll_body<Y, R, Fut: ?Sized + Future>(
-    slot: *mut Slot<Y, R>,
-    outer: Option<&Waker>,
-    body: &mut Option<Pin<Box<Fut>>>,
-) -> Poll<Fut::Output> {
-    /// Drops the body if the poll unwinds; forgotten otherwise.
-    struct DropOnUnwind<'a, Fut: ?Sized>(&'a mut Option<Pin<Box<Fut>>>);
-    impl<Fut: ?Sized> Drop for DropOnUnwind<'_, Fut> {
-        fn drop(&mut self) {
-            *self.0 = None;
-        }
-    }
-
-    let on_unwind = DropOnUnwind(body);
-    let Some(running) = on_unwind.0.as_mut() else {
-        unreachable!("braid::coro: a finished generator's body polled")
-    };
-    // SAFETY: the caller's promise.
-    let polled = unsafe { Slot::poll_with(slot, outer, |cx| running.as_mut().poll(cx)) };
-    std::mem::forget(on_unwind);
-    polled
+    // order). A u64 does not wrap in the life of a process. Starts at 1: `NOBODY` is 0.
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
