@@ -444,7 +444,18 @@ impl Scheduler {
         let main_waker = {
             let (woken, shared) = (woken.clone(), self.shared.clone());
             CountedWaker::new(move || {
-                woken.store(true, Ordering::SeqCst);
+                // A swap, not a store: the scheduler's thread only ever swaps `woken`
+                // (back to false, below), so every write to it is a read-modify-write and
+                // they form one chain, each reading the one before. On hardware the two
+                // are the same (a SeqCst store is an `xchg` on x86), and a swap after the
+                // scheduler's last swap is read by its next one either way. But loom 0.7
+                // orders a plain store only partially against RMWs it never observed
+                // (tokio-rs/loom#252): it let the scheduler's swap after the unpark below
+                // read its own older `false` instead of this `true`, and park for good
+                // (a `Scheduler::block_on` of a queue's `get_async` woken from another
+                // thread, `models/loom_coro_scheduler.rs`), an outcome no real machine
+                // has, since a swap reads the latest value in modification order.
+                woken.swap(true, Ordering::SeqCst);
                 // SeqCst fence: pairs with the one in `sleep` (store, fence, load on both
                 // sides): either this sees `sleeping`, or `sleep` sees `woken`.
                 fence(Ordering::SeqCst);
