@@ -499,7 +499,18 @@ impl Scheduler {
                 return Ok(None);
             }
             if let Some(deadlock) = self.deadlock(main.is_some().then_some(&main_waker)) {
-                return Err(deadlock);
+                // `block_on`'s waker may have been used and dropped on another thread since
+                // the look at `woken` above: then `deadlock` counted no clone of it, and
+                // what it saw is a wake, not a deadlock (100,000 `block_on`s of a future
+                // woken from another thread reported one such deadlock). The waker sets
+                // `woken` before its clone's reference goes (a Release decrement); `clones`
+                // read that count, and this Acquire fence orders it before the load below.
+                // (Loom cannot see this race: the count is a `std` Arc's.)
+                fence(Ordering::Acquire);
+                if !woken.load(Ordering::SeqCst) {
+                    return Err(deadlock);
+                }
+                continue;
             }
             self.sleep(&woken);
         }
