@@ -1,4 +1,3 @@
-#![cfg(not(loom))]
 //! The Pool's contract: results, panics, cancellation, shutdown, join, scope, map,
 //! blocking work, and tasks that wait on transactions.
 #![cfg(not(loom))]
