@@ -3,7 +3,8 @@
 //! `block_on`'s own future: the wake is never lost (the run finishes), and the deadlock
 //! check does not fire while another thread holds the waker. A task that yields waits in
 //! the queue still holding `RUNNING`: an abort or a wake from another thread racing that
-//! is neither lost nor doubled.
+//! is neither lost nor doubled. `block_on`'s future waiting in a transaction gets both
+//! wake-ups of another thread's put and close.
 
 #[path = "common/gate.rs"]
 mod gate;
@@ -13,6 +14,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use braid::coro::{yield_now, Scheduler};
+use braid::stm::{atomically, TQueue};
 use gate::Gate;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -43,6 +45,35 @@ fn block_on_wakes_for_its_own_future_opened_from_another_thread() {
             .block_on(gate)
             .expect("another thread holds the waker: no deadlock");
         opener.join().unwrap();
+    });
+}
+
+/// `block_on`'s own future waits in a transaction (a queue's `get_async`) while another
+/// thread puts a value and then closes the queue: both wake-ups reach the sleeping
+/// scheduler. The second once found loom (not the code) losing its wake-up: see the swap
+/// in `Scheduler::drive`'s waker.
+#[test]
+fn block_on_receives_a_put_and_a_close_from_another_thread() {
+    loom::model(|| {
+        let queue = TQueue::new();
+        let producer = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                queue.put(1u32).unwrap();
+                atomically(|tx| queue.close(tx));
+            })
+        };
+        let got = Scheduler::new()
+            .block_on(async {
+                let mut got = Vec::new();
+                while let Some(n) = queue.get_async().await {
+                    got.push(n);
+                }
+                got
+            })
+            .expect("the producer holds the waker: no deadlock");
+        assert_eq!(got, [1]);
+        producer.join().unwrap();
     });
 }
 

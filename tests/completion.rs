@@ -1,3 +1,4 @@
+#![cfg(not(loom))]
 //! Waiting for tasks with deadlines and in completion order, through the public API
 //! only: `JoinHandle::join_timeout`, `JoinSet`, `atomically_async_timeout` and the
 //! Pool's graceful shutdown.
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use braid::coro::{self, Scheduler};
 use braid::exec::{self, Pool};
-use braid::stm::{atomically, atomically_async_timeout, TQueue, TVar};
+use braid::stm::{atomically, atomically_async, atomically_async_timeout, check, TQueue, TVar};
 use braid::time::sleep;
 use braid::JoinSet;
 
@@ -100,19 +101,32 @@ fn join_timeout_on_a_scheduler_handle_is_refused() {
 
 #[test]
 fn a_join_set_yields_results_in_completion_order() {
+    // Each task waits for its turn; the test opens one turn at a time and takes the
+    // result before opening the next, so the tasks finish in turn order, which is
+    // neither the order they went in nor one a busy machine can shuffle.
     let pool = Pool::new(2);
+    let turn = TVar::new(0u64);
     let mut set = JoinSet::new();
-    for ms in [60u64, 20, 40, 0] {
+    for rank in [3u64, 1, 2, 0] {
+        let turn = turn.clone();
         set.push(pool.spawn(async move {
-            sleep(Duration::from_millis(ms)).await;
-            ms
+            atomically_async(|tx| check(turn.read(tx)? == rank)).await;
+            rank
         }));
     }
     assert_eq!(set.len(), 4);
-    let order: Vec<u64> = std::iter::from_fn(|| set.join_next_blocking())
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(order, [0, 20, 40, 60]);
+    let mut order = Vec::new();
+    for rank in 0..4 {
+        atomically(|tx| turn.write(tx, rank));
+        // Only the task whose turn it is can finish: a set waiting on any other (the
+        // first pushed, say) times out here instead of hanging.
+        let next = set
+            .join_next_blocking_timeout(LONG)
+            .expect("the task whose turn it is finishes")
+            .expect("the set still holds that task");
+        order.push(next.unwrap());
+    }
+    assert_eq!(order, [0, 1, 2, 3]);
     assert!(set.is_empty());
     assert!(set.join_next_blocking().is_none());
 }

@@ -179,6 +179,18 @@ fn a_worker_blocked_in_join_wakes_for_a_commit_from_outside() {
 #[test]
 fn yielding_tasks_take_turns() {
     let pool = Pool::new(1);
+    // A first task holds the one worker until all three are queued: otherwise it may
+    // start task 0, which then yields to nobody, before the others exist. The three go
+    // in only once the worker runs that task, so it takes them in one batch, in order.
+    let barrier = Arc::new(Barrier::new(2));
+    let gate = pool.spawn({
+        let barrier = barrier.clone();
+        async move {
+            barrier.wait(); // the worker runs this task
+            barrier.wait(); // all three are queued
+        }
+    });
+    barrier.wait();
     let (sender, receiver) = mpsc::channel();
     let tasks: Vec<_> = (0..3)
         .map(|id| {
@@ -191,6 +203,8 @@ fn yielding_tasks_take_turns() {
             })
         })
         .collect();
+    barrier.wait();
+    gate.join().unwrap();
     for task in tasks {
         task.join().unwrap();
     }

@@ -1,3 +1,4 @@
+#![cfg(not(loom))]
 //! Property: tasks sleeping for distinct random durations come out of a `JoinSet` in
 //! deadline order (on the Scheduler, whose single thread makes the order exact).
 

@@ -444,7 +444,18 @@ impl Scheduler {
         let main_waker = {
             let (woken, shared) = (woken.clone(), self.shared.clone());
             CountedWaker::new(move || {
-                woken.store(true, Ordering::SeqCst);
+                // A swap, not a store: the scheduler's thread only ever swaps `woken`
+                // (back to false, below), so every write to it is a read-modify-write and
+                // they form one chain, each reading the one before. On hardware the two
+                // are the same (a SeqCst store is an `xchg` on x86), and a swap after the
+                // scheduler's last swap is read by its next one either way. But loom 0.7
+                // orders a plain store only partially against RMWs it never observed
+                // (tokio-rs/loom#252): it let the scheduler's swap after the unpark below
+                // read its own older `false` instead of this `true`, and park for good
+                // (a `Scheduler::block_on` of a queue's `get_async` woken from another
+                // thread, `models/loom_coro_scheduler.rs`), an outcome no real machine
+                // has, since a swap reads the latest value in modification order.
+                woken.swap(true, Ordering::SeqCst);
                 // SeqCst fence: pairs with the one in `sleep` (store, fence, load on both
                 // sides): either this sees `sleeping`, or `sleep` sees `woken`.
                 fence(Ordering::SeqCst);
@@ -488,7 +499,18 @@ impl Scheduler {
                 return Ok(None);
             }
             if let Some(deadlock) = self.deadlock(main.is_some().then_some(&main_waker)) {
-                return Err(deadlock);
+                // `block_on`'s waker may have been used and dropped on another thread since
+                // the look at `woken` above: then `deadlock` counted no clone of it, and
+                // what it saw is a wake, not a deadlock (100,000 `block_on`s of a future
+                // woken from another thread reported one such deadlock). The waker sets
+                // `woken` before its clone's reference goes (a Release decrement); `clones`
+                // read that count, and this Acquire fence orders it before the load below.
+                // (Loom cannot see this race: the count is a `std` Arc's.)
+                fence(Ordering::Acquire);
+                if !woken.load(Ordering::SeqCst) {
+                    return Err(deadlock);
+                }
+                continue;
             }
             self.sleep(&woken);
         }
