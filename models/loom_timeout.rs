@@ -54,3 +54,30 @@ fn a_timed_retry_that_read_nothing_returns_none() {
         assert_eq!(got, None);
     });
 }
+
+/// A waiter woken by a first commit runs again, still cannot go on, and is past its
+/// deadline: it gives up at that retry (the deadline is checked at every retry after the
+/// first wait, so that commits that keep waking it cannot keep it past the deadline),
+/// having published nothing and left no waiter behind, however the second commit lands.
+#[test]
+fn a_woken_waiter_that_retries_past_its_deadline_leaves_no_trace() {
+    loom::model(|| {
+        let (stage, claimed) = (TVar::new(0u8), TVar::new(false));
+        let committer = {
+            let stage = stage.clone();
+            thread::spawn(move || {
+                atomically(|tx| stage.write(tx, 1));
+                atomically(|tx| stage.write(tx, 2));
+            })
+        };
+        let got = atomically_timeout(Duration::ZERO, |tx| {
+            check(stage.read(tx)? == 2)?;
+            claimed.write(tx, true)
+        });
+        committer.join().unwrap();
+        match got {
+            Some(()) => assert!(claimed.load(), "a committed wait published nothing"),
+            None => assert!(!claimed.load(), "a timed-out wait published its writes"),
+        }
+    });
+}

@@ -125,7 +125,9 @@ pub fn atomically<T>(f: impl FnMut(&mut Transaction) -> StmResult<T>) -> T {
 /// returns `None` if `timeout` passes while the transaction waits in `retry`.
 ///
 /// The deadline bounds the waiting, also while the thread sleeps; it never cuts a running
-/// body short. A timed-out transaction publishes nothing and runs no `on_commit` hooks.
+/// body short. It holds however busy the variables the body read are: a transaction that
+/// other commits keep waking gives up at its first retry after the deadline. A timed-out
+/// transaction publishes nothing and runs no `on_commit` hooks.
 /// ScalaSTM's `retryFor`; Python's `queue.get(timeout=...)` for any condition.
 ///
 /// A body that retries having read no `TVar` has nothing that could wake it, so it
@@ -246,6 +248,14 @@ fn run_again<T>(
 /// priority token, if this transaction took it, is dropped with `contention` as this
 /// returns: before the caller runs the hooks (a hook may commit, and would otherwise
 /// wait for the token its own transaction holds).
+///
+/// The deadline is checked at every retry once the transaction has waited (registered
+/// as a waiter) at least once, not only while it sleeps: while other threads keep
+/// committing to what it read, a wait rarely gets as far as sleeping (a commit wakes it
+/// while it spins, or lands as it registers), and the loop must still end. Between two
+/// retries there are at most the conflicts the contention manager allows before it
+/// takes the priority token. The first wait always happens, so a zero timeout still
+/// looks once for a wake-up, as it always did.
 #[track_caller]
 fn attempts_after_the_first<T>(
     tx: &mut Transaction,
@@ -255,6 +265,7 @@ fn attempts_after_the_first<T>(
 ) -> Option<T> {
     let mut contention = Contention::new();
     let (mut quick_retries, mut retry_pause) = (0, Backoff::new());
+    let mut waited = false;
     loop {
         match outcome {
             Attempt::Committed(value) => return Some(value),
@@ -270,6 +281,11 @@ fn attempts_after_the_first<T>(
                 if nothing_to_wait_for && deadline.is_none() {
                     retried_having_read_nothing();
                 }
+                if waited && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    // Drops the attempt's writes and hooks: nothing is published.
+                    tx.restart();
+                    return None;
+                }
                 if quick_retries < QUICK_RETRIES && !nothing_to_wait_for {
                     // Registering a waiter costs more than a short transaction, and a
                     // hand-off (a queue's other end) often lands within microseconds, so
@@ -277,6 +293,7 @@ fn attempts_after_the_first<T>(
                     quick_retries += 1;
                     tx.restart_after(|| retry_pause.snooze());
                 } else {
+                    waited = true;
                     match register_waiter(tx, WaitToken::for_current_thread()) {
                         // The registration holds counted references, so the attempt's
                         // read set may go; it must, because a thread never sleeps inside its
@@ -345,7 +362,10 @@ pub fn try_atomically<T, E>(
 /// The same body as [`atomically`] with the same guarantees; only the waiting differs.
 /// When the body retries, the future registers its task's `Waker` on every variable the
 /// body read and returns `Pending` instead of blocking the thread, so an executor thread
-/// stays free for other tasks. Any executor works.
+/// stays free for other tasks. If other threads commit to those variables so often that
+/// the registrations of a few runs in a row find a change, it returns `Pending` having
+/// woken its own task, so that one poll never keeps the thread for long (and a timeout
+/// around it can fire). Any executor works.
 ///
 /// # Panics
 /// As [`atomically`]: when polled inside a transaction body, or when the body retries
@@ -405,6 +425,17 @@ pub async fn atomically_async_timeout<T>(
         .ok()
 }
 
+/// How many times one poll of `atomically_async` runs the body again at once when a
+/// commit lands while it registers as a waiter, before it hands the thread back with a
+/// wake-up of its own. Such a race is usually a hand-off arriving (a queue's other end),
+/// served without a trip through the executor by running again at once, as every such
+/// race was before; but while other threads keep committing to what it read, every
+/// registration may find a change, and a poll that looped until one did not would keep
+/// its worker (and every task and timer behind it, a timeout around it included) for as
+/// long. The count is a judgment, not a measurement (no bench runs this race). Under
+/// loom: none, so the models explore the wake-up.
+const RESTARTS_PER_POLL: u32 = if cfg!(loom) { 0 } else { 4 };
+
 /// The future behind `atomically_async`: runs attempts within `poll`, sleeps on retry.
 struct Atomically<F> {
     f: F,
@@ -425,6 +456,7 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
         this.registration = None;
         let mut tx = Transaction::begin();
         let mut contention = Contention::new();
+        let mut restarts = 0;
         loop {
             tx.log.state.has_priority = contention.has_priority();
             match attempt(&mut tx, &mut this.f) {
@@ -449,7 +481,20 @@ impl<T, F: FnMut(&mut Transaction) -> StmResult<T>> Future for Atomically<F> {
                             this.registration = Some(registration);
                             return Poll::Pending;
                         }
-                        None => tx.restart(),
+                        // Something read has already changed: run again at once, a few
+                        // times (see `RESTARTS_PER_POLL`).
+                        None if restarts < RESTARTS_PER_POLL => {
+                            restarts += 1;
+                            tx.restart();
+                        }
+                        // Then yield: the task is woken at once and runs again from
+                        // scratch at its next poll, after the executor has run what was
+                        // waiting (a timer of a timeout around this future among it).
+                        // Nothing stays registered: the failed registration is gone.
+                        None => {
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
                     }
                 }
             }
