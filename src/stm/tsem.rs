@@ -179,7 +179,9 @@ impl fmt::Debug for TSem {
 /// [`TSem::try_acquire_permit`].
 ///
 /// The release is a transaction of its own, so drop a permit outside transaction bodies:
-/// inside one it would be a nested `atomically`, which panics.
+/// inside one it would be a nested `atomically`, which panics. (A permit dropped by a
+/// panic unwinding out of a transaction body is released on a short-lived thread of its
+/// own, so the unwind does not abort the process and the permit still comes back.)
 ///
 /// ```
 /// use braid::stm::{atomically, TSem};
@@ -228,7 +230,15 @@ impl TSemPermit {
 impl Drop for TSemPermit {
     fn drop(&mut self) {
         if let Some(sem) = self.sem.take() {
-            atomically(|tx| sem.release(tx));
+            if std::thread::panicking() {
+                // The unwind may be leaving a transaction body that holds this permit;
+                // a nested `atomically` there would panic again, mid-unwind, and abort
+                // the process. So the release runs on a thread of its own: a panic path,
+                // where a thread's cost does not matter and the permit must not be lost.
+                crate::sync::thread::spawn(move || atomically(|tx| sem.release(tx)));
+            } else {
+                atomically(|tx| sem.release(tx));
+            }
         }
     }
 }
