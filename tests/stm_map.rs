@@ -125,6 +125,95 @@ fn keys_that_share_all_but_the_last_hash_bits_split_deep_and_merge_back() {
 }
 
 #[test]
+fn load_and_contains_now_read_what_commits_published() {
+    let map: TMap<String, Vec<u32>> = TMap::new();
+    assert_eq!(map.load("a"), None);
+    atomically(|tx| map.insert(tx, "a".to_string(), vec![1]));
+    assert_eq!(map.load("a"), Some(vec![1]));
+    atomically(|tx| {
+        map.modify(tx, "a", |mut v| {
+            v.push(2);
+            v
+        })
+    });
+    assert_eq!(map.load("a"), Some(vec![1, 2]));
+    atomically(|tx| {
+        map.insert(tx, "b".to_string(), vec![3])?;
+        // Outside this transaction: its own write is not published yet.
+        assert_eq!(map.load("b"), None);
+        Ok(())
+    });
+    assert_eq!(map.load("b"), Some(vec![3]));
+    atomically(|tx| map.remove(tx, "a"));
+    assert_eq!(map.load("a"), None);
+
+    let set: TSet<u64, Constant> = TSet::with_hasher(Constant);
+    atomically(|tx| set.extend(tx, [1, 2, 3]));
+    assert!(set.contains_now(&2) && !set.contains_now(&4));
+    atomically(|tx| set.remove(tx, &2));
+    assert!(!set.contains_now(&2) && set.contains_now(&3));
+}
+
+/// A writer splits and merges the leaf of key 1 (keys 1 and 1 + 32k share their first 5
+/// hash bits), changes key 1's value in the same commits, and writes values that it then
+/// rolls back. A reader loading key 1 meanwhile must always find it, with values that
+/// only grow (one thread's loads are ordered), and never a rolled-back value.
+#[test]
+fn load_never_sees_a_torn_or_uncommitted_state_while_the_trie_changes_shape() {
+    const ROUNDS: u64 = 20_000;
+    const UNCOMMITTED: u64 = u64::MAX;
+    let map: TMap<u64, (u64, u64), Identity> = TMap::with_hasher(Identity);
+    let set: TSet<u64, Identity> = TSet::with_hasher(Identity);
+    atomically(|tx| {
+        map.insert(tx, 1, (0, 0))?;
+        set.insert(tx, 1).map(drop)
+    });
+    let done = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 1..=ROUNDS {
+                let neighbour = 1 + 32 * (i % 3 + 1);
+                atomically(|tx| {
+                    if i % 2 == 0 {
+                        map.insert(tx, neighbour, (i, i))?;
+                        set.insert(tx, neighbour)?;
+                    } else {
+                        map.remove(tx, &neighbour)?;
+                        set.remove(tx, &neighbour)?;
+                    }
+                    map.insert(tx, 1, (i, i))?;
+                    or_else(
+                        tx,
+                        |tx| {
+                            map.insert(tx, 1, (UNCOMMITTED, 0))?;
+                            map.insert(tx, 2, (UNCOMMITTED, 0))?;
+                            retry()
+                        },
+                        |_| Ok(()),
+                    )
+                });
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        s.spawn(|| {
+            let mut last = 0;
+            let mut loads = 0u64;
+            while !done.load(Ordering::SeqCst) || loads == 0 {
+                let (a, b) = map.load(&1).expect("key 1 is always present");
+                assert_eq!(a, b, "a torn value");
+                assert_ne!(a, UNCOMMITTED, "an uncommitted value");
+                assert!(a >= last, "load went back in time: {a} after {last}");
+                last = a;
+                assert_eq!(map.load(&2), None, "an uncommitted key");
+                assert!(set.contains_now(&1), "a set's element is always present");
+                loads += 1;
+            }
+        });
+    });
+    assert_eq!(map.load(&1), Some((ROUNDS, ROUNDS)));
+}
+
+#[test]
 fn upsert_alter_modify_retain_and_extend_do_what_their_names_say() {
     let counts: TMap<&str, u32> = TMap::new();
     for word in "the cat and the hat and the bat".split(' ') {
