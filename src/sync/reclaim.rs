@@ -24,36 +24,49 @@
 //! transaction ends.
 //!
 //! # Bound
-//! Under std, garbage is freed within `5 x TICK` (50 ms) of the later of its retire and
+//! Under std, garbage is freed within `6 x TICK` (60 ms) of the later of its retire and
 //! the end of every transaction running at that retire (a pinned reader, or a section
 //! for `retire_after_sections`), whatever the retiring thread does next: it may go idle,
-//! run only transactions over words (which never pin), or exit. crossbeam's collector
-//! alone gives no such bound: it advances only when some thread pins, and a deferred
-//! call waits in its thread's local bag until that thread pins again (issue 29 held
-//! 1,000 values for as long as an idle thread lived). The argument, step by step:
-//! 1. A retired pointer goes into its thread's batch being filled, a `Filling` the
-//!    collector thread can reach (a mutex, locked once per retire). The first pointer in
-//!    an empty batch wakes the collector thread (started lazily, the first time).
-//! 2. Within 2 ticks the batch is in crossbeam's global queue: either its thread filled
-//!    and sealed it (a seal flushes the thread's bag to the global queue at once), or it
-//!    did not grow for a whole tick and the collector took it. Every deferred call is
-//!    counted in flight until it has run, and the collector ticks while any is.
-//! 3. Each tick the collector pins and flushes up to 16 times: each flush advances the
-//!    global epoch unless a thread stays pinned in an older one, and runs the expired
-//!    calls. Once every transaction pinned at the retire has ended, two advances expire
-//!    the call, within the next tick.
+//! run only transactions over words (which never pin), retire slowly, or exit.
+//! crossbeam's collector alone gives no such bound: it advances only when some thread
+//! pins, and a deferred call waits in its thread's local bag until the bag is full (64
+//! calls) or that thread pins again (issue 29 held 1,000 values for as long as an idle
+//! thread lived). The argument, step by step:
+//! 1. A retired pointer goes into its thread's `Filling`, which the collector thread can
+//!    reach (a mutex, locked once per retire): first the batch being filled, then, once
+//!    sealed, the list of sealed batches whose deferred call may still sit in the
+//!    thread's bag. A `Filling` going from empty to non-empty wakes the collector
+//!    (started lazily, the first time).
+//! 2. Each tick the collector takes everything from a `Filling` that did not grow for a
+//!    whole tick, or that it has seen non-empty for 2 ticks: within 3 ticks of the
+//!    retire. It defers the batch being filled itself, and starts a second grace period
+//!    for each sealed batch still pending, pinned after the batch was sealed, so it ends
+//!    no sooner than the first (the first to end marks the batch ready; see
+//!    `sealed.rs`). Both go to crossbeam's global queue at once (a flush), and stay
+//!    counted in flight until they have run.
+//! 3. While anything is in flight the collector pins and flushes up to 16 times per
+//!    tick: each flush advances the global epoch unless a thread stays pinned in an
+//!    older one, and runs the expired calls. Once every transaction pinned at the
+//!    retire has ended, two advances expire the call, within the next tick.
 //! 4. A sealed batch's call only marks it ready (the retiring thread frees its own
-//!    batches, for locality); the collector frees a ready batch that is still there a
-//!    full tick later. A batch the collector took is freed by the call itself.
+//!    batches, for locality); the collector frees a ready batch that is still there on
+//!    its next tick. A batch the collector deferred itself is freed by the call.
 //! 5. Frees waiting for sections (a variable's core, and with it a dropped map's nodes
 //!    and values) are looked at on every tick while any waits.
 //!
-//! So the wait is at most 2 ticks to reach the queue, 1 to expire, and 2 more in the
-//! ready list: 5 ticks. The collector parks when nothing waits (no batch being filled,
-//! none in flight or ready, no free waiting for sections), so an idle process has an
-//! idle collector. Measured (tests/stm_map.rs, `values_are_freed_*`, six runs): the 500
-//! removed values were freed 17 to 42 ms after the last removal, the dropped map's at
-//! once or within 15 ms, in both the idle and the word-transaction cases.
+//! So the wait is at most 3 ticks to be taken, 1 or 2 to expire, and 1 in the ready
+//! list: 6 ticks (a tick is a sleep, so a loaded machine stretches it). A thread that keeps retiring quickly frees nearly everything itself
+//! (its batches fill, its bag fills and goes to the global queue, its pins collect);
+//! the collector takes at most what accumulated in the last 2 ticks. Flushing the bag
+//! at each seal instead, so that nothing waited there, made a node-valued increment 2.6x
+//! slower (70 to 186 ns: a 2 KiB bag copied and a collection per 32 retires). The
+//! collector parks when nothing waits (every `Filling` empty, nothing in flight or
+//! ready, no free waiting for sections), so an idle process has an idle collector.
+//! Measured (tests/stm_map.rs, `values_are_freed_*`, six runs on a 2-core machine at a
+//! load average of 10 to 12): the 500 removed values were freed 21 to 63 ms after the
+//! last removal, the dropped map's at once, in both the idle and the word-transaction
+//! cases. The cost: a node-valued increment runs 472 instructions instead of 420 (the
+//! `Filling` mutex, counted with callgrind); a word-valued one is unchanged (213, 212).
 
 use crate::sync::presence;
 
@@ -76,16 +89,23 @@ mod imp {
     /// seals). At most 64 x 32 pointers of spare room, 32 KiB, per thread.
     const SPARES: usize = 64;
 
-    /// The batch a thread is filling, where the collector thread can reach it: a thread
-    /// that stops retiring before the batch is full must not keep it (see the module
-    /// docs, Bound). Its owner locks it once per retire, the collector once per tick.
+    /// What of a thread's garbage the collector thread must be able to reach when the
+    /// thread stops retiring (see the module docs, Bound): the batch being filled, and
+    /// the sealed batches whose deferred call may still sit in the thread's own bag.
+    /// Its owner locks it once per retire, the collector once per tick.
     pub(super) struct Filling {
         pub(super) items: Vec<Retired>,
+        /// Sealed batches, oldest first, that may not be ready yet; the owner drops the
+        /// ready ones from the front as it seals.
+        pub(super) sealed: VecDeque<Arc<SealedBatch<Retired>>>,
         /// Retires ever pushed here; the collector takes a batch that did not grow for a
         /// whole tick, so a thread that keeps retiring frees its own garbage.
         pub(super) pushed: u64,
         /// `pushed` as the collector saw it on its last tick.
         pub(super) seen: u64,
+        /// The first tick on which the collector saw this non-empty, since it was last
+        /// empty or taken.
+        pub(super) since: Option<u64>,
     }
 
     pub(super) type SharedFilling = Arc<Mutex<Filling>>;
@@ -95,8 +115,11 @@ mod imp {
     /// it, so a transaction pins and retires without a thread-local lookup (crossbeam's
     /// `pin()` looks its handle up in one: 25 of a one-variable increment's 560
     /// instructions). Deferred calls still go through crossbeam's own thread-local
-    /// handle, once per sealed batch, and are flushed to crossbeam's global queue at
-    /// once, where the collector thread finds them even if this thread never pins again.
+    /// handle, once per sealed batch. They wait in that handle's bag until it is full or
+    /// the thread pins again; flushing it at each seal cost more than the rest of the
+    /// reclamation (a 2 KiB bag copied and a collection: a node-valued increment went
+    /// from 70 to 186 ns), so instead the collector thread starts a second grace period
+    /// for the batches of a thread that stopped retiring (see `collector`).
     ///
     /// The collector runs deferred calls on whichever thread collects. Had those calls
     /// freed the batches, one thread's garbage would be dropped on another: a queue's
@@ -122,8 +145,10 @@ mod imp {
         fn default() -> Reclaimer {
             let filling = Arc::new(Mutex::new(Filling {
                 items: Vec::with_capacity(BATCH),
+                sealed: VecDeque::new(),
                 pushed: 0,
                 seen: 0,
+                since: None,
             }));
             collector::register(&filling);
             Reclaimer {
@@ -154,6 +179,59 @@ mod imp {
         guard.flush();
     }
 
+    /// Seals a full batch: once every thread pinned now has unpinned, it is ready. The
+    /// deferred call waits in this thread's bag (see `Reclaimer`).
+    fn seal(sealed: Arc<SealedBatch<Retired>>) -> Arc<SealedBatch<Retired>> {
+        // Pinned after every pointer in the batch was unlinked, as deferring requires.
+        let guard = crossbeam_epoch::pin();
+        let batch = sealed.clone();
+        guard.defer(move || {
+            // The thread that retired the batch frees it at its next seal; if it has not
+            // within a tick, the collector thread does.
+            if batch.mark_ready() {
+                collector::ready(batch);
+            }
+        });
+        sealed
+    }
+
+    /// Starts a second grace period for `sealed` batches still pending, whose deferred
+    /// calls may sit in the bag of a thread that stopped retiring: pinned now, after the
+    /// batches were sealed, so it ends only after the first could have. Whichever call
+    /// comes first makes a batch ready (`SealedBatch::mark_ready`).
+    pub(super) fn redefer(sealed: VecDeque<Arc<SealedBatch<Retired>>>) {
+        let pending: Vec<_> = sealed.into_iter().filter(|b| b.is_pending()).collect();
+        if pending.is_empty() {
+            return;
+        }
+        let guard = crossbeam_epoch::pin();
+        let in_flight = collector::deferring();
+        guard.defer(move || {
+            for batch in pending {
+                if batch.mark_ready() {
+                    collector::ready(batch);
+                }
+            }
+            drop(in_flight);
+        });
+        guard.flush();
+    }
+
+    /// A pending batch of `items`, in the oldest spare header if the collector has let go
+    /// of it, else in a new one.
+    fn header_for(
+        spare_headers: &mut VecDeque<Arc<SealedBatch<Retired>>>,
+        items: Vec<Retired>,
+    ) -> Arc<SealedBatch<Retired>> {
+        if let Some(spare) = spare_headers.front_mut() {
+            if let Some(header) = Arc::get_mut(spare) {
+                header.refill(items);
+                return spare_headers.pop_front().expect("the front was just seen");
+            }
+        }
+        Arc::new(SealedBatch::new(items))
+    }
+
     impl Reclaimer {
         /// Pins the current thread (the one that owns this reclaimer). Called once per
         /// attempt that reads a value in a node (`Transaction::pin`, out of line); a
@@ -172,58 +250,25 @@ mod imp {
         /// on any thread, once, at any later time.
         pub(crate) unsafe fn retire(&mut self, ptr: *mut (), free: unsafe fn(*mut ())) {
             let mut filling = lock(&self.filling);
+            let was_empty = filling.items.is_empty() && filling.sealed.is_empty();
             filling.items.push(Retired { ptr, free });
             filling.pushed += 1;
-            match filling.items.len() {
-                1 => {
-                    drop(filling);
-                    collector::lingering();
+            if filling.items.len() >= BATCH {
+                let buffer =
+                    (self.spare_buffers.pop()).unwrap_or_else(|| Vec::with_capacity(BATCH));
+                let items = std::mem::replace(&mut filling.items, buffer);
+                let sealed = seal(header_for(&mut self.spare_headers, items));
+                while (filling.sealed.front()).is_some_and(|oldest| !oldest.is_pending()) {
+                    filling.sealed.pop_front();
                 }
-                BATCH.. => {
-                    let buffer =
-                        (self.spare_buffers.pop()).unwrap_or_else(|| Vec::with_capacity(BATCH));
-                    let items = std::mem::replace(&mut filling.items, buffer);
-                    drop(filling);
-                    self.seal(items);
-                    self.free_ready();
-                }
-                _ => {}
+                filling.sealed.push_back(sealed.clone());
+                drop(filling);
+                self.sealed.push_back(sealed);
+                self.free_ready();
+            } else if was_empty {
+                drop(filling);
+                collector::lingering();
             }
-        }
-
-        /// Seals a full batch: once every thread pinned now has unpinned, it is ready.
-        fn seal(&mut self, items: Vec<Retired>) {
-            // Pinned after every pointer in the batch was unlinked, as deferring requires.
-            let guard = crossbeam_epoch::pin();
-            let sealed = self.header_for(items);
-            let batch = sealed.clone();
-            let in_flight = collector::deferring();
-            guard.defer(move || {
-                batch.mark_ready();
-                // The thread that retired the batch frees it at its next seal; if it has
-                // not within a tick, the collector thread does.
-                collector::ready(batch);
-                drop(in_flight);
-            });
-            // To crossbeam's global queue: left in this thread's bag, the call would
-            // wait for this thread to pin again, which it may never do.
-            guard.flush();
-            self.sealed.push_back(sealed);
-        }
-
-        /// A pending batch of `items`, in the oldest spare header if the collector has
-        /// let go of it, else in a new one.
-        fn header_for(&mut self, items: Vec<Retired>) -> Arc<SealedBatch<Retired>> {
-            if let Some(spare) = self.spare_headers.front_mut() {
-                if let Some(header) = Arc::get_mut(spare) {
-                    header.refill(items);
-                    return self
-                        .spare_headers
-                        .pop_front()
-                        .expect("the front was just seen");
-                }
-            }
-            Arc::new(SealedBatch::new(items))
         }
 
         /// Frees this thread's ready batches, oldest first. All of them: the collector
@@ -255,14 +300,21 @@ mod imp {
     }
 
     impl Drop for Reclaimer {
-        /// The thread is exiting (or its log is gone). Its sealed batches are left to the
-        /// collector thread; the batch being filled goes to crossbeam's queue now.
+        /// The thread is exiting (or its log is gone): what it has not freed goes to the
+        /// collector thread, as if the thread had stopped retiring.
         fn drop(&mut self) {
             collector::deregister(&self.filling);
-            let items = std::mem::take(&mut lock(&self.filling).items);
+            let (items, sealed) = {
+                let mut filling = lock(&self.filling);
+                (
+                    std::mem::take(&mut filling.items),
+                    std::mem::take(&mut filling.sealed),
+                )
+            };
             if !items.is_empty() {
                 defer_batch(items);
             }
+            redefer(sealed);
         }
     }
 
@@ -297,7 +349,7 @@ mod imp {
 mod collector {
     use std::time::Duration;
 
-    use super::imp::{defer_batch, SharedFilling};
+    use super::imp::{defer_batch, redefer, SharedFilling};
     use super::{AfterSections, Retired};
     use crate::sync::sealed::SealedBatch;
     use crate::sync::{lock, thread, Arc, Mutex};
@@ -315,7 +367,7 @@ mod collector {
         /// `InFlight` token, dropped when its call has run).
         in_flight: usize,
         /// Batches whose grace period has ended, with the tick they became ready on:
-        /// their thread frees them at its next seal, or the collector a tick later.
+        /// their thread frees them at its next seal, or the collector on its next tick.
         ready: Vec<(u64, Arc<SealedBatch<Retired>>)>,
         /// Frees waiting for sections to end.
         after: Vec<AfterSections>,
@@ -363,7 +415,7 @@ mod collector {
         }
     }
 
-    /// A thread's batch being filled went from empty to one pointer.
+    /// A thread's `Filling` went from empty to one pointer.
     pub(super) fn lingering() {
         wake(&mut lock(&STATE));
     }
@@ -414,20 +466,33 @@ mod collector {
                 state.tick += 1;
                 (state.fillings.clone(), state.tick)
             };
-            // Batches whose thread stopped retiring: they did not grow for a whole tick.
+            // The garbage of threads that stopped retiring (nothing was retired there for
+            // a whole tick), and of threads that retire too slowly to fill a batch or their
+            // bag within 2 ticks.
             for filling in &fillings {
-                let lingering = {
+                let (lingering, sealed) = {
                     let mut filling = lock(filling);
-                    if !filling.items.is_empty() && filling.pushed == filling.seen {
-                        std::mem::take(&mut filling.items)
-                    } else {
-                        filling.seen = filling.pushed;
-                        Vec::new()
+                    let filling = &mut *filling;
+                    let stopped = filling.pushed == filling.seen;
+                    filling.seen = filling.pushed;
+                    if filling.items.is_empty() && filling.sealed.is_empty() {
+                        filling.since = None;
+                        continue;
                     }
+                    let since = *filling.since.get_or_insert(tick);
+                    if !stopped && tick < since + 2 {
+                        continue;
+                    }
+                    filling.since = None;
+                    (
+                        std::mem::take(&mut filling.items),
+                        std::mem::take(&mut filling.sealed),
+                    )
                 };
                 if !lingering.is_empty() {
                     defer_batch(lingering);
                 }
+                redefer(sealed);
             }
             drop(fillings);
             // Advance the epoch and run what has expired, unless someone stays pinned.
@@ -441,7 +506,7 @@ mod collector {
                 let mut state = lock(&STATE);
                 let (stale, fresh) = std::mem::take(&mut state.ready)
                     .into_iter()
-                    .partition(|(ready_on, _)| ready_on + 1 < tick);
+                    .partition(|(ready_on, _)| *ready_on < tick);
                 state.ready = fresh;
                 (stale, std::mem::take(&mut state.after))
             };
@@ -458,7 +523,10 @@ mod collector {
             let idle = state.in_flight == 0
                 && state.ready.is_empty()
                 && state.after.is_empty()
-                && (state.fillings.iter()).all(|filling| lock(filling).items.is_empty());
+                && (state.fillings.iter()).all(|filling| {
+                    let filling = lock(filling);
+                    filling.items.is_empty() && filling.sealed.is_empty()
+                });
             if idle {
                 state.asleep = true;
                 drop(state);
