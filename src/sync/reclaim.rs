@@ -49,8 +49,8 @@
 //!    older one, and runs the expired calls. Once every transaction pinned at the
 //!    retire has ended, two advances expire the call, within the next tick.
 //! 4. A sealed batch's call only marks it ready (the retiring thread frees its own
-//!    batches, for locality); the collector frees a ready batch that is still there on
-//!    its next tick. A batch the collector deferred itself is freed by the call.
+//!    batches, for locality). A batch the collector took over goes to its ready list
+//!    once ready, and it frees the batch on its next tick if the thread has not. A batch the collector deferred itself is freed by the call.
 //! 5. Frees waiting for sections (a variable's core, and with it a dropped map's nodes
 //!    and values) are looked at on every tick while any waits.
 //!
@@ -63,9 +63,9 @@
 //! collector parks when nothing waits (every `Filling` empty, nothing in flight or
 //! ready, no free waiting for sections), so an idle process has an idle collector.
 //! Measured (tests/stm_map.rs, `values_are_freed_*`, six runs on a 2-core machine at a
-//! load average of 10 to 12): the 500 removed values were freed 21 to 63 ms after the
+//! load average of 7 to 12): the 500 removed values were freed 21 to 63 ms after the
 //! last removal, the dropped map's at once, in both the idle and the word-transaction
-//! cases. The cost: a node-valued increment runs 472 instructions instead of 420 (the
+//! cases (40 to 43 ms in four later runs). The cost: a node-valued increment runs 472 instructions instead of 420 (the
 //! `Filling` mutex, counted with callgrind); a word-valued one is unchanged (213, 212).
 
 use crate::sync::presence;
@@ -95,8 +95,8 @@ mod imp {
     /// Its owner locks it once per retire, the collector once per tick.
     pub(super) struct Filling {
         pub(super) items: Vec<Retired>,
-        /// Sealed batches, oldest first, that may not be ready yet; the owner drops the
-        /// ready ones from the front as it seals.
+        /// Sealed batches, oldest first, that nobody may have freed yet; the owner drops
+        /// the freed ones from the front as it seals.
         pub(super) sealed: VecDeque<Arc<SealedBatch<Retired>>>,
         /// Retires ever pushed here; the collector takes a batch that did not grow for a
         /// whole tick, so a thread that keeps retiring frees its own garbage.
@@ -185,22 +185,26 @@ mod imp {
         // Pinned after every pointer in the batch was unlinked, as deferring requires.
         let guard = crossbeam_epoch::pin();
         let batch = sealed.clone();
+        // The thread that retired the batch frees it at its next seal; if it stops
+        // retiring first, the collector thread finds the batch in its `Filling`. So this
+        // call takes no lock: it runs once per 32 retires.
         guard.defer(move || {
-            // The thread that retired the batch frees it at its next seal; if it has not
-            // within a tick, the collector thread does.
-            if batch.mark_ready() {
-                collector::ready(batch);
-            }
+            batch.mark_ready();
         });
         sealed
     }
 
-    /// Starts a second grace period for `sealed` batches still pending, whose deferred
-    /// calls may sit in the bag of a thread that stopped retiring: pinned now, after the
-    /// batches were sealed, so it ends only after the first could have. Whichever call
-    /// comes first makes a batch ready (`SealedBatch::mark_ready`).
+    /// Takes over a thread's `sealed` batches when it stopped retiring: a ready one goes
+    /// to the collector's ready list; for one still pending, whose deferred call may
+    /// sit in the thread's bag, a second grace period starts, pinned now, after the
+    /// batch was sealed, so it ends no sooner than the first. Whichever call comes first
+    /// makes a batch ready (`SealedBatch::mark_ready`), and this one hands it to the
+    /// collector's ready list either way.
     pub(super) fn redefer(sealed: VecDeque<Arc<SealedBatch<Retired>>>) {
-        let pending: Vec<_> = sealed.into_iter().filter(|b| b.is_pending()).collect();
+        let (pending, ready): (Vec<_>, Vec<_>) = (sealed.into_iter())
+            .filter(|batch| !batch.is_taken())
+            .partition(|batch| batch.is_pending());
+        ready.into_iter().for_each(collector::ready);
         if pending.is_empty() {
             return;
         }
@@ -208,9 +212,11 @@ mod imp {
         let in_flight = collector::deferring();
         guard.defer(move || {
             for batch in pending {
-                if batch.mark_ready() {
-                    collector::ready(batch);
-                }
+                // Ready now, whichever grace period ended first (if the thread's own
+                // call marked it, this one fails); either way the collector must look
+                // after it, since the thread may never seal again.
+                batch.mark_ready();
+                collector::ready(batch);
             }
             drop(in_flight);
         });
@@ -258,7 +264,7 @@ mod imp {
                     (self.spare_buffers.pop()).unwrap_or_else(|| Vec::with_capacity(BATCH));
                 let items = std::mem::replace(&mut filling.items, buffer);
                 let sealed = seal(header_for(&mut self.spare_headers, items));
-                while (filling.sealed.front()).is_some_and(|oldest| !oldest.is_pending()) {
+                while (filling.sealed.front()).is_some_and(|oldest| oldest.is_taken()) {
                     filling.sealed.pop_front();
                 }
                 filling.sealed.push_back(sealed.clone());

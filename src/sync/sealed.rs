@@ -68,6 +68,12 @@ impl<T> SealedBatch<T> {
         self.state.load(Ordering::Relaxed) == PENDING
     }
 
+    /// Whether someone has claimed the items. A hint, like `is_pending`.
+    pub fn is_taken(&self) -> bool {
+        // Relaxed: only says whether the batch still needs looking after.
+        self.state.load(Ordering::Relaxed) == TAKEN
+    }
+
     /// The items, if the batch is ready and nobody has claimed them yet.
     pub fn take(&self) -> Option<Vec<T>> {
         // Acquire: pairs with `mark_ready`. The CAS makes exactly one caller the winner.
