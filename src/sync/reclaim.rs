@@ -263,12 +263,21 @@ mod imp {
                 let buffer =
                     (self.spare_buffers.pop()).unwrap_or_else(|| Vec::with_capacity(BATCH));
                 let items = std::mem::replace(&mut filling.items, buffer);
+                // Sealed with the `Filling` unlocked: pinning may run deferred calls,
+                // which may take `STATE`, and the collector takes `STATE` before a
+                // `Filling`, never after.
+                drop(filling);
                 let sealed = seal(header_for(&mut self.spare_headers, items));
+                let mut filling = lock(&self.filling);
+                let was_empty = filling.items.is_empty() && filling.sealed.is_empty();
                 while (filling.sealed.front()).is_some_and(|oldest| oldest.is_taken()) {
                     filling.sealed.pop_front();
                 }
                 filling.sealed.push_back(sealed.clone());
                 drop(filling);
+                if was_empty {
+                    collector::lingering();
+                }
                 self.sealed.push_back(sealed);
                 self.free_ready();
             } else if was_empty {
@@ -347,10 +356,13 @@ mod imp {
 /// The collector thread (std only): what guarantees that garbage waits at most a bound,
 /// whatever the threads that retired it do next. See the module docs, Bound.
 ///
-/// Everything here is behind one mutex, `STATE`, taken a few times per sealed batch (the
-/// first retire into an empty batch, the seal, the batch turning ready) and by the
-/// collector once per tick; never per transaction. So it has no atomics of its own, and
-/// its one wake-up rule (below) is an argument about that mutex.
+/// Everything here is behind one mutex, `STATE`, taken when a thread's `Filling` goes
+/// from empty to non-empty (seldom for a busy thread, whose list of sealed batches is
+/// seldom empty), for the batches the collector took over, and by the collector on each
+/// tick; never per transaction. So it has no atomics of its own, and its one wake-up
+/// rule (below) is an argument about that mutex. Lock order: `STATE`, then a
+/// `Filling`; nothing that may take `STATE` (a pin, which may run deferred calls, or a
+/// free) runs with a `Filling` locked.
 #[cfg(not(loom))]
 mod collector {
     use std::time::Duration;
@@ -367,7 +379,7 @@ mod collector {
     const FLUSHES_PER_TICK: usize = 16;
 
     struct State {
-        /// Every live thread's batch being filled.
+        /// Every live thread's `Filling`.
         fillings: Vec<SharedFilling>,
         /// Deferred calls in crossbeam's queue that the collector must drive (each one an
         /// `InFlight` token, dropped when its call has run).
