@@ -5,7 +5,8 @@
 //! `BENCHMARKS.md`.
 //!
 //! - `map_read_mostly_100k`: one thread, 100k keys, 90% lookups and 10% value updates of
-//!   random keys; one operation per iteration.
+//!   random keys; one operation per iteration. braid looks up in a transaction
+//!   (`braid`) or outside one with `TMap::load` (`braid-load`).
 //! - `map_disjoint_updates`: threads updating values of keys of their own (10k keys); one
 //!   iteration is two updates in all, so one thread doing both is the baseline for two.
 //! - `map_transfers_2_threads`: two threads each moving a unit between two random keys of
@@ -52,6 +53,18 @@ fn read_mostly(c: &mut Criterion) {
                 atomically(|tx| braid.modify(tx, &key, |v| v + 1));
             } else {
                 black_box(atomically(|tx| braid.get(tx, &key)));
+            }
+        })
+    });
+    group.bench_function("braid-load", |b| {
+        let (mut keys, mut i) = (Keys(7), 0u32);
+        b.iter(|| {
+            let key = keys.next(n);
+            i = i.wrapping_add(1);
+            if i % 10 == 0 {
+                atomically(|tx| braid.modify(tx, &key, |v| v + 1));
+            } else {
+                black_box(braid.load(&key));
             }
         })
     });

@@ -3,7 +3,9 @@
 //! reads its trie nodes in place, without a clone (`Transaction::read_in_place`), and
 //! rewrites them while other transactions read them: this model checks that such reads
 //! see only serializable states while commits split and shrink the trie, and (through
-//! `Track`) that every key, value and node is freed.
+//! `Track`) that every key, value and node is freed. `TMap::load` reads the same nodes
+//! with no transaction at all (a snapshot as of one clock time): a second model checks
+//! it against a commit that splits a leaf.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -93,5 +95,33 @@ fn a_key_moved_in_one_transaction_is_seen_in_exactly_one_place() {
             ))
         });
         assert_eq!(end, (None, Some(11)));
+    });
+}
+
+/// `TMap::load` reads outside any transaction while a commit splits key 1's leaf (key 33
+/// shares its first 5 bits) and bumps key 1's value. A load sees key 1 before or after
+/// the commit, never missing; and once a load has seen the bump, a later load of 33
+/// sees the insert of the same commit (one thread's loads do not go back in time).
+#[test]
+fn a_load_during_a_split_sees_the_key_and_whole_commits() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        atomically(|tx| map.insert(tx, 1, tracked(10)).map(drop));
+        let splitter = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    map.insert(tx, 33, tracked(0))?;
+                    map.modify(tx, &1, |v| tracked(v.0 + 1)).map(drop)
+                })
+            })
+        };
+        let at_1 = map.load(&1).expect("key 1 is always present").0;
+        assert!(at_1 == 10 || at_1 == 11, "a value no commit wrote: {at_1}");
+        if at_1 == 11 {
+            assert!(map.load(&33).is_some(), "saw half of a commit");
+        }
+        splitter.join().unwrap();
+        assert_eq!(map.load(&1).map(|v| v.0), Some(11));
     });
 }

@@ -127,19 +127,25 @@ fn a_variable_dropped_mid_transaction_outlives_the_validation_of_its_read() {
 }
 
 /// A sealed batch of retired pointers is freed exactly once: by the thread that retired
-/// it, if it looks after the grace period, or else by the collector's second call. The
-/// collector marks the batch ready and then tries to claim it; the owner looks once,
-/// at any point. Whoever wins gets every item, and the other gets nothing.
+/// it, if it looks after the grace period, or else by the collector thread. Two grace
+/// periods may end for one batch (its thread's deferred call, and the collector's second
+/// one for a thread that stopped retiring): each marks the batch ready and the
+/// collector then tries to claim it; the owner looks once, at any point. Exactly one
+/// mark succeeds, whoever claims gets every item, and the others get nothing.
 #[test]
 fn a_sealed_batch_is_claimed_once_by_its_owner_or_the_collector() {
     use braid::__loom::SealedBatch;
     loom::model(|| {
         let batch = Arc::new(SealedBatch::new(vec![1, 2, 3]));
+        let first_call = {
+            let batch = batch.clone();
+            thread::spawn(move || batch.mark_ready())
+        };
         let collector = {
             let batch = batch.clone();
             thread::spawn(move || {
-                batch.mark_ready();
-                batch.take()
+                let marked = batch.mark_ready();
+                (marked, batch.take())
             })
         };
         let by_owner = if batch.is_pending() {
@@ -147,7 +153,12 @@ fn a_sealed_batch_is_claimed_once_by_its_owner_or_the_collector() {
         } else {
             batch.take()
         };
-        let by_collector = collector.join().unwrap();
+        let (marked_second, by_collector) = collector.join().unwrap();
+        let marked_first = first_call.join().unwrap();
+        assert!(
+            marked_first != marked_second,
+            "marked ready twice, or never"
+        );
         match (by_owner, by_collector) {
             (Some(items), None) | (None, Some(items)) => assert_eq!(items, [1, 2, 3]),
             (owner, collector) => panic!("claimed by owner {owner:?} and collector {collector:?}"),

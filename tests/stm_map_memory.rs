@@ -64,3 +64,76 @@ fn memory_per_entry_at_one_million_entries() {
         t_map / hash_map
     );
 }
+
+/// Resident bytes of the whole process, from `/proc/self/statm` (0 where there is none).
+fn resident_bytes() -> isize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: isize = (statm.split_whitespace().nth(1))
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Live heap bytes and resident bytes per item of `count` items that `make` builds; the
+/// resident figure includes what the allocator adds around each block (glibc rounds a
+/// 64-aligned 128-byte block up to 256 bytes).
+fn bytes_per_item<T: Send>(count: usize, make: impl FnOnce() -> T + Send) -> (f64, f64) {
+    let (live, resident) = (LIVE.load(Ordering::Relaxed), resident_bytes());
+    let built = std::thread::scope(|s| s.spawn(make).join().unwrap());
+    for _ in 0..100 {
+        crossbeam_epoch::pin().flush();
+    }
+    let live = (LIVE.load(Ordering::Relaxed) - live) as f64 / count as f64;
+    let resident = (resident_bytes() - resident) as f64 / count as f64;
+    drop(built);
+    (live, resident)
+}
+
+/// Prints what `bytes_per_item` measured. Each figure comes from a test of its own, to be
+/// run alone (`--exact`), so the resident figure starts from a fresh process: memory a
+/// previous measurement freed stays resident and would be reused. The vectors that hold
+/// the variables add 8 bytes per variable to both figures.
+fn report(what: &str, (live, resident): (f64, f64)) {
+    println!("{what}: {live:.0} live bytes, {resident:.0} resident bytes each");
+}
+
+const N: usize = 1_000_000;
+
+#[test]
+#[ignore = "a measurement, not a check: run it by name"]
+fn memory_per_tvar_u64() {
+    let made = || (0..N as u64).map(braid::stm::TVar::new).collect::<Vec<_>>();
+    report("TVar<u64>", bytes_per_item(N, made));
+}
+
+#[test]
+#[ignore = "a measurement, not a check: run it by name"]
+fn memory_per_tvar_string() {
+    let made = || {
+        (0..N)
+            .map(|_| braid::stm::TVar::new(String::new()))
+            .collect::<Vec<_>>()
+    };
+    report("TVar<String> (empty)", bytes_per_item(N, made));
+}
+
+#[test]
+#[ignore = "a measurement, not a check: run it by name"]
+fn memory_per_tmap_entry() {
+    let made = || (0..N as u64).map(|k| (k, k)).collect::<TMap<_, _>>();
+    report("TMap<u64, u64> entry", bytes_per_item(N, made));
+}
+
+#[test]
+#[ignore = "a measurement, not a check: run it by name"]
+fn memory_per_tqueue_item() {
+    use braid::stm::{atomically, TQueue};
+    let made = || {
+        let queue = TQueue::new();
+        for chunk in 0..N as u64 / 1000 {
+            atomically(|tx| (0..1000).try_for_each(|i| queue.push(tx, chunk * 1000 + i)));
+        }
+        queue
+    };
+    report("TQueue<u64> item", bytes_per_item(N, made));
+}

@@ -1,7 +1,9 @@
 //! Arbitrary programs of `TMap` and `TSet` operations, in transactions that may abort,
 //! run in braid and in `HashMap`/`HashSet` models; any difference in an answer or in the
-//! contents after a transaction is a crash. Keys collide and split deep on purpose. The
-//! program format is shared with the property tests.
+//! contents after a transaction is a crash. Keys collide and split deep on purpose.
+//! `TMap::load` and `TSet::contains_now` run mid-transaction (answering the committed
+//! state) and for every key after each transaction. The program format is shared with
+//! the property tests.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

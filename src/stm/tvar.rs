@@ -4,6 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use super::clock;
 use super::error::StmResult;
 use super::tx::Transaction;
 use super::value;
@@ -224,5 +225,75 @@ impl<T: fmt::Debug + Clone + Send + Sync + 'static> fmt::Debug for TVar<T> {
 impl<T: Default + Clone + Send + Sync + 'static> Default for TVar<T> {
     fn default() -> Self {
         TVar::new(T::default())
+    }
+}
+
+/// A consistent view of any number of variables outside a transaction, as of one time
+/// on the clock: TL2's read-only transaction, which needs no read set (Dice, Shalev,
+/// Shavit 2006, section 2.1). Each read takes the variable's value only if its lock word
+/// is unlocked, unchanged across the read, and at most the snapshot's read version, so
+/// every value read was the latest at that time (a commit that could change it takes
+/// its write version after it locks, see `commit.rs`), whichever order they are read in.
+/// A read that finds a newer or locked variable fails; the caller `renew`s the snapshot
+/// and starts over. Nothing is written to shared memory but the epoch pin, which keeps
+/// every node read alive for the snapshot's life.
+///
+/// For lookups through structures made of variables (`TMap::load`), where a reference
+/// into one node leads to the next variable.
+pub(crate) struct Snapshot {
+    read_version: u64,
+    _pin: reclaim::Guard,
+    backoff: Backoff,
+}
+
+impl Snapshot {
+    /// A snapshot as of now.
+    pub(crate) fn now() -> Snapshot {
+        // Pinned before the clock is read, so every node read afterwards stays alive.
+        let pin = reclaim::pin();
+        Snapshot {
+            read_version: clock::now(),
+            _pin: pin,
+            backoff: Backoff::new(),
+        }
+    }
+
+    /// Moves the snapshot to now, after a read failed (backing off a little first, in
+    /// case a commit holds the lock).
+    pub(crate) fn renew(&mut self) {
+        self.backoff.snooze();
+        self.read_version = clock::now();
+    }
+
+    /// `var`'s value as of this snapshot, in place; `None` if it has changed since, or a
+    /// commit is publishing it.
+    pub(crate) fn read_in_place<'a, T: 'static>(&'a self, var: &'a TVar<T>) -> Option<&'a T> {
+        assert!(
+            !value::in_word::<T>(),
+            "a word value has no node to point into"
+        );
+        // SAFETY: a node is published once and never changed; it is freed only after
+        // every thread pinned when it was replaced has unpinned, and this snapshot is
+        // pinned for `'a`.
+        self.read(var, |packed| unsafe { &*packed.cast::<T>().cast_const() })
+    }
+
+    /// A clone of `var`'s value as of this snapshot; `None` as for `read_in_place`.
+    pub(crate) fn read_clone<T: Clone + 'static>(&self, var: &TVar<T>) -> Option<T> {
+        // SAFETY: a published `T`, alive while pinned (see `read_in_place`).
+        self.read(var, |packed| unsafe { value::unpack_clone::<T>(packed) })
+    }
+
+    fn read<T, R>(&self, var: &TVar<T>, unpack: impl FnOnce(*mut ()) -> R) -> Option<R> {
+        // SAFETY: `var` keeps the core alive.
+        let core = unsafe { var.core.as_ref() };
+        let before = core.lock_word();
+        if before.is_locked() || before.version() > self.read_version {
+            return None;
+        }
+        // Acquire: pairs with the committer's Release store of the value, so a node's
+        // contents are visible.
+        let value = unpack(core.value.load(Acquire));
+        (core.lock_word() == before).then_some(value)
     }
 }

@@ -2,8 +2,20 @@
 //!
 //! The core is not generic: the value is packed into one pointer-sized slot (the bits of
 //! a primitive scalar, or a pointer to a heap node holding a `T`; see `value.rs`), and
-//! `drop_value` is the one function that knows `T`. Transactions, commits and waiters
+//! `drop_node` is the one function that knows `T`. Transactions, commits and waiters
 //! handle `NonNull<VarCore>` and never need to be generic themselves.
+//!
+//! # Size
+//! 80 bytes, in a 96-byte block from glibc; every `TVar` has one, so a `TMap` has one
+//! per entry. It was 128 bytes aligned to a cache line, which glibc serves from 256
+//! (measured: 259 resident bytes per `TVar<u64>` before, see BENCHMARKS.md, "TVar
+//! size"). The alignment kept two variables off one cache line, so that a commit to one
+//! would not slow the readers of its neighbour; the bank benchmark, whose 64 accounts
+//! are neighbours, was no slower without it at 2 and 4 threads (medians of three runs:
+//! 270 -> 241 ns and 522 -> 482 ns per transfer), within a loaded machine's noise
+//! (BENCHMARKS.md, "TVar size"). A word value's variable needs
+//! no drop function, so `None` there also says "nothing to retire", where a flag and a
+//! function pointer took two words.
 //!
 //! # Lifetime
 //! `TVar` handles own the reference count (`refs`); each clone adds one. The last handle
@@ -43,23 +55,20 @@ use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 use crate::sync::reclaim;
 use crate::sync::sync_static;
 
-/// Aligned to a cache line, so two variables never share one: a commit to one would
-/// otherwise slow down every reader of its neighbour (false sharing).
-#[repr(align(64))]
+/// Not aligned to a cache line: see the module docs, Size.
 pub(crate) struct VarCore {
     /// The versioned lock; see `lock.rs`.
     pub(crate) lock: AtomicU64,
     /// The value, packed (see `value.rs`): a word's bits, or a pointer to a node
     /// holding a `T` (see `node.rs`), erased to `()`.
     pub(crate) value: AtomicPtr<()>,
-    /// The value is held in the word: a replaced value has nothing to retire.
-    in_word: bool,
     /// Counted references: one per `TVar` handle and one per parked waiter.
     refs: AtomicUsize,
     /// Threads and tasks parked in `retry` after reading this variable.
     pub(crate) waiters: WaitList,
-    /// Drops a packed value of this variable's type (frees its node, if any).
-    drop_value: unsafe fn(*mut ()),
+    /// Drops a packed value of this variable's type, which is in a node; `None` when the
+    /// value is held in the word, which has nothing to drop or retire.
+    drop_node: Option<unsafe fn(*mut ())>,
     /// Unique and fixed for the variable's life: the global order in which commits lock
     /// variables. Not the address: allocation addresses vary from run to run, and under
     /// loom every explored execution must make the same choices.
@@ -80,10 +89,9 @@ impl VarCore {
         let core = Box::new(VarCore {
             lock: AtomicU64::new(LockWord::unlocked(0).bits()),
             value: AtomicPtr::new(value::pack(value)),
-            in_word: value::in_word::<T>(),
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
-            drop_value: value::drop_packed::<T>,
+            drop_node: (!value::in_word::<T>()).then_some(value::drop_packed::<T> as _),
             // Relaxed: only uniqueness matters, and one counter's RMWs give that.
             id: NEXT_ID.fetch_add(1, Relaxed),
             #[cfg(loom)]
@@ -98,8 +106,10 @@ impl VarCore {
     /// # Safety
     /// `packed` is a packed value of this variable's type, owned by the caller.
     pub(crate) unsafe fn drop_packed(&self, packed: *mut ()) {
-        // SAFETY: same value type (this variable's), ownership passed by the caller.
-        unsafe { (self.drop_value)(packed) }
+        if let Some(drop_node) = self.drop_node {
+            // SAFETY: same value type (this variable's), ownership passed by the caller.
+            unsafe { drop_node(packed) }
+        }
     }
 
     /// Disposes of the value a commit just replaced: a node's free waits until no pinned
@@ -113,12 +123,12 @@ impl VarCore {
         packed: *mut (),
         reclaimer: &mut reclaim::Reclaimer,
     ) {
-        if self.in_word {
+        let Some(drop_node) = self.drop_node else {
             return;
-        }
+        };
         // SAFETY: the node is unreachable for readers that pin from now on; value types
-        // are `Send + Sync`, so `drop_value` may free it on any thread.
-        unsafe { reclaimer.retire(packed, self.drop_value) }
+        // are `Send + Sync`, so `drop_node` may free it on any thread.
+        unsafe { reclaimer.retire(packed, drop_node) }
     }
 
     /// The current lock word. Inlined: reads are generic, so they are compiled in the
@@ -213,7 +223,7 @@ unsafe fn drop_core(core: *mut ()) {
         });
         let packed = core.value.load(Relaxed);
         // SAFETY: the core is dead, so nothing else can reach its current value.
-        unsafe { (core.drop_value)(packed) };
+        unsafe { core.drop_packed(packed) };
         std::mem::forget(core);
     }
     #[cfg(not(loom))]
@@ -224,6 +234,15 @@ impl Drop for VarCore {
     fn drop(&mut self) {
         let packed = self.value.load(Relaxed);
         // SAFETY: the core is being freed, so nothing else can reach its current value.
-        unsafe { (self.drop_value)(packed) }
+        unsafe { self.drop_packed(packed) }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    #[test]
+    fn a_core_is_80_bytes_and_not_cache_line_aligned() {
+        assert_eq!(size_of::<super::VarCore>(), 80);
+        assert_eq!(align_of::<super::VarCore>(), 8);
     }
 }

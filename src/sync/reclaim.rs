@@ -19,9 +19,54 @@
 //!
 //! Memory that readers reach without pinning waits for the sections of `presence.rs`
 //! instead: `retire_after_sections` frees it once every section running at the call has
-//! ended, at once if none is. Under std the collector serves as its timer (a free still
-//! waiting is looked at again a grace period later); under loom, `free_after_sections`
-//! looks as each transaction ends.
+//! ended, at once if none is. Under std the collector thread looks at a free still
+//! waiting on each tick (below); under loom, `free_after_sections` looks as each
+//! transaction ends.
+//!
+//! # Bound
+//! Under std, garbage is freed within `6 x TICK` (60 ms) of the later of its retire and
+//! the end of every transaction running at that retire (a pinned reader, or a section
+//! for `retire_after_sections`), whatever the retiring thread does next: it may go idle,
+//! run only transactions over words (which never pin), retire slowly, or exit.
+//! crossbeam's collector alone gives no such bound: it advances only when some thread
+//! pins, and a deferred call waits in its thread's local bag until the bag is full (64
+//! calls) or that thread pins again (issue 29 held 1,000 values for as long as an idle
+//! thread lived). The argument, step by step:
+//! 1. A retired pointer goes into its thread's `Filling`, which the collector thread can
+//!    reach (a mutex, locked once per retire): first the batch being filled, then, once
+//!    sealed, the list of sealed batches whose deferred call may still sit in the
+//!    thread's bag. A `Filling` going from empty to non-empty wakes the collector
+//!    (started lazily, the first time).
+//! 2. Each tick the collector takes everything from a `Filling` that did not grow for a
+//!    whole tick, or that it has seen non-empty for 2 ticks: within 3 ticks of the
+//!    retire. It defers the batch being filled itself, and starts a second grace period
+//!    for each sealed batch still pending, pinned after the batch was sealed, so it ends
+//!    no sooner than the first (the first to end marks the batch ready; see
+//!    `sealed.rs`). Both go to crossbeam's global queue at once (a flush), and stay
+//!    counted in flight until they have run.
+//! 3. While anything is in flight the collector pins and flushes up to 16 times per
+//!    tick: each flush advances the global epoch unless a thread stays pinned in an
+//!    older one, and runs the expired calls. Once every transaction pinned at the
+//!    retire has ended, two advances expire the call, within the next tick.
+//! 4. A sealed batch's call only marks it ready (the retiring thread frees its own
+//!    batches, for locality). A batch the collector took over goes to its ready list
+//!    once ready, and it frees the batch on its next tick if the thread has not. A batch the collector deferred itself is freed by the call.
+//! 5. Frees waiting for sections (a variable's core, and with it a dropped map's nodes
+//!    and values) are looked at on every tick while any waits.
+//!
+//! So the wait is at most 3 ticks to be taken, 1 or 2 to expire, and 1 in the ready
+//! list: 6 ticks (a tick is a sleep, so a loaded machine stretches it). A thread that keeps retiring quickly frees nearly everything itself
+//! (its batches fill, its bag fills and goes to the global queue, its pins collect);
+//! the collector takes at most what accumulated in the last 2 ticks. Flushing the bag
+//! at each seal instead, so that nothing waited there, made a node-valued increment 2.6x
+//! slower (70 to 186 ns: a 2 KiB bag copied and a collection per 32 retires). The
+//! collector parks when nothing waits (every `Filling` empty, nothing in flight or
+//! ready, no free waiting for sections), so an idle process has an idle collector.
+//! Measured (tests/stm_map.rs, `values_are_freed_*`, six runs on a 2-core machine at a
+//! load average of 7 to 12): the 500 removed values were freed 21 to 63 ms after the
+//! last removal, the dropped map's at once, in both the idle and the word-transaction
+//! cases (40 to 43 ms in four later runs). The cost: a node-valued increment runs 472 instructions instead of 420 (the
+//! `Filling` mutex, counted with callgrind); a word-valued one is unchanged (213, 212).
 
 use crate::sync::presence;
 
@@ -29,13 +74,13 @@ use crate::sync::presence;
 mod imp {
     use std::collections::VecDeque;
 
-    use super::{AfterSections, Retired};
+    use super::{collector, AfterSections, Retired};
     use crate::sync::sealed::SealedBatch;
-    use crate::sync::Arc;
+    use crate::sync::{lock, Arc, Mutex};
 
     /// Retired pointers are sealed in batches of `BATCH`, one deferred call per batch: a
     /// deferred call per free costs more than the free itself.
-    const BATCH: usize = 32;
+    pub(super) const BATCH: usize = 32;
 
     /// How many emptied batch buffers and headers a thread keeps for its next seals. The
     /// collector marks batches ready in bursts (its bag of 64 deferred calls), so a
@@ -44,13 +89,37 @@ mod imp {
     /// seals). At most 64 x 32 pointers of spare room, 32 KiB, per thread.
     const SPARES: usize = 64;
 
+    /// What of a thread's garbage the collector thread must be able to reach when the
+    /// thread stops retiring (see the module docs, Bound): the batch being filled, and
+    /// the sealed batches whose deferred call may still sit in the thread's own bag.
+    /// Its owner locks it once per retire, the collector once per tick.
+    pub(super) struct Filling {
+        pub(super) items: Vec<Retired>,
+        /// Sealed batches, oldest first, that nobody may have freed yet; the owner drops
+        /// the freed ones from the front as it seals.
+        pub(super) sealed: VecDeque<Arc<SealedBatch<Retired>>>,
+        /// Retires ever pushed here; the collector takes a batch that did not grow for a
+        /// whole tick, so a thread that keeps retiring frees its own garbage.
+        pub(super) pushed: u64,
+        /// `pushed` as the collector saw it on its last tick.
+        pub(super) seen: u64,
+        /// The first tick on which the collector saw this non-empty, since it was last
+        /// empty or taken.
+        pub(super) since: Option<u64>,
+    }
+
+    pub(super) type SharedFilling = Arc<Mutex<Filling>>;
+
     /// One thread's side of reclamation: a registration with the collector to pin
     /// through, and the pointers the thread retired. The thread's transaction log keeps
     /// it, so a transaction pins and retires without a thread-local lookup (crossbeam's
     /// `pin()` looks its handle up in one: 25 of a one-variable increment's 560
     /// instructions). Deferred calls still go through crossbeam's own thread-local
-    /// handle, once per sealed batch, so they land in the bag that
-    /// `crossbeam_epoch::pin().flush()` hands to the collector.
+    /// handle, once per sealed batch. They wait in that handle's bag until it is full or
+    /// the thread pins again; flushing it at each seal cost more than the rest of the
+    /// reclamation (a 2 KiB bag copied and a collection: a node-valued increment went
+    /// from 70 to 186 ns), so instead the collector thread starts a second grace period
+    /// for the batches of a thread that stopped retiring (see `collector`).
     ///
     /// The collector runs deferred calls on whichever thread collects. Had those calls
     /// freed the batches, one thread's garbage would be dropped on another: a queue's
@@ -58,11 +127,12 @@ mod imp {
     /// (reference counts of shared chunks, node memory) on every message. So the first
     /// deferred call only marks its batch ready, and the thread that retired it frees it
     /// the next time it seals one, where that memory is still in its caches. The call
-    /// also defers a second one, a grace period later, that frees the batch if nobody
-    /// has: a thread that stopped retiring (idle, or gone) does not keep its garbage.
+    /// also hands the batch to the collector thread, which frees it a tick later if
+    /// nobody has: a thread that stopped retiring (idle, or gone) does not keep its
+    /// garbage.
     pub(crate) struct Reclaimer {
         handle: crossbeam_epoch::LocalHandle,
-        filling: Vec<Retired>,
+        filling: SharedFilling,
         /// Sealed batches whose grace period may still run, oldest first.
         sealed: VecDeque<Arc<SealedBatch<Retired>>>,
         spare_buffers: Vec<Vec<Retired>>,
@@ -73,9 +143,17 @@ mod imp {
 
     impl Default for Reclaimer {
         fn default() -> Reclaimer {
+            let filling = Arc::new(Mutex::new(Filling {
+                items: Vec::with_capacity(BATCH),
+                sealed: VecDeque::new(),
+                pushed: 0,
+                seen: 0,
+                since: None,
+            }));
+            collector::register(&filling);
             Reclaimer {
                 handle: crossbeam_epoch::default_collector().register(),
-                filling: Vec::new(),
+                filling,
                 sealed: VecDeque::new(),
                 spare_buffers: Vec::new(),
                 spare_headers: VecDeque::new(),
@@ -83,18 +161,81 @@ mod imp {
         }
     }
 
-    /// Hands `batch` to the collector to free wherever it collects.
-    fn defer_batch(guard: &crossbeam_epoch::Guard, batch: Vec<Retired>) {
+    /// Hands `batch` to the collector to free wherever it collects, and flushes it to
+    /// crossbeam's global queue, where the collector thread finds it.
+    pub(super) fn defer_batch(batch: Vec<Retired>) {
+        // Pinned after every pointer in the batch was unlinked, as deferring requires.
+        let guard = crossbeam_epoch::pin();
+        let in_flight = collector::deferring();
         // SAFETY: each pointer in the batch was unlinked before it was retired, and this
         // guard pinned after that, so the free runs after every reader that could still
         // hold one has unpinned. `Retired::free` may run on any thread (its contract).
         unsafe {
             guard.defer_unchecked(move || {
-                for retired in batch {
-                    retired.free();
-                }
+                batch.into_iter().for_each(Retired::free);
+                drop(in_flight);
             })
         }
+        guard.flush();
+    }
+
+    /// Seals a full batch: once every thread pinned now has unpinned, it is ready. The
+    /// deferred call waits in this thread's bag (see `Reclaimer`).
+    fn seal(sealed: Arc<SealedBatch<Retired>>) -> Arc<SealedBatch<Retired>> {
+        // Pinned after every pointer in the batch was unlinked, as deferring requires.
+        let guard = crossbeam_epoch::pin();
+        let batch = sealed.clone();
+        // The thread that retired the batch frees it at its next seal; if it stops
+        // retiring first, the collector thread finds the batch in its `Filling`. So this
+        // call takes no lock: it runs once per 32 retires.
+        guard.defer(move || {
+            batch.mark_ready();
+        });
+        sealed
+    }
+
+    /// Takes over a thread's `sealed` batches when it stopped retiring: a ready one goes
+    /// to the collector's ready list; for one still pending, whose deferred call may
+    /// sit in the thread's bag, a second grace period starts, pinned now, after the
+    /// batch was sealed, so it ends no sooner than the first. Whichever call comes first
+    /// makes a batch ready (`SealedBatch::mark_ready`), and this one hands it to the
+    /// collector's ready list either way.
+    pub(super) fn redefer(sealed: VecDeque<Arc<SealedBatch<Retired>>>) {
+        let (pending, ready): (Vec<_>, Vec<_>) = (sealed.into_iter())
+            .filter(|batch| !batch.is_taken())
+            .partition(|batch| batch.is_pending());
+        ready.into_iter().for_each(collector::ready);
+        if pending.is_empty() {
+            return;
+        }
+        let guard = crossbeam_epoch::pin();
+        let in_flight = collector::deferring();
+        guard.defer(move || {
+            for batch in pending {
+                // Ready now, whichever grace period ended first (if the thread's own
+                // call marked it, this one fails); either way the collector must look
+                // after it, since the thread may never seal again.
+                batch.mark_ready();
+                collector::ready(batch);
+            }
+            drop(in_flight);
+        });
+        guard.flush();
+    }
+
+    /// A pending batch of `items`, in the oldest spare header if the collector has let go
+    /// of it, else in a new one.
+    fn header_for(
+        spare_headers: &mut VecDeque<Arc<SealedBatch<Retired>>>,
+        items: Vec<Retired>,
+    ) -> Arc<SealedBatch<Retired>> {
+        if let Some(spare) = spare_headers.front_mut() {
+            if let Some(header) = Arc::get_mut(spare) {
+                header.refill(items);
+                return spare_headers.pop_front().expect("the front was just seen");
+            }
+        }
+        Arc::new(SealedBatch::new(items))
     }
 
     impl Reclaimer {
@@ -114,47 +255,35 @@ mod imp {
         /// `ptr` is unreachable for threads that pin from now on, and `free(ptr)` may run
         /// on any thread, once, at any later time.
         pub(crate) unsafe fn retire(&mut self, ptr: *mut (), free: unsafe fn(*mut ())) {
-            self.filling.push(Retired { ptr, free });
-            if self.filling.len() >= BATCH {
-                self.seal();
-                self.free_ready();
-            }
-        }
-
-        /// Seals the full batch: once every thread pinned now has unpinned, it is ready.
-        fn seal(&mut self) {
-            // Pinned after every pointer in the batch was unlinked, as deferring requires.
-            let guard = crossbeam_epoch::pin();
-            let buffer = (self.spare_buffers.pop()).unwrap_or_else(|| Vec::with_capacity(BATCH));
-            let items = std::mem::replace(&mut self.filling, buffer);
-            let sealed = self.header_for(items);
-            let batch = sealed.clone();
-            guard.defer(move || {
-                batch.mark_ready();
-                // A second grace period for the thread that retired the batch to free it;
-                // after that, whoever collects does.
-                crossbeam_epoch::pin().defer(move || {
-                    if let Some(batch) = batch.take() {
-                        batch.into_iter().for_each(Retired::free);
-                    }
-                });
-            });
-            self.sealed.push_back(sealed);
-        }
-
-        /// A pending batch of `items`, in the oldest spare header if the collector has
-        /// let go of it, else in a new one.
-        fn header_for(&mut self, items: Vec<Retired>) -> Arc<SealedBatch<Retired>> {
-            if let Some(spare) = self.spare_headers.front_mut() {
-                if let Some(header) = Arc::get_mut(spare) {
-                    header.refill(items);
-                    return self
-                        .spare_headers
-                        .pop_front()
-                        .expect("the front was just seen");
+            let mut filling = lock(&self.filling);
+            let was_empty = filling.items.is_empty() && filling.sealed.is_empty();
+            filling.items.push(Retired { ptr, free });
+            filling.pushed += 1;
+            if filling.items.len() >= BATCH {
+                let buffer =
+                    (self.spare_buffers.pop()).unwrap_or_else(|| Vec::with_capacity(BATCH));
+                let items = std::mem::replace(&mut filling.items, buffer);
+                // Sealed with the `Filling` unlocked: pinning may run deferred calls,
+                // which may take `STATE`, and the collector takes `STATE` before a
+                // `Filling`, never after.
+                drop(filling);
+                let sealed = seal(header_for(&mut self.spare_headers, items));
+                let mut filling = lock(&self.filling);
+                let was_empty = filling.items.is_empty() && filling.sealed.is_empty();
+                while (filling.sealed.front()).is_some_and(|oldest| oldest.is_taken()) {
+                    filling.sealed.pop_front();
                 }
+                filling.sealed.push_back(sealed.clone());
+                drop(filling);
+                if was_empty {
+                    collector::lingering();
+                }
+                self.sealed.push_back(sealed);
+                self.free_ready();
+            } else if was_empty {
+                drop(filling);
+                collector::lingering();
             }
-            Arc::new(SealedBatch::new(items))
         }
 
         /// Frees this thread's ready batches, oldest first. All of them: the collector
@@ -186,13 +315,21 @@ mod imp {
     }
 
     impl Drop for Reclaimer {
-        /// The thread is exiting (or its log is gone). Its sealed batches are left to the
-        /// collector's second deferred calls; the batch being filled goes to the
-        /// collector now.
+        /// The thread is exiting (or its log is gone): what it has not freed goes to the
+        /// collector thread, as if the thread had stopped retiring.
         fn drop(&mut self) {
-            if !self.filling.is_empty() {
-                defer_batch(&crossbeam_epoch::pin(), std::mem::take(&mut self.filling));
+            collector::deregister(&self.filling);
+            let (items, sealed) = {
+                let mut filling = lock(&self.filling);
+                (
+                    std::mem::take(&mut filling.items),
+                    std::mem::take(&mut filling.sealed),
+                )
+            };
+            if !items.is_empty() {
+                defer_batch(items);
             }
+            redefer(sealed);
         }
     }
 
@@ -209,10 +346,214 @@ mod imp {
         }
     }
 
-    /// Looks at `after` again a grace period later: the collector serves only as a
-    /// timer here, since what the free waits for is the sections, not the epoch.
+    /// Has the collector thread look at `after` again on its next ticks: what the free
+    /// waits for is the sections, not the epoch.
     pub(super) fn look_again_later(after: AfterSections) {
-        crossbeam_epoch::pin().defer(move || after.free_or_wait());
+        collector::after_sections(after);
+    }
+}
+
+/// The collector thread (std only): what guarantees that garbage waits at most a bound,
+/// whatever the threads that retired it do next. See the module docs, Bound.
+///
+/// Everything here is behind one mutex, `STATE`, taken when a thread's `Filling` goes
+/// from empty to non-empty (seldom for a busy thread, whose list of sealed batches is
+/// seldom empty), for the batches the collector took over, and by the collector on each
+/// tick; never per transaction. So it has no atomics of its own, and its one wake-up
+/// rule (below) is an argument about that mutex. Lock order: `STATE`, then a
+/// `Filling`; nothing that may take `STATE` (a pin, which may run deferred calls, or a
+/// free) runs with a `Filling` locked.
+#[cfg(not(loom))]
+mod collector {
+    use std::time::Duration;
+
+    use super::imp::{defer_batch, redefer, SharedFilling};
+    use super::{AfterSections, Retired};
+    use crate::sync::sealed::SealedBatch;
+    use crate::sync::{lock, thread, Arc, Mutex};
+
+    /// How often the collector looks, while anything is waiting.
+    pub(super) const TICK: Duration = Duration::from_millis(10);
+    /// Flushes per tick at most: each may advance the epoch once and run up to 8 of
+    /// crossbeam's bags.
+    const FLUSHES_PER_TICK: usize = 16;
+
+    struct State {
+        /// Every live thread's `Filling`.
+        fillings: Vec<SharedFilling>,
+        /// Deferred calls in crossbeam's queue that the collector must drive (each one an
+        /// `InFlight` token, dropped when its call has run).
+        in_flight: usize,
+        /// Batches whose grace period has ended, with the tick they became ready on:
+        /// their thread frees them at its next seal, or the collector on its next tick.
+        ready: Vec<(u64, Arc<SealedBatch<Retired>>)>,
+        /// Frees waiting for sections to end.
+        after: Vec<AfterSections>,
+        tick: u64,
+        /// The collector thread, once started (lazily, the first time there is work).
+        thread: Option<thread::Thread>,
+        /// The collector is parked until `wake` (it found nothing waiting).
+        asleep: bool,
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State {
+        fillings: Vec::new(),
+        in_flight: 0,
+        ready: Vec::new(),
+        after: Vec::new(),
+        tick: 0,
+        thread: None,
+        asleep: false,
+    });
+
+    pub(super) fn register(filling: &SharedFilling) {
+        lock(&STATE).fillings.push(filling.clone());
+    }
+
+    pub(super) fn deregister(filling: &SharedFilling) {
+        lock(&STATE)
+            .fillings
+            .retain(|other| !Arc::ptr_eq(other, filling));
+    }
+
+    /// One deferred call that the collector must see run: counted from its deferral
+    /// until the token is dropped (at the end of the call).
+    pub(super) struct InFlight(());
+
+    pub(super) fn deferring() -> InFlight {
+        let mut state = lock(&STATE);
+        state.in_flight += 1;
+        wake(&mut state);
+        InFlight(())
+    }
+
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            lock(&STATE).in_flight -= 1;
+        }
+    }
+
+    /// A thread's `Filling` went from empty to one pointer.
+    pub(super) fn lingering() {
+        wake(&mut lock(&STATE));
+    }
+
+    /// `batch`'s grace period has ended.
+    pub(super) fn ready(batch: Arc<SealedBatch<Retired>>) {
+        let mut state = lock(&STATE);
+        let tick = state.tick;
+        state.ready.push((tick, batch));
+        wake(&mut state);
+    }
+
+    pub(super) fn after_sections(after: AfterSections) {
+        let mut state = lock(&STATE);
+        state.after.push(after);
+        wake(&mut state);
+    }
+
+    /// Makes sure the collector will tick: starts it, or unparks it.
+    ///
+    /// No wake-up is lost: the collector decides to sleep and sets `asleep` under
+    /// `STATE`, having looked at every filling under `STATE` too. Whoever adds work
+    /// either adds it before that look (which sees it) or takes `STATE` after the
+    /// collector let go of it (a filling's owner locks `STATE` after its own lock on the
+    /// filling, never while holding it), and then sees `asleep` and unparks it; an
+    /// unpark before the park makes the park return at once.
+    fn wake(state: &mut State) {
+        match &state.thread {
+            Some(collector) if state.asleep => {
+                state.asleep = false;
+                collector.unpark();
+            }
+            Some(_) => {}
+            None => {
+                let collector = thread::Builder::new()
+                    .name("braid-reclaim".into())
+                    .spawn(run)
+                    .expect("braid: could not start the memory reclamation thread");
+                state.thread = Some(collector.thread().clone());
+            }
+        }
+    }
+
+    fn run() {
+        loop {
+            let (fillings, tick) = {
+                let mut state = lock(&STATE);
+                state.tick += 1;
+                (state.fillings.clone(), state.tick)
+            };
+            // The garbage of threads that stopped retiring (nothing was retired there for
+            // a whole tick), and of threads that retire too slowly to fill a batch or their
+            // bag within 2 ticks.
+            for filling in &fillings {
+                let (lingering, sealed) = {
+                    let mut filling = lock(filling);
+                    let filling = &mut *filling;
+                    let stopped = filling.pushed == filling.seen;
+                    filling.seen = filling.pushed;
+                    if filling.items.is_empty() && filling.sealed.is_empty() {
+                        filling.since = None;
+                        continue;
+                    }
+                    let since = *filling.since.get_or_insert(tick);
+                    if !stopped && tick < since + 2 {
+                        continue;
+                    }
+                    filling.since = None;
+                    (
+                        std::mem::take(&mut filling.items),
+                        std::mem::take(&mut filling.sealed),
+                    )
+                };
+                if !lingering.is_empty() {
+                    defer_batch(lingering);
+                }
+                redefer(sealed);
+            }
+            drop(fillings);
+            // Advance the epoch and run what has expired, unless someone stays pinned.
+            for _ in 0..FLUSHES_PER_TICK {
+                crossbeam_epoch::pin().flush();
+                if lock(&STATE).in_flight == 0 {
+                    break;
+                }
+            }
+            let (stale, after) = {
+                let mut state = lock(&STATE);
+                let (stale, fresh) = std::mem::take(&mut state.ready)
+                    .into_iter()
+                    .partition(|(ready_on, _)| *ready_on < tick);
+                state.ready = fresh;
+                (stale, std::mem::take(&mut state.after))
+            };
+            for (_, batch) in stale {
+                // `None`: its thread freed it.
+                if let Some(items) = batch.take() {
+                    items.into_iter().for_each(Retired::free);
+                }
+            }
+            for after in after {
+                after.free_or_wait();
+            }
+            let mut state = lock(&STATE);
+            let idle = state.in_flight == 0
+                && state.ready.is_empty()
+                && state.after.is_empty()
+                && (state.fillings.iter()).all(|filling| {
+                    let filling = lock(filling);
+                    filling.items.is_empty() && filling.sealed.is_empty()
+                });
+            if idle {
+                state.asleep = true;
+                drop(state);
+                thread::park();
+            } else {
+                drop(state);
+                thread::sleep(TICK);
+            }
+        }
     }
 }
 

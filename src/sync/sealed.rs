@@ -2,8 +2,8 @@
 //! claims it first: the thread that retired it, the next time it seals a batch, or else
 //! the collector, one grace period later. `reclaim.rs` says why both.
 //!
-//! States: `PENDING` (readers may still hold the pointers) -> `READY` (the collector's
-//! first deferred call ran: nobody does) -> `TAKEN` (one party claimed the items with a
+//! States: `PENDING` (readers may still hold the pointers) -> `READY` (a deferred call
+//! that ends a grace period ran, the first of at most two: nobody does) -> `TAKEN` (one party claimed the items with a
 //! CAS, and only that party touches them).
 //!
 //! # Orderings
@@ -50,10 +50,15 @@ impl<T> SealedBatch<T> {
         self.items.with_mut(|old| unsafe { *old = items });
     }
 
-    /// The grace period is over: the items may be claimed. Called once, by the collector.
-    pub fn mark_ready(&self) {
+    /// The grace period is over: the items may be claimed. True for the call that made
+    /// the batch ready: a batch may have two grace periods running (its thread's
+    /// deferred call, and the collector thread's when that call may be stuck; see
+    /// `reclaim.rs`), and only the first to end marks it, never one already claimed.
+    pub fn mark_ready(&self) -> bool {
         // Release: pairs with the claim's Acquire CAS.
-        self.state.store(READY, Ordering::Release);
+        (self.state)
+            .compare_exchange(PENDING, READY, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Whether the grace period is still running. A batch that is not pending is ready
@@ -61,6 +66,12 @@ impl<T> SealedBatch<T> {
     pub fn is_pending(&self) -> bool {
         // Relaxed: only a hint of whether to try `take`, which decides with its CAS.
         self.state.load(Ordering::Relaxed) == PENDING
+    }
+
+    /// Whether someone has claimed the items. A hint, like `is_pending`.
+    pub fn is_taken(&self) -> bool {
+        // Relaxed: only says whether the batch still needs looking after.
+        self.state.load(Ordering::Relaxed) == TAKEN
     }
 
     /// The items, if the batch is ready and nobody has claimed them yet.

@@ -5,7 +5,10 @@
 //! Keys are small numbers hashed by [`Crowded`], which puts them where a trie is easy to
 //! get wrong: some share one whole hash (collisions), some differ only in the top bits
 //! (the deepest splits), the rest spread out. A transaction may end by aborting (a
-//! `retry` caught by `or_else`): its effects must vanish.
+//! `retry` caught by `or_else`): its effects must vanish. `Load` reads a key with
+//! `TMap::load` (`TSet::contains_now`) in the middle of a transaction: it must answer
+//! from the last committed state, not the transaction's own writes; and after every
+//! transaction every key's `load` must agree with the model.
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +22,8 @@ pub enum Op {
     Insert(u8, u32),
     Remove(u8),
     Get(u8),
+    /// `TMap::load` / `TSet::contains_now`, outside the running transaction.
+    Load(u8),
     Contains(u8),
     Modify(u8),
     Upsert(u8, u32),
@@ -102,7 +107,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Txn> {
             13 => Op::Snapshot,
             14 => Op::RetainOdd,
             _ if arg % 8 == 0 => Op::Clear,
-            _ => Op::Get(key),
+            _ => Op::Load(key),
         });
     }
     if !ops.is_empty() {
@@ -111,9 +116,10 @@ pub fn decode(bytes: &[u8]) -> Vec<Txn> {
     program
 }
 
-/// Applies `op` to the model.
-pub fn model_op(map: &mut HashMap<u8, u32>, op: &Op) -> Answer {
+/// Applies `op` to the model, `map`, in a transaction that started from `committed`.
+pub fn model_op(map: &mut HashMap<u8, u32>, committed: &HashMap<u8, u32>, op: &Op) -> Answer {
     match *op {
+        Op::Load(k) => Answer::Value(committed.get(&k).copied()),
         Op::Insert(k, v) => Answer::Value(map.insert(k, v)),
         Op::Remove(k) => Answer::Value(map.remove(&k)),
         Op::Get(k) => Answer::Value(map.get(&k).copied()),
@@ -147,6 +153,7 @@ pub fn braid_op(map: &TMap<u8, u32, Crowded>, tx: &mut Transaction, op: &Op) -> 
         Op::Insert(k, v) => Answer::Value(map.insert(tx, k, v)?),
         Op::Remove(k) => Answer::Value(map.remove(tx, &k)?),
         Op::Get(k) => Answer::Value(map.get(tx, &k)?),
+        Op::Load(k) => Answer::Value(map.load(&k)),
         Op::Contains(k) => Answer::Flag(map.contains_key(tx, &k)?),
         Op::Modify(k) => Answer::Flag(map.modify(tx, &k, |v| v.wrapping_mul(3))?),
         Op::Upsert(k, v) => {
@@ -203,7 +210,7 @@ pub fn model_txn(model: &mut HashMap<u8, u32>, txn: &Txn) -> Option<Vec<Answer>>
     let answers = txn
         .ops
         .iter()
-        .map(|op| model_op(&mut scratch, op))
+        .map(|op| model_op(&mut scratch, model, op))
         .collect();
     if txn.abort {
         return None;
@@ -230,6 +237,14 @@ pub fn check_map_against_model(program: &[Txn]) {
         let mut want: Vec<_> = model.iter().map(|(&k, &v)| (k, v)).collect();
         want.sort_unstable();
         assert_eq!(contents(&map), want, "after transaction {i}");
+        for k in 0..40 {
+            let loaded = map.load(&k);
+            assert_eq!(
+                loaded,
+                model.get(&k).copied(),
+                "load({k}) after transaction {i}"
+            );
+        }
     }
 }
 
@@ -254,6 +269,7 @@ pub fn check_set_against_model(program: &[Txn]) {
                     Answer::Done
                 }
                 Op::Get(k) | Op::Contains(k) | Op::Modify(k) => Answer::Flag(scratch.contains(&k)),
+                Op::Load(k) => Answer::Flag(model.contains(&k)),
                 Op::Snapshot => {
                     let mut all: Vec<_> = scratch.iter().map(|&k| (k, 0)).collect();
                     all.sort_unstable();
@@ -282,6 +298,7 @@ pub fn check_set_against_model(program: &[Txn]) {
                             Op::Get(k) | Op::Contains(k) | Op::Modify(k) => {
                                 Answer::Flag(set.contains(tx, &k)?)
                             }
+                            Op::Load(k) => Answer::Flag(set.contains_now(&k)),
                             Op::Snapshot => {
                                 let mut all: Vec<_> =
                                     set.to_vec(tx)?.into_iter().map(|k| (k, 0)).collect();
@@ -308,5 +325,13 @@ pub fn check_set_against_model(program: &[Txn]) {
         let mut want: Vec<_> = model.iter().copied().collect();
         want.sort_unstable();
         assert_eq!(now, want, "after transaction {i}");
+        for k in 0..40 {
+            let present = model.contains(&k);
+            assert_eq!(
+                set.contains_now(&k),
+                present,
+                "contains_now({k}) after transaction {i}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
 use super::trie::{Entry, Trie};
+use crate::stm::tvar::Snapshot;
 use crate::stm::{atomically, StmResult, TVar, Transaction};
 
 /// A transactional hash map: every operation takes the transaction, so map operations
@@ -148,6 +149,45 @@ where
         match unsafe { self.trie.find(tx, self.hash(key), key) }? {
             Some(entry) => entry.payload.read(tx).map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// The value for `key` now, read outside any transaction, as [`TVar::load`] reads
+    /// a variable: a value some commit published, never a torn or uncommitted one, and
+    /// consistent with the map's structure at one moment (the lookup's nodes and the
+    /// value are all read as of one time on the STM's clock, and the lookup starts over
+    /// if a commit lands on them meanwhile). It makes no transaction and keeps no read
+    /// set, so it costs about a lookup in an ordinary hash map plus a clone, and writes
+    /// no shared memory.
+    ///
+    /// Two `load`s are two moments: to relate several keys, read them in one
+    /// transaction. Inside a transaction body it ignores that transaction's own writes.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TMap};
+    /// let prices: TMap<String, u32> = TMap::new();
+    /// atomically(|tx| prices.insert(tx, "tea".to_string(), 3));
+    /// assert_eq!(prices.load("tea"), Some(3));
+    /// assert_eq!(prices.load("coffee"), None);
+    /// ```
+    pub fn load<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut snapshot = Snapshot::now();
+        loop {
+            match self.trie.find_in(&snapshot, hash, key) {
+                Some(None) => return None,
+                Some(Some(entry)) => {
+                    if let Some(value) = snapshot.read_clone(&entry.payload) {
+                        return Some(value);
+                    }
+                }
+                None => {}
+            }
+            snapshot.renew();
         }
     }
 

@@ -44,6 +44,7 @@ use std::borrow::Borrow;
 
 use smallvec::SmallVec;
 
+use crate::stm::tvar::Snapshot;
 use crate::stm::{StmResult, TVar, Transaction};
 
 /// Hash bits used per level, and so the fan-out of a node.
@@ -67,6 +68,20 @@ enum Child<K, P> {
 }
 
 impl<K, P> Child<K, P> {
+    /// The entry of this leaf for `key` (none for a branch).
+    fn entry_for<Q>(&self, hash: u64, key: &Q) -> Option<&Entry<K, P>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let matches = |entry: &&Entry<K, P>| entry.hash == hash && entry.key.borrow() == key;
+        match self {
+            Child::One(entry) => Some(entry).filter(matches),
+            Child::Many(entries) => entries.iter().find(matches),
+            Child::Branch(_) => None,
+        }
+    }
+
     /// The hash of every entry here (a leaf's; not called on a branch).
     fn leaf_hash(&self) -> u64 {
         match self {
@@ -303,19 +318,44 @@ where
             let node: &'a Node<K, P> = unsafe { Self::node(tx, var) }?;
             let found = match node.child(bit_at(hash, depth)) {
                 None => None,
-                Some(Child::One(entry)) => {
-                    (entry.hash == hash && entry.key.borrow() == key).then_some(entry)
-                }
-                Some(Child::Many(entries)) => {
-                    (entries.iter()).find(|entry| entry.hash == hash && entry.key.borrow() == key)
-                }
                 Some(Child::Branch(below)) => {
                     var = below;
                     depth += 1;
                     continue;
                 }
+                Some(leaf) => leaf.entry_for(hash, key),
             };
             return Ok(found);
+        }
+    }
+
+    /// `find` outside a transaction: the entry for `key` as of `snapshot`, reading the
+    /// same nodes; `None` if one of them changed since the snapshot (renew it and look
+    /// again). The entry lives as long as the snapshot's pin.
+    pub(crate) fn find_in<'a, Q>(
+        &'a self,
+        snapshot: &'a Snapshot,
+        hash: u64,
+        key: &Q,
+    ) -> Option<Option<&'a Entry<K, P>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut var = &self.root;
+        let mut depth = 0;
+        loop {
+            let node = snapshot.read_in_place(var)?;
+            let found = match node.child(bit_at(hash, depth)) {
+                None => None,
+                Some(Child::Branch(below)) => {
+                    var = below;
+                    depth += 1;
+                    continue;
+                }
+                Some(leaf) => leaf.entry_for(hash, key),
+            };
+            return Some(found);
         }
     }
 

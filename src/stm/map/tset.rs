@@ -6,6 +6,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
 use super::trie::{Entry, Trie};
+use crate::stm::tvar::Snapshot;
 use crate::stm::{atomically, StmResult, Transaction};
 
 /// A transactional hash set: [`TMap`](super::TMap)'s trie of `TVar` nodes, holding keys
@@ -139,6 +140,33 @@ where
         let hash = self.hasher.hash_one(value);
         // SAFETY: the entry is used here, in this attempt, and nothing writes the trie.
         Ok(unsafe { self.trie.find(tx, hash, value) }?.is_some())
+    }
+
+    /// Whether `value` is present now, read outside any transaction: the set's
+    /// [`TMap::load`](crate::stm::TMap::load). The answer is the set's state at one
+    /// moment (never half of a commit); it makes no transaction and keeps no read set.
+    /// Inside a transaction body it ignores that transaction's own writes.
+    ///
+    /// ```
+    /// use braid::stm::{atomically, TSet};
+    /// let seen = TSet::new();
+    /// atomically(|tx| seen.insert(tx, "page-1"));
+    /// assert!(seen.contains_now("page-1"));
+    /// assert!(!seen.contains_now("page-2"));
+    /// ```
+    pub fn contains_now<Q>(&self, value: &Q) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(value);
+        let mut snapshot = Snapshot::now();
+        loop {
+            if let Some(found) = self.trie.find_in(&snapshot, hash, value) {
+                return found.is_some();
+            }
+            snapshot.renew();
+        }
     }
 
     /// How many elements the set holds. Walks the whole set.
