@@ -42,6 +42,31 @@ fn a_permit_comes_back_on_return_and_on_panic() {
 }
 
 #[test]
+fn a_permit_dropped_by_a_panic_inside_a_transaction_comes_back_without_an_abort() {
+    let sem = TSem::new(1);
+    let permit = std::cell::Cell::new(Some(sem.acquire_permit()));
+    let failed = quietly(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            atomically(|_tx| {
+                let _held = permit.take(); // dropped by the unwind, inside the body
+                panic!("the transaction body failed while holding a permit");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+        }))
+    });
+    assert!(failed.is_err());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while available(&sem) != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the permit never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
 fn at_most_n_threads_hold_permits_and_none_leaks() {
     let sem = TSem::new(2);
     let inside = Arc::new(AtomicUsize::new(0));

@@ -230,10 +230,10 @@ impl TSemPermit {
 impl Drop for TSemPermit {
     fn drop(&mut self) {
         if let Some(sem) = self.sem.take() {
-            if std::thread::panicking() {
-                // The unwind may be leaving a transaction body that holds this permit;
-                // a nested `atomically` there would panic again, mid-unwind, and abort
-                // the process. So the release runs on a thread of its own: a panic path,
+            if std::thread::panicking() && crate::stm::tx::in_transaction() {
+                // The unwind is leaving a transaction body that held this permit; a
+                // nested `atomically` here would panic again, mid-unwind, and abort the
+                // process. So the release runs on a thread of its own: a panic path,
                 // where a thread's cost does not matter and the permit must not be lost.
                 crate::sync::thread::spawn(move || atomically(|tx| sem.release(tx)));
             } else {

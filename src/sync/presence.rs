@@ -120,7 +120,7 @@ impl Local {
 
     /// Whether the thread is inside a section.
     #[inline]
-    fn is_inside(&self) -> bool {
+    pub(crate) fn is_inside(&self) -> bool {
         self.count() % 2 == 1
     }
 

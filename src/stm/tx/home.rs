@@ -101,6 +101,14 @@ impl std::ops::DerefMut for LogRef {
     }
 }
 
+/// Whether a transaction is running on this thread (its body, or its commit).
+pub(crate) fn in_transaction() -> bool {
+    let home = HOME.with(|slot| slot.0.get());
+    // SAFETY: a home in the slot lives until the thread exits; only its presence is
+    // read, which no transaction borrows.
+    !home.is_null() && unsafe { &*home }.presence.is_inside()
+}
+
 impl LogRef {
     /// Starts the thread's next transaction: marks it inside, and borrows its log.
     ///

@@ -63,7 +63,7 @@ mod read;
 mod state;
 mod write;
 
-pub(crate) use home::LogRef;
+pub(crate) use home::{in_transaction, LogRef};
 pub(crate) use log::{Log, ReadEntry, Scope, WriteEntry, NOT_READ};
 pub(crate) use state::AttemptState;
 
