@@ -117,15 +117,17 @@ impl Shared {
     /// fails, at the first such panic: it cancels every other unfinished task, as
     /// dropping it would, and stops the `block_on` calls under way.
     fn task_panicked(&self, error: &JoinError) {
-        if self.unhandled_panic == UnhandledPanic::ShutdownRuntime
-            && self.failure.fail(error.to_string())
-        {
+        if self.unhandled_panic == UnhandledPanic::ShutdownRuntime {
             // Closing the list refuses new tasks and wakes a `shutdown` waiting for it to
             // empty. The panicking task is listed too; it holds `RUNNING`, so `shutdown`
-            // only marks it, and it completes with its panic.
+            // only marks it, and it completes with its panic. The list closes before the
+            // report is published: a `block_on` that sees the report (under the
+            // failure's lock, taken after the close) then finds spawns refused. A second
+            // panic finds the list empty and the report taken, and changes nothing.
             for task in self.tasks.close() {
                 task.shutdown();
             }
+            self.failure.fail(error.to_string());
         }
     }
 

@@ -15,7 +15,8 @@ use crate::sync::sync_static;
 
 sync_static! {
     /// The next id to hand out. 64 bits at one id per nanosecond last 584 years, so it
-    /// never wraps in practice; if it ever did, `next` panics rather than repeat an id.
+    /// never wraps in practice (were it to, the first id after the wrap would be 0, which
+    /// `next` refuses with a panic).
     static NEXT: AtomicU64 = AtomicU64::new(1);
 }
 
