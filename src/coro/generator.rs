@@ -4,9 +4,9 @@
 //!
 //! # How it works
 //! The body is an `async` block, stored once, typed (no `dyn`), in one allocation. A
-//! resume polls it with a `Context` that leads to the generator's slot (see `slot`):
-//! `Co::yield_(v)` writes `v` there and returns `Pending`, and `resume` reads it back and
-//! returns `Yielded(v)`. The next resume writes its input into the slot and polls again;
+//! resume polls it as the generator this thread is running (see `slot`): `Co::yield_(v)`
+//! writes `v` into the generator's slot and returns `Pending`, and `resume` reads it back
+//! and returns `Yielded(v)`. The next resume writes its input into the slot and polls again;
 //! the same `yield_` future takes the input and completes with it.
 //!
 //! # Rules, each enforced with a panic that says what went wrong
