@@ -202,7 +202,9 @@ fn dropping_a_waiting_stream_takes_nothing() {
     assert_eq!(q.get(), Some("kept"));
 
     // A stream dropped mid-way leaves the rest for the next consumer.
-    ["0", "1", "2", "3"].into_iter().for_each(|n| q.put(n).unwrap());
+    ["0", "1", "2", "3"]
+        .into_iter()
+        .for_each(|n| q.put(n).unwrap());
     let mut first = q.stream();
     let mut scheduler = Scheduler::new();
     assert_eq!(scheduler.block_on(first.next()).unwrap(), Some("0"));
