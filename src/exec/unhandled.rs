@@ -101,13 +101,13 @@ impl Failure {
         }
     }
 
-    /// Records the failure and wakes every `block_on` under way; `false` (and nothing
-    /// done) when the pool had failed already.
-    pub(crate) fn fail(&self, report: String) -> bool {
+    /// Records the failure and wakes every `block_on` under way; nothing when the pool
+    /// had failed already (the first report stands).
+    pub(crate) fn fail(&self, report: String) {
         let watchers = {
             let mut state = lock(&self.state);
             if state.report.is_some() {
-                return false;
+                return;
             }
             state.report = Some(report);
             std::mem::take(&mut state.watchers)
@@ -115,7 +115,6 @@ impl Failure {
         for (_, waker) in watchers {
             waker.wake();
         }
-        true
     }
 
     /// The report of the panic that failed the pool, if it has.
