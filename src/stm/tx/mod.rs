@@ -201,6 +201,11 @@ impl Transaction {
         }
         self.log.reset();
         self.log.unpin_if_pinned();
+        // Unpinned, so the grace periods this waits for can end (see `catch_up`). Not
+        // while unwinding: freeing runs value destructors, and a panic there would abort.
+        if self.log.reclaimer.is_behind() && !std::thread::panicking() {
+            self.log.reclaimer.catch_up();
+        }
         self.log.trim_if_large();
         // No entry is left: the transaction holds no pointer any more.
         self.log.give_back();
