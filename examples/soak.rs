@@ -21,20 +21,29 @@
 //!    `atomically_async_timeout` never return early (how late they are is reported).
 //!
 //! The main thread samples the resident set size every second from `/proc/self/statm`
-//! (`--verbose` prints each sample): after the warm-up (a third of the run, 3 to 60 s)
-//! it may grow by at most 10%. The live heap, counted by the global allocator, is
-//! reported beside it: a leak shows as live bytes that keep growing, the allocator
-//! keeping pages it once needed as RSS that grows while the live heap does not. This
-//! run found one of each in braid, both now bounded: its cache of free value nodes
-//! (live to the allocator) filled towards its limits for minutes (`src/stm/node.rs`),
-//! and the garbage that piles up behind a pinned transaction the OS preempted set the
-//! heap's size, a step each time a worse stall came (`src/sync/reclaim.rs`, Backlog).
+//! (`--verbose` prints each sample): after the warm-up, the first third of the run (at
+//! least 3 s), it may grow by at most 10%. A third at every length, because under a
+//! steady load the allocator's footprint settles about logarithmically: each doubling
+//! of the run adds about as much as the one before, where a leak would add twice as
+//! much (six 10-minute runs: 4 to 456 KiB from 75 to 150 s, 192 to 448 KiB from 150 to
+//! 300 s, 192 to 612 KiB from 300 to 600 s). So a warm-up of fixed length fails any
+//! long enough run of a program that leaks nothing, while a leak at a steady rate grows
+//! the last two thirds by the same share at every length, and fails. The report gives
+//! RSS at a third, two thirds and the end, to show the shape.
+//!
+//! The live heap, counted by the global allocator, is reported beside RSS: a leak shows
+//! as live bytes that keep growing, the allocator keeping pages it once needed as RSS
+//! that grows while the live heap does not. This run found both kinds in braid, now
+//! bounded: its cache of free value nodes (live to the allocator) filled towards its
+//! limits for minutes (`src/stm/node.rs`); the garbage that piles up behind a pinned
+//! transaction the OS preempted set the heap's size, a step each time a worse stall came
+//! (`src/sync/reclaim.rs`, Backlog); and the reclamation thread regrew two lists by
+//! doubling 100 times a second (`src/sync/reclaim.rs`, the collector's `run`).
 //! The main thread also watches that every station's counter keeps moving: ten
 //! seconds without progress is a lost wake-up or a hang. A broken promise
 //! prints what broke and exits with status 1.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -58,24 +67,49 @@ struct CountingAllocator;
 static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 static PEAK_LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 
+/// Adds `bytes` (negative for a free) to the live count, and raises the peak.
+fn count_live(bytes: i64) {
+    let live = LIVE_BYTES.fetch_add(bytes, Relaxed) + bytes;
+    // A load first: the peak moves rarely, and a read-modify-write per allocation
+    // would contend.
+    if live > PEAK_LIVE_BYTES.load(Relaxed) {
+        PEAK_LIVE_BYTES.fetch_max(live, Relaxed);
+    }
+}
+
 // SAFETY: every call is forwarded to `System` with the caller's own arguments, so
 // `System`'s guarantees are ours; the counter only watches.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE_BYTES.fetch_add(layout.size() as i64, Relaxed) + layout.size() as i64;
-        // A load first: the peak moves rarely, and a read-modify-write per allocation
-        // would contend.
-        if live > PEAK_LIVE_BYTES.load(Relaxed) {
-            PEAK_LIVE_BYTES.fetch_max(live, Relaxed);
-        }
+        count_live(layout.size() as i64);
         // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
         unsafe { System.alloc(layout) }
     }
 
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_live(layout.size() as i64);
+        // SAFETY: the caller's layout, as `GlobalAlloc::alloc_zeroed` requires.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as i64, Relaxed);
+        count_live(-(layout.size() as i64));
         // SAFETY: `ptr` came from `alloc` above (that is, from `System`) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
+    }
+
+    // Forwarded too, not left to the trait's default (a fresh block, a copy, a free),
+    // which is not what a program without the counter does: every `Vec` that grew took
+    // a new block and left its old one behind, where `System` grows a block in place
+    // when it can. (Found with a breakpoint on glibc's `sysmalloc`, where the heap
+    // grows: after warm-up it was reached by `Vec`s of 5 to 80 KiB growing.)
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's arguments, as `GlobalAlloc::realloc` requires.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            count_live(new_size as i64 - layout.size() as i64);
+        }
+        new
     }
 }
 
@@ -323,6 +357,7 @@ fn map_churn(soak: &Arc<Soak>) -> Vec<thread::JoinHandle<()>> {
 
 const PRODUCERS: u64 = 3;
 const ITEMS_PER_PRODUCER: u64 = 500;
+const ITEMS: u64 = PRODUCERS * ITEMS_PER_PRODUCER;
 
 /// The pipelines station: one pipeline after another. Beside a task, one long-lived
 /// thread drains each pipeline's queue: it gets the queue through a `TQueue` and hands
@@ -337,7 +372,9 @@ fn pipelines(soak: &Arc<Soak>) -> thread::JoinHandle<()> {
             let (to_drain, drained) = (to_drain.clone(), drained.clone());
             thread::spawn(move || {
                 while let Some(queue) = to_drain.get() {
-                    if drained.put(queue.iter().collect()).is_err() {
+                    let mut got = Vec::with_capacity(ITEMS as usize);
+                    got.extend(queue.iter());
+                    if drained.put(got).is_err() {
                         fail("pipeline: the drained queue closed early");
                     }
                 }
@@ -372,7 +409,7 @@ fn pipeline(soak: &Soak, to_drain: &TQueue<TBQueue<u64>>, drained: &TQueue<Vec<u
     let task_consumer = {
         let queue = queue.clone();
         soak.pool.spawn(async move {
-            let mut got = Vec::new();
+            let mut got = Vec::with_capacity(ITEMS as usize);
             while let Some(item) = queue.get_async().await {
                 got.push(item);
             }
@@ -387,23 +424,32 @@ fn pipeline(soak: &Soak, to_drain: &TQueue<TBQueue<u64>>, drained: &TQueue<Vec<u
             .unwrap_or_else(|e| fail(format!("pipeline producer: {e}")));
     }
     atomically(|tx| queue.close(tx));
-    let mut got = task_consumer
+    let got = task_consumer
         .join()
         .unwrap_or_else(|e| fail(format!("pipeline consumer task: {e}")));
     let from_thread = drained
         .get()
         .unwrap_or_else(|| fail("pipeline: the drainer stopped"));
-    got.extend(from_thread);
-    let expected = PRODUCERS * ITEMS_PER_PRODUCER;
-    let distinct: HashSet<u64> = got.iter().copied().collect();
-    if got.len() as u64 != expected || distinct.len() as u64 != expected {
+    // Every item produced (0..ITEMS), each consumed exactly once, by the task or the
+    // thread. Checked in buffers of a fixed size: the checker's own allocations should
+    // not be what the run's RSS measures.
+    let mut seen = vec![false; ITEMS as usize];
+    let mut consumed = 0u64;
+    for item in got.into_iter().chain(from_thread) {
+        consumed += 1;
+        match seen.get_mut(item as usize) {
+            Some(seen) if !*seen => *seen = true,
+            _ => fail(format!(
+                "pipeline: item {item} consumed twice or never produced"
+            )),
+        }
+    }
+    if consumed != ITEMS {
         fail(format!(
-            "pipeline: {expected} items produced, {} consumed ({} distinct)",
-            got.len(),
-            distinct.len()
+            "pipeline: {ITEMS} items produced, {consumed} consumed"
         ));
     }
-    Stats::add(&soak.stats.items, expected);
+    Stats::add(&soak.stats.items, ITEMS);
     Stats::add(&soak.stats.pipelines, 1);
     Stats::add(&soak.stats.pool_tasks, PRODUCERS + 1);
 }
@@ -733,8 +779,9 @@ fn main() {
     }
 
     let started = Instant::now();
-    let warm_up = (seconds / 3).clamp(3, 60).min(seconds);
-    let (mut baseline, mut peak) = (None, 0);
+    let warm_up = (seconds / 3).max(3).min(seconds);
+    let two_thirds = (seconds * 2 / 3).max(warm_up);
+    let (mut baseline, mut at_two_thirds, mut peak) = (None, None, 0);
     let mut last_progress = soak.stats.progress();
     let mut stalled = [0u32; 5];
     for second in 1..=seconds {
@@ -742,6 +789,9 @@ fn main() {
         let rss = rss_kib();
         if second == warm_up {
             baseline = Some(rss);
+        }
+        if second == two_thirds {
+            at_two_thirds = Some(rss);
         }
         peak = peak.max(rss);
         let progress = soak.stats.progress();
@@ -798,9 +848,11 @@ fn main() {
         n(&st.max_late_us) as f64 / 1000.0,
         n(&st.injected),
     );
+    let at_two_thirds = at_two_thirds.unwrap_or(end_rss);
     println!(
-        "soak: RSS {baseline} KiB after {warm_up} s of warm-up, {end_rss} KiB at the end \
-         ({growth:+.1}%), peak {peak} KiB; live heap {} KiB at the end, peak {} KiB",
+        "soak: RSS {baseline} KiB after {warm_up} s of warm-up, {at_two_thirds} KiB at \
+         {two_thirds} s, {end_rss} KiB at the end ({growth:+.1}%), peak {peak} KiB; \
+         live heap {} KiB at the end, peak {} KiB",
         LIVE_BYTES.load(Relaxed) / 1024,
         PEAK_LIVE_BYTES.load(Relaxed) / 1024
     );
