@@ -56,3 +56,24 @@ fn a_retry_does_not_revive_a_variable_whose_last_handle_it_dropped() {
         waiter.join().unwrap();
     });
 }
+
+/// Two waiters on a variable nobody waited on before race to install its wait list (the
+/// first waiter allocates it, `stm/wait.rs`): whichever CAS loses must register on the
+/// winner's list, and the commit must wake both, whatever the order.
+#[test]
+fn two_first_waiters_share_the_list_one_installs() {
+    loom::model(|| {
+        let flag = TVar::new(false);
+        let other_waiter = {
+            let flag = flag.clone();
+            thread::spawn(move || atomically(|tx| check(flag.read(tx)?)))
+        };
+        let committer = {
+            let flag = flag.clone();
+            thread::spawn(move || atomically(|tx| flag.write(tx, true)))
+        };
+        atomically(|tx| check(flag.read(tx)?));
+        other_waiter.join().unwrap();
+        committer.join().unwrap();
+    });
+}

@@ -6,10 +6,12 @@
 //! handle `NonNull<VarCore>` and never need to be generic themselves.
 //!
 //! # Size
-//! 80 bytes, in a 96-byte block from glibc; every `TVar` has one, so a `TMap` has one
+//! 48 bytes, in a 64-byte block from glibc; every `TVar` has one, so a `TMap` has one
 //! per entry. It was 128 bytes aligned to a cache line, which glibc serves from 256
 //! (measured: 259 resident bytes per `TVar<u64>` before, see BENCHMARKS.md, "TVar
-//! size"). The alignment kept two variables off one cache line, so that a commit to one
+//! size"), then 80 (a 96-byte block) until the wait list, which few variables ever
+//! need, moved out of the core into a list the first waiter allocates (`wait.rs`).
+//! The alignment kept two variables off one cache line, so that a commit to one
 //! would not slow the readers of its neighbour; the bank benchmark, whose 64 accounts
 //! are neighbours, was no slower without it at 2 and 4 threads (medians of three runs:
 //! 270 -> 241 ns and 522 -> 482 ns per transfer), within a loaded machine's noise
@@ -241,8 +243,8 @@ impl Drop for VarCore {
 #[cfg(all(test, not(loom)))]
 mod tests {
     #[test]
-    fn a_core_is_80_bytes_and_not_cache_line_aligned() {
-        assert_eq!(size_of::<super::VarCore>(), 80);
+    fn a_core_is_48_bytes_and_not_cache_line_aligned() {
+        assert_eq!(size_of::<super::VarCore>(), 48);
         assert_eq!(align_of::<super::VarCore>(), 8);
     }
 }
