@@ -2,7 +2,7 @@
 //! The predication prototype of `benches/predicated/mod.rs` (issue 29 item 5): checks that
 //! it is a correct map, so that its bench numbers are a map's, and the measurements that
 //! go beside them, ignored by default:
-//! - `lookups_for_callgrind`: `LOOKUPS` lookups by `HOW` (see `lookup`) in a map of
+//! - `lookups_for_callgrind`: `LOOKUPS` lookups (or value updates) by `HOW` in a map of
 //!   `KEYS` keys, to run under `valgrind --tool=callgrind` (add `--cache-sim=yes` for
 //!   cache misses) twice, with N and N/2 lookups; the difference over N/2 is one lookup.
 //! - `memory_per_predicated_entry`: live and resident bytes per entry at 1M entries.
@@ -181,6 +181,30 @@ fn lookups_for_callgrind() {
         "dashmap-get" => {
             let map: dashmap::DashMap<u64, u64> = entries().collect();
             look_up(lookups, keys, |k| map.get(&k).map(|v| *v));
+        }
+        "tmap-modify" => {
+            let map: TMap<u64, u64> = entries().collect();
+            look_up(lookups, keys, |k| {
+                atomically(|tx| map.modify(tx, &k, |v| v + 1)).then_some(k)
+            });
+        }
+        "option-modify" => {
+            let map: PredicatedMap<u64, u64> = entries().collect();
+            look_up(lookups, keys, |k| {
+                atomically(|tx| map.modify(tx, &k, |v| v + 1)).then_some(k)
+            });
+        }
+        "word-modify" => {
+            let map: PredicatedMap<u64, u64, Word> = entries().collect();
+            look_up(lookups, keys, |k| {
+                atomically(|tx| map.modify(tx, &k, |v| v + 1)).then_some(k)
+            });
+        }
+        "dashmap-modify" => {
+            let map: dashmap::DashMap<u64, u64> = entries().collect();
+            look_up(lookups, keys, |k| {
+                map.get_mut(&k).map(|mut v| *v += 1).map(|()| k)
+            });
         }
         other => panic!("HOW={other}: not a lookup this test knows"),
     }
