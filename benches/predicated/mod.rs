@@ -28,9 +28,10 @@
 //!
 //! The variable is used while its shard's lock is held (read lock, or the write lock
 //! when it was just created), so a reference to it never outlives the lock and no
-//! `unsafe` is needed. The lock is taken either way, so this costs what reborrowing the
-//! variable past the unlock would. [`PredicatedMap::get_cloned`] is the other safe shape:
-//! the handle cloned out (a reference count incremented and decremented).
+//! `unsafe` is needed. Reborrowing the variable past the unlock (it never moves while
+//! the map lives) would take and release the same lock, only earlier.
+//! [`PredicatedMap::get_cloned`] is the other safe shape: the handle cloned out (a
+//! reference count incremented and decremented).
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
