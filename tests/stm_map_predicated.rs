@@ -4,7 +4,8 @@
 //! go beside them, ignored by default:
 //! - `lookups_for_callgrind`: `LOOKUPS` lookups (or value updates) by `HOW` in a map of
 //!   `KEYS` keys, to run under `valgrind --tool=callgrind` (add `--cache-sim=yes` for
-//!   cache misses) twice, with N and N/2 lookups; the difference over N/2 is one lookup.
+//!   cache misses) twice, with N and N/2 lookups and `--toggle-collect='*look_up*'`;
+//!   the difference over N/2 is one lookup.
 //! - `memory_per_predicated_entry`: live and resident bytes per entry at 1M entries.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -138,7 +139,11 @@ fn prototype_retry_on_a_missing_key_wakes_on_its_insert() {
     });
 }
 
-/// `lookups` lookups of random keys below `keys` by `lookup`.
+/// `lookups` lookups of random keys below `keys` by `lookup`. A function of its own, so
+/// that callgrind can count it alone (`--toggle-collect='*look_up*'`): building a `TMap`
+/// runs transactions whose garbage and back-off depend on time, which would not cancel
+/// between two runs.
+#[inline(never)]
 fn look_up(lookups: u64, keys: u64, lookup: impl Fn(u64) -> Option<u64>) {
     let mut random = Keys(7);
     for _ in 0..lookups {
