@@ -4,6 +4,13 @@
 //! map offers). All hash with std's `RandomState`. Results and ratios live in
 //! `BENCHMARKS.md`.
 //!
+//! `braid-predicated*` is the design alternative of issue 29 item 5, a measuring prototype
+//! in `predicated/mod.rs`: transactional predication, a sharded hash index outside the STM
+//! with one `TVar` per key. `-word` keeps "absent" as a sentinel in a word-valued `TVar`
+//! where plain `braid-predicated` uses `TVar<Option<V>>` (a heap node per value);
+//! `-load` reads outside any transaction; `-clone` clones the variable's handle out of
+//! the index instead of using it under the shard's lock.
+//!
 //! - `map_read_mostly_100k`: one thread, 100k keys, 90% lookups and 10% value updates of
 //!   random keys; one operation per iteration. braid looks up in a transaction
 //!   (`braid`) or outside one with `TMap::load` (`braid-load`).
@@ -19,9 +26,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use braid::stm::{atomically, TMap};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion};
 use dashmap::DashMap;
 use parking_lot::Mutex;
+
+// `insert` and `remove` are there for the prototype's tests (`tests/stm_map_predicated.rs`).
+#[allow(dead_code)]
+mod predicated;
+use predicated::{PredicatedMap, Word};
 
 /// A small fast generator of keys, the same sequence for every map.
 struct Keys(u64);
@@ -67,6 +80,29 @@ fn read_mostly(c: &mut Criterion) {
                 black_box(braid.load(&key));
             }
         })
+    });
+    let optional: PredicatedMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
+    let word: PredicatedMap<u64, u64, Word> = (0..n).map(|k| (k, k)).collect();
+    let update = |key| {
+        atomically(|tx| optional.modify(tx, &key, |v| v + 1));
+    };
+    group.bench_function("braid-predicated", |b| {
+        read_mostly_loop(b, update, |key| atomically(|tx| optional.get(tx, &key)))
+    });
+    group.bench_function("braid-predicated-load", |b| {
+        read_mostly_loop(b, update, |key| optional.load(&key))
+    });
+    let update = |key| {
+        atomically(|tx| word.modify(tx, &key, |v| v + 1));
+    };
+    group.bench_function("braid-predicated-word", |b| {
+        read_mostly_loop(b, update, |key| atomically(|tx| word.get(tx, &key)))
+    });
+    group.bench_function("braid-predicated-word-load", |b| {
+        read_mostly_loop(b, update, |key| word.load(&key))
+    });
+    group.bench_function("braid-predicated-word-clone", |b| {
+        read_mostly_loop(b, update, |key| atomically(|tx| word.get_cloned(tx, &key)))
     });
     let dash: DashMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
     group.bench_function("dashmap", |b| {
@@ -117,6 +153,21 @@ fn read_mostly(c: &mut Criterion) {
     group.finish();
 }
 
+/// The `map_read_mostly_100k` loop for the contenders that share one: each iteration
+/// draws a key and passes it to `update` every tenth time, else to `read`.
+fn read_mostly_loop<R>(b: &mut Bencher, update: impl Fn(u64), read: impl Fn(u64) -> R) {
+    let (mut keys, mut i) = (Keys(7), 0u32);
+    b.iter(|| {
+        let key = keys.next(READ_MOSTLY_KEYS);
+        i = i.wrapping_add(1);
+        if i % 10 == 0 {
+            update(key);
+        } else {
+            black_box(read(key));
+        }
+    })
+}
+
 /// Runs `each(thread, ops)` on `threads` threads started together, and times them all.
 fn on_threads(threads: u64, ops: u64, each: impl Fn(u64, u64) + Sync) -> Duration {
     let start = Barrier::new(threads as usize + 1);
@@ -157,6 +208,14 @@ fn disjoint_updates(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("braid", "2-threads"), |b| {
         b.iter_custom(|iters| on_threads(2, iters, braid_updates(2)))
     });
+    let optional: PredicatedMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
+    disjoint_on_1_and_2(&mut group, "braid-predicated", |key| {
+        atomically(|tx| optional.modify(tx, &key, |v| v + 1));
+    });
+    let word: PredicatedMap<u64, u64, Word> = (0..n).map(|k| (k, 0)).collect();
+    disjoint_on_1_and_2(&mut group, "braid-predicated-word", |key| {
+        atomically(|tx| word.modify(tx, &key, |v| v + 1));
+    });
     let mutex: Mutex<HashMap<u64, u64>> = Mutex::new((0..n).map(|k| (k, 0)).collect());
     let mutex_updates = |threads: u64| {
         let mutex = &mutex;
@@ -188,6 +247,30 @@ fn disjoint_updates(c: &mut Criterion) {
     group.finish();
 }
 
+/// `map_disjoint_updates` on 1 and 2 threads for a contender that updates one key with
+/// `update`; thread t of `threads` updates keys k with k % threads == t.
+fn disjoint_on_1_and_2(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    update: impl Fn(u64) + Sync,
+) {
+    let updates = |threads: u64| {
+        let update = &update;
+        move |t: u64, ops: u64| {
+            let mut keys = Keys(t + 1);
+            for _ in 0..ops {
+                update(keys.next(THREAD_KEYS / threads) * threads + t);
+            }
+        }
+    };
+    group.bench_function(BenchmarkId::new(name, "1-thread"), |b| {
+        b.iter_custom(|iters| on_threads(1, 2 * iters, updates(1)))
+    });
+    group.bench_function(BenchmarkId::new(name, "2-threads"), |b| {
+        b.iter_custom(|iters| on_threads(2, iters, updates(2)))
+    });
+}
+
 fn transfers(c: &mut Criterion) {
     let mut group = c.benchmark_group("map_transfers_2_threads");
     let n = THREAD_KEYS;
@@ -206,6 +289,20 @@ fn transfers(c: &mut Criterion) {
             })
         })
     });
+    let optional: PredicatedMap<u64, i64> = (0..n).map(|k| (k, 100)).collect();
+    transfers_on_2(&mut group, "braid-predicated", |from, to| {
+        atomically(|tx| {
+            optional.modify(tx, &from, |v| v - 1)?;
+            optional.modify(tx, &to, |v| v + 1)
+        });
+    });
+    let word: PredicatedMap<u64, i64, Word> = (0..n).map(|k| (k, 100)).collect();
+    transfers_on_2(&mut group, "braid-predicated-word", |from, to| {
+        atomically(|tx| {
+            word.modify(tx, &from, |v| v - 1)?;
+            word.modify(tx, &to, |v| v + 1)
+        });
+    });
     let mutex: Mutex<HashMap<u64, i64>> = Mutex::new((0..n).map(|k| (k, 100)).collect());
     group.bench_function("mutex-hashmap", |b| {
         b.iter_custom(|iters| {
@@ -221,6 +318,24 @@ fn transfers(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// `map_transfers_2_threads` for a contender that moves a unit with `transfer(from, to)`.
+fn transfers_on_2(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    transfer: impl Fn(u64, u64) + Sync,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            on_threads(2, iters, |t, ops| {
+                let mut keys = Keys(t + 11);
+                for _ in 0..ops {
+                    transfer(keys.next(THREAD_KEYS), keys.next(THREAD_KEYS));
+                }
+            })
+        })
+    });
 }
 
 criterion_group! {
