@@ -57,29 +57,14 @@ fn read_mostly(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     let n = READ_MOSTLY_KEYS;
     let braid: TMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
+    let update = |key| {
+        atomically(|tx| braid.modify(tx, &key, |v| v + 1));
+    };
     group.bench_function("braid", |b| {
-        let (mut keys, mut i) = (Keys(7), 0u32);
-        b.iter(|| {
-            let key = keys.next(n);
-            i = i.wrapping_add(1);
-            if i % 10 == 0 {
-                atomically(|tx| braid.modify(tx, &key, |v| v + 1));
-            } else {
-                black_box(atomically(|tx| braid.get(tx, &key)));
-            }
-        })
+        read_mostly_loop(b, update, |key| atomically(|tx| braid.get(tx, &key)))
     });
     group.bench_function("braid-load", |b| {
-        let (mut keys, mut i) = (Keys(7), 0u32);
-        b.iter(|| {
-            let key = keys.next(n);
-            i = i.wrapping_add(1);
-            if i % 10 == 0 {
-                atomically(|tx| braid.modify(tx, &key, |v| v + 1));
-            } else {
-                black_box(braid.load(&key));
-            }
-        })
+        read_mostly_loop(b, update, |key| braid.load(&key))
     });
     let optional: PredicatedMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
     let word: PredicatedMap<u64, u64, Word> = (0..n).map(|k| (k, k)).collect();
@@ -106,29 +91,19 @@ fn read_mostly(c: &mut Criterion) {
     });
     let dash: DashMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
     group.bench_function("dashmap", |b| {
-        let (mut keys, mut i) = (Keys(7), 0u32);
-        b.iter(|| {
-            let key = keys.next(n);
-            i = i.wrapping_add(1);
-            if i % 10 == 0 {
-                *dash.get_mut(&key).unwrap() += 1;
-            } else {
-                black_box(dash.get(&key).map(|v| *v));
-            }
-        })
+        read_mostly_loop(
+            b,
+            |key| *dash.get_mut(&key).unwrap() += 1,
+            |key| dash.get(&key).map(|v| *v),
+        )
     });
     let mutex: Mutex<HashMap<u64, u64>> = Mutex::new((0..n).map(|k| (k, k)).collect());
     group.bench_function("mutex-hashmap", |b| {
-        let (mut keys, mut i) = (Keys(7), 0u32);
-        b.iter(|| {
-            let key = keys.next(n);
-            i = i.wrapping_add(1);
-            if i % 10 == 0 {
-                *mutex.lock().get_mut(&key).unwrap() += 1;
-            } else {
-                black_box(mutex.lock().get(&key).copied());
-            }
-        })
+        read_mostly_loop(
+            b,
+            |key| *mutex.lock().get_mut(&key).unwrap() += 1,
+            |key| mutex.lock().get(&key).copied(),
+        )
     });
     let whole = stm::TVar::new(Arc::new(
         (0..n).map(|k| (k, k)).collect::<HashMap<u64, u64>>(),
@@ -153,7 +128,7 @@ fn read_mostly(c: &mut Criterion) {
     group.finish();
 }
 
-/// The `map_read_mostly_100k` loop for the contenders that share one: each iteration
+/// The `map_read_mostly_100k` loop (every contender's but rust-stm's): each iteration
 /// draws a key and passes it to `update` every tenth time, else to `read`.
 fn read_mostly_loop<R>(b: &mut Bencher, update: impl Fn(u64), read: impl Fn(u64) -> R) {
     let (mut keys, mut i) = (Keys(7), 0u32);

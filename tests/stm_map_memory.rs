@@ -137,3 +137,33 @@ fn memory_per_tqueue_item() {
     };
     report("TQueue<u64> item", bytes_per_item(N, made));
 }
+
+// The predication prototype of `benches/predicated/mod.rs` (issue 29 item 5), measured
+// the same way; `tests/stm_map_predicated.rs` checks that it is a correct map.
+#[allow(dead_code)]
+#[path = "../benches/predicated/mod.rs"]
+mod predicated;
+
+#[test]
+#[ignore = "a measurement, not a check: run it by name"]
+fn memory_per_predicated_entry_option() {
+    use predicated::PredicatedMap;
+    let made = || {
+        (0..N as u64)
+            .map(|k| (k, k))
+            .collect::<PredicatedMap<u64, u64>>()
+    };
+    report("predicated entry, Option<u64>", bytes_per_item(N, made));
+}
+
+#[test]
+#[ignore = "a measurement, not a check: run it by name"]
+fn memory_per_predicated_entry_word() {
+    use predicated::{PredicatedMap, Word};
+    let made = || {
+        (0..N as u64)
+            .map(|k| (k, k))
+            .collect::<PredicatedMap<u64, u64, Word>>()
+    };
+    report("predicated entry, a word", bytes_per_item(N, made));
+}

@@ -6,12 +6,11 @@
 //!   `KEYS` keys, to run under `valgrind --tool=callgrind` (add `--cache-sim=yes` for
 //!   cache misses) twice, with N and N/2 lookups and `--toggle-collect='*look_up*'`;
 //!   the difference over N/2 is one lookup.
-//! - `memory_per_predicated_entry`: live and resident bytes per entry at 1M entries.
+//!
+//! Its memory per entry is measured beside `TMap`'s, in `tests/stm_map_memory.rs`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -23,28 +22,6 @@ use braid::stm::{atomically, retry, TMap};
 #[path = "../benches/predicated/mod.rs"]
 mod predicated;
 use predicated::{Optional, PredicatedMap, Presence, Word};
-
-/// Counts live heap bytes, for `memory_per_predicated_entry`.
-struct LiveBytes;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator and counts.
-unsafe impl GlobalAlloc for LiveBytes {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same layout contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: LiveBytes = LiveBytes;
 
 /// A small fast generator, as in the bench.
 struct Keys(u64);
@@ -213,40 +190,4 @@ fn lookups_for_callgrind() {
         }
         other => panic!("HOW={other}: not a lookup this test knows"),
     }
-}
-
-/// Resident bytes of the process, from `/proc/self/statm` (0 where there is none).
-fn resident_bytes() -> isize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: isize = (statm.split_whitespace().nth(1))
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// Live and resident bytes per entry of `count` that `make` builds (kept while measured).
-fn bytes_per_entry<T: Send>(count: usize, make: impl FnOnce() -> T + Send) -> (f64, f64) {
-    let (live, resident) = (LIVE.load(Ordering::Relaxed), resident_bytes());
-    let built = thread::scope(|s| s.spawn(make).join().unwrap());
-    let live = (LIVE.load(Ordering::Relaxed) - live) as f64 / count as f64;
-    let resident = (resident_bytes() - resident) as f64 / count as f64;
-    drop(built);
-    (live, resident)
-}
-
-#[test]
-#[ignore = "a measurement, not a check: run it by name, alone (--exact)"]
-fn memory_per_predicated_entry() {
-    const N: u64 = 1_000_000;
-    let (live, resident) = match std::env::var("HOW").as_deref() {
-        Ok("word") => bytes_per_entry(N as usize, || {
-            (0..N)
-                .map(|k| (k, k))
-                .collect::<PredicatedMap<u64, u64, Word>>()
-        }),
-        _ => bytes_per_entry(N as usize, || {
-            (0..N).map(|k| (k, k)).collect::<PredicatedMap<u64, u64>>()
-        }),
-    };
-    println!("predicated entry: {live:.0} live bytes, {resident:.0} resident bytes");
 }
