@@ -147,23 +147,22 @@ mod predicated;
 #[test]
 #[ignore = "a measurement, not a check: run it by name"]
 fn memory_per_predicated_entry_option() {
-    use predicated::PredicatedMap;
-    let made = || {
-        (0..N as u64)
-            .map(|k| (k, k))
-            .collect::<PredicatedMap<u64, u64>>()
-    };
-    report("predicated entry, Option<u64>", bytes_per_item(N, made));
+    report_predicated::<predicated::Optional>("predicated entry, Option<u64>");
 }
 
 #[test]
 #[ignore = "a measurement, not a check: run it by name"]
 fn memory_per_predicated_entry_word() {
-    use predicated::{PredicatedMap, Word};
+    report_predicated::<predicated::Word>("predicated entry, a word");
+}
+
+/// Prints the bytes per entry of a prototype map of `N` `u64 -> u64` entries whose
+/// variables say "absent" as `P` does.
+fn report_predicated<P: predicated::Presence<u64>>(what: &str) {
     let made = || {
         (0..N as u64)
             .map(|k| (k, k))
-            .collect::<PredicatedMap<u64, u64, Word>>()
+            .collect::<predicated::PredicatedMap<u64, u64, P>>()
     };
-    report("predicated entry, a word", bytes_per_item(N, made));
+    report(what, bytes_per_item(N, made));
 }
