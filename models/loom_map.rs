@@ -125,3 +125,75 @@ fn a_load_during_a_split_sees_the_key_and_whole_commits() {
         assert_eq!(map.load(&1).map(|v| v.0), Some(11));
     });
 }
+
+/// Predication's cleanup (`stm/map/mod.rs`, Cleanup): key 3 was removed, so its
+/// variable is absent and its entry waits in the index to be swept. One thread inserts
+/// new keys until the shard's table fills and grows, which embalms and unlinks every
+/// absent entry; another inserts key 3 again, racing the sweep. However they interleave,
+/// the second insert is not lost in an unlinked variable, and the new keys are all there.
+#[test]
+fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        for key in 0..FILL {
+            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
+        }
+        atomically(|tx| map.remove(tx, &3).map(drop));
+        let grower = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+            })
+        };
+        let reinserter = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    assert!(map.get(tx, &3)?.is_none(), "key 3 was removed");
+                    map.insert(tx, 3, tracked(30)).map(drop)
+                })
+            })
+        };
+        grower.join().unwrap();
+        reinserter.join().unwrap();
+        let (at_3, grown) = atomically(|tx| Ok((map.get(tx, &3)?.map(|v| v.0), map.len(tx)?)));
+        assert_eq!(at_3, Some(30), "the reinsert of key 3 was lost");
+        assert_eq!(grown, FILL as usize + 1);
+        assert_eq!(map.load(&3).map(|v| v.0), Some(30));
+    });
+}
+
+/// A lookup that probes while a commit's insert grows the shard's table (and sweeps a
+/// removed key from it), and a removal of another key, all at once: the transactional
+/// read sees key 1 and key 2 as one serial order allows (key 2 present unless its
+/// removal committed, key 1 always present), and `load` never misses key 1.
+#[test]
+fn reads_during_a_growth_and_a_removal_see_whole_commits() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        for key in 0..FILL {
+            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
+        }
+        atomically(|tx| map.remove(tx, &3).map(drop));
+        let grower = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+            })
+        };
+        let remover = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| map.remove(tx, &2).map(drop));
+            })
+        };
+        assert_eq!(map.load(&1).map(|v| v.0), Some(1), "load missed key 1");
+        let (at_1, at_2) =
+            atomically(|tx| Ok((map.get(tx, &1)?.map(|v| v.0), map.get(tx, &2)?.map(|v| v.0))));
+        assert_eq!(at_1, Some(1), "a transaction missed key 1");
+        assert!(at_2.is_none() || at_2 == Some(2), "key 2: {at_2:?}");
+        grower.join().unwrap();
+        remover.join().unwrap();
+        assert_eq!(map.load(&2).map(|v| v.0), None);
+    });
+}

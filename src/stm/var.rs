@@ -88,9 +88,22 @@ sync_static! {
 impl VarCore {
     /// Allocates a core holding `value`, with one counted reference (the caller's handle).
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> NonNull<VarCore> {
+        VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0))
+    }
+
+    /// Allocates the core of a map variable whose key is absent (see `lock.rs`), with
+    /// one counted reference: a null value (no node) for a node type, zero bits for a
+    /// word.
+    pub(crate) fn new_absent<T: Send + Sync + 'static>() -> NonNull<VarCore> {
+        let absent = LockWord::unlocked(0).with_absent(true);
+        VarCore::with_word::<T>(std::ptr::null_mut(), absent)
+    }
+
+    /// A core of a `T` variable holding `packed`, with lock word `word`.
+    fn with_word<T: Send + Sync + 'static>(packed: *mut (), word: LockWord) -> NonNull<VarCore> {
         let core = Box::new(VarCore {
-            lock: AtomicU64::new(LockWord::unlocked(0).bits()),
-            value: AtomicPtr::new(value::pack(value)),
+            lock: AtomicU64::new(word.bits()),
+            value: AtomicPtr::new(packed),
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
             drop_node: (!value::in_word::<T>()).then_some(value::drop_packed::<T> as _),
@@ -108,7 +121,8 @@ impl VarCore {
     /// # Safety
     /// `packed` is a packed value of this variable's type, owned by the caller.
     pub(crate) unsafe fn drop_packed(&self, packed: *mut ()) {
-        if let Some(drop_node) = self.drop_node {
+        // A map variable's absent value in a node type is null: no node.
+        if let Some(drop_node) = self.drop_node.filter(|_| !packed.is_null()) {
             // SAFETY: same value type (this variable's), ownership passed by the caller.
             unsafe { drop_node(packed) }
         }
@@ -125,7 +139,8 @@ impl VarCore {
         packed: *mut (),
         reclaimer: &mut reclaim::Reclaimer,
     ) {
-        let Some(drop_node) = self.drop_node else {
+        // A map variable's absent value in a node type is null: nothing to retire.
+        let Some(drop_node) = self.drop_node.filter(|_| !packed.is_null()) else {
             return;
         };
         // SAFETY: the node is unreachable for readers that pin from now on; value types

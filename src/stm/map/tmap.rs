@@ -1,14 +1,26 @@
-//! `TMap<K, V>`: a transactional hash map whose operations on different keys do not
-//! conflict. The trie it is built on, and each operation's footprint, are in `trie.rs`.
+//! `TMap<K, V>`: a transactional hash map by predication, whose operations on different
+//! keys do not conflict. The design, and each operation's footprint, are in `mod.rs`.
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
-use super::trie::{Entry, Trie};
-use crate::stm::tvar::Snapshot;
+use super::index::{self, Entry, Index};
+use super::key_var::KeyVar;
+use crate::stm::tx::in_section;
 use crate::stm::{atomically, StmResult, TVar, Transaction};
+use crate::sync::atomic::{fence, Ordering::SeqCst};
+use crate::sync::Arc;
+
+/// Lets this section probe the index: a lookup's part of the fence pair that keeps a
+/// table or entry it reaches from being freed under it (`index.rs`, Sections). Run
+/// after the section began (a transaction's body, or `in_section`) and before each
+/// operation's first probe.
+#[inline]
+fn before_probing() {
+    fence(SeqCst);
+}
 
 /// A transactional hash map: every operation takes the transaction, so map operations
 /// and other `TVar`s commit or retry together. Cloning shares the same map.
@@ -36,19 +48,29 @@ use crate::stm::{atomically, StmResult, TVar, Transaction};
 /// atomically(|tx| names.insert(tx, 1, ada)); // error: cannot move out of `ada` in an FnMut
 /// ```
 ///
-/// Built as stm-containers builds its maps: a hash trie whose nodes are `TVar`s, with
-/// each value in a `TVar` of its own. So operations on different keys do not conflict:
-/// - changing the value of an existing key (`insert` over it, [`modify`](TMap::modify),
-///   [`upsert`](TMap::upsert)) writes only that value, and reads only the nodes on the
-///   key's path;
-/// - adding or removing a key writes one node, the deepest on its path (32 children at
-///   most), so it conflicts only with changes and lookups of keys in that node;
-/// - [`len`](TMap::len) walks the map (there is no shared count for every insert to
-///   write), and [`is_empty`](TMap::is_empty) reads only the root.
+/// Built by *transactional predication* (Bronson, Casper, Chafi, Olukotun, 2010): an
+/// ordinary concurrent hash index, outside the STM, gives each key a transactional
+/// variable of its own, which holds the key's value or says it is absent. So a lookup
+/// is a hash-table probe (no lock, no shared write) and one variable read, and
+/// operations on different keys do not conflict:
+/// - reading or changing the value of a key ([`get`](TMap::get), `insert` over it,
+///   [`modify`](TMap::modify), [`upsert`](TMap::upsert)) reads and writes only that
+///   key's variable;
+/// - adding or removing a key also writes one of 32 *witness* variables, picked by the
+///   key's hash, which whole-map reads ([`len`](TMap::len), [`to_vec`](TMap::to_vec),
+///   [`retain`](TMap::retain)...) read, so that they see every key or none of a commit's;
+///   two inserts or removals of different keys never conflict on it (neither reads it);
+/// - a lookup of a missing key reads its shard's witness, and so conflicts with inserts
+///   and removals of the keys that share it (1 in 32).
 ///
 /// A transaction that waits ([`retry`](crate::stm::retry)) after looking up a key wakes
-/// when that key's value changes or the node where it would be inserted changes, not
-/// for writes elsewhere in the map.
+/// when that key's value changes (a present key, or one that was present before), or,
+/// for a key never seen, when a key of its shard is added or removed; not for writes
+/// elsewhere in the map.
+///
+/// [`load`](TMap::load) reads one key with no transaction at all: the probe and one
+/// consistent read of its variable, which costs about what a concurrent hash map's
+/// lookup does.
 ///
 /// Keys and values are cloned out (a read returns a `V`), so a large value is best kept
 /// behind an `Arc`. Like a `HashMap`, the map hashes with [`RandomState`] unless given
@@ -82,8 +104,17 @@ use crate::stm::{atomically, StmResult, TVar, Transaction};
 /// assert_eq!(all, [("alice".to_string(), 70), ("bob".to_string(), 30)]);
 /// ```
 pub struct TMap<K, V, S = RandomState> {
-    trie: Trie<K, TVar<V>>,
+    shared: Arc<Shared<K, V>>,
     hasher: S,
+}
+
+/// What the handles of one map share.
+struct Shared<K, V> {
+    /// Each key's variable, present or absent.
+    index: Index<K, KeyVar<V>>,
+    /// One per shard of the index: written (blindly) by every commit that adds or removes
+    /// one of the shard's keys, read by whole-map reads and by lookups of missing keys.
+    witnesses: Box<[TVar<u64>]>,
 }
 
 impl<K, V> TMap<K, V>
@@ -120,14 +151,111 @@ where
     /// assert_eq!(braid::stm::atomically(|tx| map.get(tx, &1)), Some(2));
     /// ```
     pub fn with_hasher(hasher: S) -> TMap<K, V, S> {
+        let witnesses = (0..index::SHARDS).map(|_| TVar::new(0)).collect();
         TMap {
-            trie: Trie::new(),
+            shared: Arc::new(Shared {
+                index: Index::new(),
+                witnesses,
+            }),
             hasher,
         }
     }
 
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    fn index(&self) -> &Index<K, KeyVar<V>> {
+        &self.shared.index
+    }
+
+    /// The witness of the shard of `hash`.
+    fn witness(&self, hash: u64) -> &TVar<u64> {
+        &self.shared.witnesses[index::shard_of(hash)]
+    }
+
+    /// The key's entry in the index, if it has one; with none, the key is absent, and the
+    /// transaction has read the shard's witness, so an insert of the key conflicts with
+    /// it (and a `retry` waits for one). Looked up again after the witness read: a commit
+    /// that added the key before that read had put its entry in the index before
+    /// committing.
+    fn lookup<Q>(
+        &self,
+        tx: &mut Transaction,
+        hash: u64,
+        key: &Q,
+    ) -> StmResult<Option<&Entry<K, KeyVar<V>>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        before_probing();
+        // SAFETY: a transaction body runs inside a section, fenced just above, and the
+        // entry is used only in this call's caller, within it.
+        if let Some(entry) = unsafe { self.index().find(hash, key) } {
+            return Ok(Some(entry));
+        }
+        self.witness(hash).read(tx)?;
+        // SAFETY: as above.
+        Ok(unsafe { self.index().find(hash, key) })
+    }
+
+    /// The key's entry, made (absent) if it has none: for a write.
+    fn entry_for_write(&self, hash: u64, key: K) -> &Entry<K, KeyVar<V>> {
+        before_probing();
+        // SAFETY: as in `lookup`.
+        if let Some(entry) = unsafe { self.index().find(hash, &key) } {
+            return entry;
+        }
+        let probe = key.clone();
+        // SAFETY: as in `lookup`.
+        unsafe { (self.index()).find_or_insert(hash, &probe, move || (key, KeyVar::absent())) }
+    }
+
+    /// Calls `f` on every entry of the map whose key is present, with its value, after
+    /// reading every shard's witness: a walk of the index, one shard at a time.
+    fn for_each_present(
+        &self,
+        tx: &mut Transaction,
+        mut f: impl FnMut(&mut Transaction, &Entry<K, KeyVar<V>>, V) -> StmResult<()>,
+    ) -> StmResult<()> {
+        before_probing();
+        for (shard, witness) in self.shared.witnesses.iter().enumerate() {
+            witness.read(tx)?;
+            // SAFETY: as in `lookup`.
+            for entry in unsafe { self.index().entries(shard) } {
+                if let Some(value) = entry.payload.read(tx)? {
+                    f(tx, entry, value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `key` in a map that no other handle shares yet (`FromIterator`).
+    fn fill(&self, key: K, value: V) {
+        let hash = self.hash(&key);
+        let repeated = in_section(|| {
+            before_probing();
+            // SAFETY: inside the section, fenced.
+            if unsafe { self.index().find(hash, &key) }.is_some() {
+                return Some((key, value));
+            }
+            let probe = key.clone();
+            let make = || (key, KeyVar::present(value));
+            // SAFETY: as above.
+            unsafe { self.index().find_or_insert(hash, &probe, make) };
+            None
+        });
+        if let Some((key, value)) = repeated {
+            atomically(|tx| self.insert(tx, key.clone(), value.clone()).map(drop));
+        }
+    }
+
+    /// Removes a present key found by `for_each_present`.
+    fn remove_entry(&self, tx: &mut Transaction, entry: &Entry<K, KeyVar<V>>) -> StmResult<()> {
+        entry.payload.update(tx, |_| (None, ()))?;
+        self.witness(entry.hash).write(tx, 0)
     }
 
     /// The value for `key`, if present. A borrowed form of the key will do (`&str` for a
@@ -145,20 +273,17 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // SAFETY: the entry is used here, in this attempt, and nothing writes the trie.
-        match unsafe { self.trie.find(tx, self.hash(key), key) }? {
-            Some(entry) => entry.payload.read(tx).map(Some),
+        match self.lookup(tx, self.hash(key), key)? {
+            Some(entry) => entry.payload.read(tx),
             None => Ok(None),
         }
     }
 
     /// The value for `key` now, read outside any transaction, as [`TVar::load`] reads
-    /// a variable: a value some commit published, never a torn or uncommitted one, and
-    /// consistent with the map's structure at one moment (the lookup's nodes and the
-    /// value are all read as of one time on the STM's clock, and the lookup starts over
-    /// if a commit lands on them meanwhile). It makes no transaction and keeps no read
-    /// set, so it costs about a lookup in an ordinary hash map plus a clone, and writes
-    /// no shared memory.
+    /// a variable: a value some commit published, never a torn or uncommitted one. It
+    /// makes no transaction and keeps no read set: a probe of the index (no lock) and
+    /// one consistent read of the key's variable, so it costs about a lookup in an
+    /// ordinary concurrent hash map plus a clone, and writes no shared memory.
     ///
     /// Two `load`s are two moments: to relate several keys, read them in one
     /// transaction. Inside a transaction body it ignores that transaction's own writes.
@@ -176,22 +301,14 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut snapshot = Snapshot::now();
-        loop {
-            match self.trie.find_in(&snapshot, hash, key) {
-                Some(None) => return None,
-                Some(Some(entry)) => {
-                    if let Some(value) = snapshot.read_clone(&entry.payload) {
-                        return Some(value);
-                    }
-                }
-                None => {}
-            }
-            snapshot.renew();
-        }
+        in_section(|| {
+            before_probing();
+            // SAFETY: inside the section, fenced, where the entry is used.
+            unsafe { self.index().find(hash, key) }?.payload.load()
+        })
     }
 
-    /// Whether `key` is present. Reads the nodes on its path, not its value.
+    /// Whether `key` is present.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -204,8 +321,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // SAFETY: as in `get`.
-        Ok(unsafe { self.trie.find(tx, self.hash(key), key) }?.is_some())
+        Ok(self.get(tx, key)?.is_some())
     }
 
     /// Sets `key` to `value`, returning the value it replaced. Over an existing key this
@@ -242,14 +358,14 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        // SAFETY: the path is used in this attempt, for at most one write (`remove_at`).
-        let path = unsafe { self.trie.path(tx, hash, key) }?;
-        let Some(entry) = path.entry() else {
+        let Some(entry) = self.lookup(tx, hash, key)? else {
             return Ok(None);
         };
-        let old = entry.payload.read(tx)?;
-        Trie::remove_at(tx, path)?;
-        Ok(Some(old))
+        let old = entry.payload.update(tx, |old| (None, old))?;
+        if old.is_some() {
+            self.witness(hash).write(tx, 0)?;
+        }
+        Ok(old)
     }
 
     /// Replaces the value of `key` with `f(value)`; `false` (and `f` not called) if the
@@ -273,11 +389,13 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // SAFETY: as in `get`; the write is to the value's variable, not the trie.
-        match unsafe { self.trie.find(tx, self.hash(key), key) }? {
-            Some(entry) => entry.payload.modify(tx, f).map(|()| true),
-            None => Ok(false),
-        }
+        let Some(entry) = self.lookup(tx, self.hash(key), key)? else {
+            return Ok(false);
+        };
+        entry.payload.update(tx, |old| match old {
+            Some(value) => (Some(f(value)), true),
+            None => (None, false),
+        })
     }
 
     /// Sets `key` to `f(its value)`, where the value is `None` if the key is absent: an
@@ -320,29 +438,21 @@ where
         f: impl FnOnce(Option<V>) -> Option<V>,
     ) -> StmResult<()> {
         let hash = self.hash(&key);
-        // SAFETY: the path is used in this attempt, for at most one write to the trie
-        // (`insert_at` or `remove_at`).
-        let path = unsafe { self.trie.path(tx, hash, &key) }?;
-        match path.entry() {
-            Some(entry) => {
-                let old = entry.payload.read(tx)?;
-                match f(Some(old)) {
-                    Some(new) => entry.payload.write(tx, new),
-                    None => Trie::remove_at(tx, path),
-                }
-            }
-            None => match f(None) {
-                Some(new) => {
-                    let payload = TVar::new(new);
-                    Trie::insert_at(tx, path, Entry { hash, key, payload })
-                }
-                None => Ok(()),
-            },
+        let entry = self.entry_for_write(hash, key);
+        let added_or_removed = entry.payload.update(tx, |old| {
+            let was_present = old.is_some();
+            let new = f(old);
+            let changed = was_present != new.is_some();
+            (new, changed)
+        })?;
+        if added_or_removed {
+            self.witness(hash).write(tx, 0)?;
         }
+        Ok(())
     }
 
-    /// How many entries the map holds. Walks the whole map (reading every node, but no
-    /// value), so a transaction that calls it conflicts with any insert or removal.
+    /// How many entries the map holds. Walks the whole map (reading every key's
+    /// variable), so a transaction that calls it conflicts with any insert or removal.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -351,10 +461,15 @@ where
     /// assert_eq!(atomically(|tx| map.len(tx)), 10);
     /// ```
     pub fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
-        self.trie.len(tx)
+        let mut len = 0;
+        self.for_each_present(tx, |_, _, _| {
+            len += 1;
+            Ok(())
+        })?;
+        Ok(len)
     }
 
-    /// Whether the map is empty. Reads only the root node.
+    /// Whether the map is empty. Walks the map up to its first key.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -362,7 +477,17 @@ where
     /// assert!(atomically(|tx| map.is_empty(tx)));
     /// ```
     pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
-        self.trie.is_empty(tx)
+        before_probing();
+        for (shard, witness) in self.shared.witnesses.iter().enumerate() {
+            witness.read(tx)?;
+            // SAFETY: as in `lookup`.
+            for entry in unsafe { self.index().entries(shard) } {
+                if entry.payload.read(tx)?.is_some() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Every entry, as one consistent snapshot, in no particular order.
@@ -375,8 +500,8 @@ where
     /// ```
     pub fn to_vec(&self, tx: &mut Transaction) -> StmResult<Vec<(K, V)>> {
         let mut all = Vec::new();
-        self.trie.for_each(tx, |tx, entry| {
-            all.push((entry.key.clone(), entry.payload.read(tx)?));
+        self.for_each_present(tx, |_, entry, value| {
+            all.push((entry.key.clone(), value));
             Ok(())
         })?;
         Ok(all)
@@ -399,8 +524,8 @@ where
     /// assert_eq!(total, 7);
     /// ```
     pub fn for_each(&self, tx: &mut Transaction, mut f: impl FnMut(&K, &V)) -> StmResult<()> {
-        self.trie.for_each(tx, |tx, entry| {
-            f(&entry.key, &entry.payload.read(tx)?);
+        self.for_each_present(tx, |_, entry, value| {
+            f(&entry.key, &value);
             Ok(())
         })
     }
@@ -419,12 +544,15 @@ where
         tx: &mut Transaction,
         mut keep: impl FnMut(&K, &V) -> bool,
     ) -> StmResult<()> {
-        self.trie.retain(tx, |tx, entry| {
-            Ok(keep(&entry.key, &entry.payload.read(tx)?))
+        self.for_each_present(tx, |tx, entry, value| {
+            if keep(&entry.key, &value) {
+                return Ok(());
+            }
+            self.remove_entry(tx, entry)
         })
     }
 
-    /// Removes every entry: one write, of the root.
+    /// Removes every entry: a write of each key's variable.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -434,7 +562,7 @@ where
     /// assert!(atomically(|tx| map.is_empty(tx)));
     /// ```
     pub fn clear(&self, tx: &mut Transaction) -> StmResult<()> {
-        self.trie.clear(tx)
+        self.for_each_present(tx, |tx, entry, _| self.remove_entry(tx, entry))
     }
 
     /// Inserts every pair, in order (a later pair for the same key wins).
@@ -459,8 +587,9 @@ where
     }
 }
 
-/// Collects pairs into a new map, one transaction per pair (a later pair for the same
-/// key wins). Not inside a transaction: it runs its own.
+/// Collects pairs into a new map (a later pair for the same key wins). A new key goes
+/// straight into the index, present, with no transaction: the map is not shared yet,
+/// so no transaction can have read it. A repeated key is set by a transaction.
 ///
 /// ```
 /// use braid::stm::{atomically, TMap};
@@ -475,7 +604,7 @@ where
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
         let map = TMap::new();
         for (key, value) in pairs {
-            atomically(|tx| map.insert(tx, key.clone(), value.clone()).map(drop));
+            map.fill(key, value);
         }
         map
     }
@@ -485,7 +614,7 @@ impl<K, V, S: Clone> Clone for TMap<K, V, S> {
     /// Another handle to the same map.
     fn clone(&self) -> Self {
         TMap {
-            trie: self.trie.clone(),
+            shared: Arc::clone(&self.shared),
             hasher: self.hasher.clone(),
         }
     }
@@ -501,8 +630,8 @@ where
     }
 }
 
-/// The entries, each node and value as of its own latest commit (not one snapshot:
-/// read [`TMap::to_vec`] in a transaction for that). Callable inside a transaction.
+/// The entries, each value as of its own latest commit (not one snapshot: read
+/// [`TMap::to_vec`] in a transaction for that). Callable inside a transaction.
 impl<K, V, S> fmt::Debug for TMap<K, V, S>
 where
     K: fmt::Debug + Clone + Send + Sync + 'static,
@@ -510,8 +639,16 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
-        self.trie.for_each_loaded(|entry| {
-            map.entry(&entry.key, &entry.payload.load());
+        in_section(|| {
+            before_probing();
+            for shard in 0..index::SHARDS {
+                // SAFETY: inside the section, where the entries are used.
+                for entry in unsafe { self.shared.index.entries(shard) } {
+                    if let Some(value) = entry.payload.load() {
+                        map.entry(&entry.key, &value);
+                    }
+                }
+            }
         });
         map.finish()
     }

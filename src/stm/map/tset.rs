@@ -40,7 +40,7 @@ use crate::stm::{atomically, StmResult, Transaction};
 /// assert!(atomically(|tx| online.is_empty(tx)));
 /// ```
 pub struct TSet<T, S = RandomState> {
-    trie: Trie<T, ()>,
+    trie: Trie<T>,
     hasher: S,
 }
 
@@ -93,11 +93,7 @@ where
         if path.entry().is_some() {
             return Ok(false);
         }
-        let entry = Entry {
-            hash,
-            key: value,
-            payload: (),
-        };
+        let entry = Entry { hash, key: value };
         Trie::insert_at(tx, path, entry).map(|()| true)
     }
 

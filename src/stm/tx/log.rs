@@ -133,6 +133,10 @@ pub(crate) struct WriteEntry {
     /// stores, this field one). The variable is in the write set, so the commit locks it
     /// and compares it under its lock. `NOT_READ` for any other write.
     pub(crate) read_version: u64,
+    /// A map variable's write of "absent" (see `lock.rs`): the commit publishes it in the
+    /// lock word, and `value` is then null for a node type (nothing to drop) and any bits
+    /// for a word type. False for every other variable.
+    pub(crate) absent: bool,
 }
 
 /// `WriteEntry::read_version` of an entry that stands for no read: above every version.
@@ -142,6 +146,8 @@ pub(crate) const NOT_READ: u64 = u64::MAX;
 pub(super) struct UndoEntry {
     pub(super) index: usize,
     pub(super) value: *mut (),
+    /// The entry's `absent`, put back with `value`.
+    pub(super) absent: bool,
     /// The entry's `saved_by` before this branch saved it, also put back.
     pub(super) scope: u32,
 }

@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 use super::{Log, ReadEntry, Transaction, NOT_READ};
 use crate::stm::clock;
 use crate::stm::error::{StmError, StmResult};
+use crate::stm::lock::LockWord;
 use crate::stm::value;
 use crate::stm::var::VarCore;
 use crate::sync::atomic::Ordering::Acquire;
@@ -18,7 +19,7 @@ use crate::sync::backoff::Backoff;
 /// vouch that the variable holds a `T`, and which call it only on a live value
 /// (published and pinned, or the transaction's own).
 #[inline(always)]
-fn clone_of<T: Clone + 'static>(packed: *mut ()) -> T {
+fn clone_of<T: Clone + 'static>(packed: *mut (), _: LockWord) -> T {
     // SAFETY: see above: a live `T`, as `unpack_clone` requires.
     unsafe { value::unpack_clone::<T>(packed) }
 }
@@ -29,7 +30,9 @@ impl Log {
     /// snapshot.
     ///
     /// `unpack` turns the packed value into what the caller wants (a clone, or a pointer
-    /// into the node); it may run on a value that is then discarded as inconsistent.
+    /// into the node); it may run on a value that is then discarded as inconsistent. It
+    /// also gets the lock word read before the value, for a map variable's absent and
+    /// dead bits (a node type's absent value is null: `unpack` must not follow it).
     ///
     /// # Safety
     /// The variable's value type is `T`, and if that is a node type, the transaction is
@@ -37,7 +40,7 @@ impl Log {
     #[inline(always)]
     pub(super) unsafe fn read_once<R>(
         core: &VarCore,
-        unpack: impl FnOnce(*mut ()) -> R,
+        unpack: impl FnOnce(*mut (), LockWord) -> R,
     ) -> Option<(R, u64)> {
         let before = core.lock_word();
         if before.is_locked() {
@@ -48,7 +51,7 @@ impl Log {
         let packed = core.value.load(Acquire);
         // `packed` was published, so it holds a `T`; a node is freed only through a
         // deferred free after it is unlinked, and we are pinned, so it is alive.
-        let value = unpack(packed);
+        let value = unpack(packed, before);
         (core.lock_word() == before).then_some((value, before.version()))
     }
 
@@ -61,15 +64,17 @@ impl Log {
     pub(super) unsafe fn read_slow<R>(
         &mut self,
         var: NonNull<VarCore>,
-        unpack: impl Fn(*mut ()) -> R,
+        unpack: impl Fn(*mut (), LockWord) -> R,
     ) -> StmResult<R> {
         if self.state.doomed {
             return Err(StmError::CONFLICT);
         }
         if let Some(i) = self.find_write(var) {
             // A write entry holds an unpublished `T` owned by this transaction (the
-            // caller vouches the variable's type is `T`).
-            return Ok(unpack(self.writes[i].value));
+            // caller vouches the variable's type is `T`), or a map variable's "absent".
+            let entry = &self.writes[i];
+            let flags = LockWord::unlocked(0).with_absent(entry.absent);
+            return Ok(unpack(entry.value, flags));
         }
         // SAFETY: the caller holds a handle, so the core is alive.
         let core = unsafe { var.as_ref() };
@@ -183,8 +188,9 @@ impl Transaction {
             !value::in_word::<T>(),
             "a word value has no node to point into"
         );
-        // A node pointer is never null (`node::new`).
-        let in_node = |packed: *mut ()| NonNull::new(packed.cast::<T>()).expect("a node");
+        // A node pointer is never null (`node::new`); `read_in_place` is not for map
+        // variables, whose absent value is null.
+        let in_node = |packed: *mut (), _| NonNull::new(packed.cast::<T>()).expect("a node");
         // SAFETY: forwarded from the caller; `in_node` only casts.
         unsafe { self.read_unpacked::<T, NonNull<T>>(var, in_node) }
     }
@@ -197,7 +203,7 @@ impl Transaction {
     pub(super) unsafe fn read_unpacked<T: 'static, R>(
         &mut self,
         var: NonNull<VarCore>,
-        unpack: impl Fn(*mut ()) -> R + Copy,
+        unpack: impl Fn(*mut (), LockWord) -> R + Copy,
     ) -> StmResult<R> {
         // SAFETY: forwarded from the caller.
         if let Some((value, version)) = unsafe { self.read_unwritten_once::<T, R>(var, unpack) } {
@@ -255,7 +261,7 @@ impl Transaction {
     pub(super) unsafe fn read_unwritten_once<T: 'static, R>(
         &mut self,
         var: NonNull<VarCore>,
-        unpack: impl FnOnce(*mut ()) -> R,
+        unpack: impl FnOnce(*mut (), LockWord) -> R,
     ) -> Option<(R, u64)> {
         // A constant per `T`: words compile to nothing here.
         if !value::in_word::<T>() && self.log.pin.is_none() {
