@@ -87,9 +87,11 @@
 //!   before under the same lock), are visible to the reader.
 //! - Slot, linking an entry into the current table: stored `Release` after the entry
 //!   was written, loaded `Acquire` by readers: the entry's contents are visible.
-//! - Slots of a table not yet published, tombstones, and every load by the lock holder:
-//!   `Relaxed`. The lock orders all writers (rule 1); publication orders a new table's
-//!   slots; a tombstone carries no data, and the fences above cover what it unlinks.
+//! - Slot, tombstoning an entry: stored `Release`, loaded `Acquire` by readers: a reader
+//!   that finds the key gone also sees the embalm that preceded the unlink. (What the
+//!   reader may no longer reach is the fences' business, below.)
+//! - Slots of a table not yet published, and every load by the lock holder: `Relaxed`.
+//!   The lock orders all writers (rule 1); publication orders a new table's slots.
 //! - The two `SeqCst` fences: see Sections.
 //!
 //! Under loom, tables and entries have a liveness cell, like a variable's core
@@ -531,8 +533,9 @@ unsafe fn unlink_embalmed<K, P: Embalm>(
         let entry = slot.load(Relaxed);
         // SAFETY: a linked entry, and the lock keeps it linked.
         if is_entry(entry) && unsafe { &*entry }.payload.embalm() {
-            // Relaxed: see the module docs, Orderings.
-            slot.store(tombstone(), Relaxed);
+            // Release: pairs with the readers' Acquire slot loads (`find`), so that a
+            // reader that sees the tombstone also sees the embalm before it.
+            slot.store(tombstone(), Release);
             counts.live -= 1;
             garbage.entries.push(entry);
         }
@@ -669,3 +672,7 @@ impl<K, P> Drop for Index<K, P> {
 #[cfg(all(test, not(loom)))]
 #[path = "index_tests.rs"]
 mod tests;
+
+#[cfg(all(test, loom))]
+#[path = "index_loom.rs"]
+mod loom_tests;
