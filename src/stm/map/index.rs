@@ -353,6 +353,11 @@ struct Shard {
     table: AtomicPtr<Head>,
 }
 
+/// Whether one more slot in use would pass 3/4 of the table (rule 4).
+fn is_full<K, P>(table: &Table<K, P>, counts: &Counts) -> bool {
+    (counts.used + 1) * 4 > (table.head.mask + 1) * 3
+}
+
 /// The smallest table in which `live` entries fill at most half the slots.
 fn capacity_for(live: usize) -> usize {
     (2 * live).next_power_of_two().max(MIN_CAPACITY)
@@ -360,7 +365,9 @@ fn capacity_for(live: usize) -> usize {
 
 /// A sharded hash index from keys to entries, with lock-free lookups; see the module docs.
 pub(crate) struct Index<K, P> {
-    shards: Box<[Shard]>,
+    /// An array, not a slice: `shard_of` is below `SHARDS` by construction, so lookups
+    /// index it without a bounds check.
+    shards: Box<[Shard; SHARDS]>,
     /// The index owns its entries, and hands out references to them across threads.
     _entries: PhantomData<Box<Entry<K, P>>>,
 }
@@ -379,8 +386,11 @@ impl<K, P> Index<K, P> {
             lock: Mutex::new(Counts::default()),
             table: AtomicPtr::new(ptr::null_mut()),
         });
+        let shards: Box<[Shard]> = shards.collect();
         Index {
-            shards: shards.collect(),
+            shards: shards
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("SHARDS shards")),
             _entries: PhantomData,
         }
     }
@@ -435,7 +445,8 @@ where
     P: Embalm + Send + 'static,
 {
     /// The entry for `key`, linking a new one made by `make` (called at most once, with
-    /// the shard's lock held) if there is none. Never an entry that has embalmed.
+    /// the shard's lock held, so it must not use this index) if there is none. Never an
+    /// entry that has embalmed. A panic in `make` changes nothing.
     /// Always takes the lock: a caller that expects the key to be there tries `find`
     /// first.
     ///
@@ -459,18 +470,12 @@ where
         let mut head = shard.table.load(Relaxed);
         if !head.is_null() {
             // SAFETY: the current table; it is not freed while the lock is held.
-            let table = unsafe { Table::from_head(head) };
-            if let Some(entry) = table.find(hash, key) {
+            if let Some(entry) = unsafe { Table::from_head(head) }.find(hash, key) {
                 return entry;
             }
-            if (counts.used + 1) * 4 > (table.head.mask + 1) * 3 {
-                // SAFETY: the current table, under its lock.
-                unsafe { unlink_embalmed(table, &mut counts, &mut garbage) };
-                head = rebuild(shard, &mut counts, 1, &mut garbage);
-            }
-        } else {
-            head = rebuild(shard, &mut counts, 1, &mut garbage);
         }
+        // Made before anything changes, so that a panic in `make` leaves the shard as it
+        // was.
         let (key_made, payload) = make();
         assert!(
             key_made.borrow() == key,
@@ -483,6 +488,17 @@ where
             #[cfg(loom)]
             alive: crate::sync::UnsafeCell::new(true),
         }));
+        if head.is_null() {
+            head = rebuild(shard, &mut counts, 1, &mut garbage);
+        } else {
+            // SAFETY: the current table; not freed while the lock is held.
+            let table = unsafe { Table::<K, P>::from_head(head) };
+            if is_full(table, &counts) {
+                // SAFETY: the current table, under its lock.
+                unsafe { unlink_embalmed(table, &mut counts, &mut garbage) };
+                head = rebuild(shard, &mut counts, 1, &mut garbage);
+            }
+        }
         // SAFETY: the current table (just built or checked for room), under its lock.
         let table = unsafe { Table::from_head(head) };
         counts.used += usize::from(table.link(entry, hash));

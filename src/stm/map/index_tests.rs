@@ -200,6 +200,33 @@ fn make_returning_another_key_panics() {
 }
 
 #[test]
+fn a_panic_in_make_leaves_the_shard_as_it_was() {
+    let (index, mut maker, section) = (TestIndex::new(), Maker::default(), Section::enter());
+    let hash = |key: u64| in_shard(mix(key), 5);
+    // Six keys: the next insert would grow the table.
+    for key in 0..6 {
+        insert(&index, &section, &mut maker, key, hash(key));
+    }
+    let before = (census(&index), shard_table(&index, 5));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: inside the section.
+        unsafe { index.find_or_insert(hash(6), &6, || panic!("no payload today")) }
+    }));
+    assert!(panicked.is_err());
+    assert!(
+        before == (census(&index), shard_table(&index, 5)),
+        "nothing changed"
+    );
+    assert!(find(&index, &section, 6, hash(6)).is_none());
+    insert(&index, &section, &mut maker, 6, hash(6));
+    assert_eq!(
+        census(&index)[5],
+        (7, 7, 16),
+        "the lock was let go, and the shard grows"
+    );
+}
+
+#[test]
 fn every_key_stays_found_and_unmoved_across_growth() {
     let (index, mut maker, section) = (TestIndex::new(), Maker::default(), Section::enter());
     let mut entries = Vec::new();
