@@ -22,8 +22,9 @@
 //!   used), a pointer to an entry, or the tombstone (an entry was unlinked from it; a
 //!   sentinel address that is never dereferenced).
 //! - An entry is boxed once, holds its hash, key and payload and nothing else, and
-//!   never changes or moves: tables hold pointers. At 1M entries the slots cost 16
-//!   bytes per entry (a table is between 3/8 and 3/4 full).
+//!   never changes or moves: tables hold pointers. A table without tombstones is
+//!   between 3/8 and 3/4 full, so slots cost 11 to 21 bytes per entry (17 at 1M
+//!   entries: 31,250 per shard in 65,536 slots).
 //!
 //! # Rules
 //! 1. Only a holder of the shard's lock stores to the shard's table pointer or to a slot
@@ -37,7 +38,9 @@
 //! 4. Live entries plus tombstones stay at most 3/4 of the capacity, so every table has
 //!    a null slot and every probe ends. An insert that would pass that first embalms
 //!    and unlinks what it can, then moves the live entries to a new table sized for
-//!    them (at most half full, at least `MIN_CAPACITY` slots) and publishes it.
+//!    them (at most half full, at least `MIN_CAPACITY` slots) and publishes it. A sweep
+//!    that leaves tombstones in a table that a smaller one would hold does the same, or
+//!    frees the table if no entry is left.
 //! 5. Unlinked entries and replaced tables are freed together, with one
 //!    `reclaim::retire_after_sections` per growth or sweep, once every section running
 //!    at that call has ended (see Sections).
@@ -45,13 +48,14 @@
 //! # Why a reader needs no lock
 //! A reader loads the table pointer, then probes slots from `hash & mask` until it finds
 //! the key or a null slot. Take an entry `e` that was linked before the lookup began
-//! (its link happens before the lookup) and is not embalmed while it runs. When `e` was
-//! linked, every slot from `hash & mask` up to `e`'s was non-null (inserts take the first
-//! null or tombstone there), and stays so (rule 2); those stores happen before the
-//! lookup, so the reader reads non-null in each (coherence) and reaches `e`'s slot,
-//! which still holds `e` (rule 3). If the table was replaced after the reader loaded
-//! it, the reader goes on in the old table, which is as it was when replaced (rule 1),
-//! and which still holds `e` (a replacement unlinks only what embalmed). So a lookup
+//! (its link happens before the lookup) and is not embalmed while it runs. The reader
+//! loads the table `e` was linked into or a later one (coherence), and each later table
+//! got `e` from the rebuild that made it, which copies every entry that did not embalm
+//! before publishing the table; either way, `e`'s linking into the table the reader
+//! probes happens before the probe. At that linking, every slot from `hash & mask` up to
+//! `e`'s was non-null (a link takes the first null or tombstone) and stays so (rule 2),
+//! so the reader reads non-null in each (coherence) and reaches `e`'s slot, which still
+//! holds `e` (rule 3). A table replaced meanwhile stays as it was (rule 1). So a lookup
 //! finds every such entry; it may or may not see an entry linked or embalmed while it
 //! runs, and may return one that embalmed meanwhile: the caller reads the payload to
 //! learn whether the key is there, as it must anyway. `find_or_insert` probes under the
@@ -80,6 +84,8 @@
 //! `find_or_insert`'s caller needs no fence for the entry it gets: it took the lock after
 //! entering its section, and whoever unlinks that entry later takes the lock after, so
 //! its scan sees the mark.
+//! The loom model in `index_loom.rs` fails without either fence (a free races the
+//! reader's use): it keeps a twin of the model without the reader's.
 //!
 //! # Orderings
 //! - Table pointer: stored `Release` by the writer that built the table, loaded
@@ -90,8 +96,9 @@
 //! - Slot, tombstoning an entry: stored `Release`, loaded `Acquire` by readers: a reader
 //!   that finds the key gone also sees the embalm that preceded the unlink. (What the
 //!   reader may no longer reach is the fences' business, below.)
-//! - Slots of a table not yet published, and every load by the lock holder: `Relaxed`.
-//!   The lock orders all writers (rule 1); publication orders a new table's slots.
+//! - Every load by the lock holder: `Relaxed`. The lock orders all writers (rule 1).
+//!   (A rebuild links entries into its unpublished table with the same `Release` store
+//!   as an insert; there the publication is what orders them.)
 //! - The two `SeqCst` fences: see Sections.
 //!
 //! Under loom, tables and entries have a liveness cell, like a variable's core
