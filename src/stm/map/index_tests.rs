@@ -562,10 +562,13 @@ fn a_key_linked_before_a_reader_starts_is_always_found_while_others_grow_and_swe
     }
     made.fetch_add(STABLE as usize, Relaxed);
     let barrier = Arc::new(Barrier::new(3));
+    // Writers still running: the sweeper goes on until none is.
+    let writing = Arc::new(AtomicUsize::new(2));
     let writers: Vec<_> = (0..2u64)
         .map(|writer| {
             let (index, barrier, made, flag) =
                 (index.clone(), barrier.clone(), made.clone(), flag.clone());
+            let writing = writing.clone();
             std::thread::spawn(move || {
                 barrier.wait();
                 for n in 0..INSERTS {
@@ -595,15 +598,18 @@ fn a_key_linked_before_a_reader_starts_is_always_found_while_others_grow_and_swe
                     }
                 }
                 made.fetch_add(INSERTS as usize, Relaxed);
+                writing.fetch_sub(1, Relaxed);
             })
         })
         .collect();
     let sweeper = {
-        let (index, barrier) = (index.clone(), barrier.clone());
+        let (index, barrier, writing) = (index.clone(), barrier.clone(), writing.clone());
         std::thread::spawn(move || {
             barrier.wait();
-            let mut sweeps = 0;
-            while sweeps < 50 {
+            // Sweeps in all, and those that began while a writer was running.
+            let (mut sweeps, mut beside_writers) = (0, 0);
+            while sweeps < 50 || writing.load(Relaxed) > 0 {
+                beside_writers += usize::from(writing.load(Relaxed) > 0);
                 let section = Section::enter();
                 for shard in 0..SHARDS {
                     // SAFETY: inside the section, fenced.
@@ -618,12 +624,18 @@ fn a_key_linked_before_a_reader_starts_is_always_found_while_others_grow_and_swe
                 sweeps += 1;
                 std::thread::yield_now();
             }
+            beside_writers
         })
     };
     for writer in writers {
         writer.join().unwrap();
     }
-    sweeper.join().unwrap();
+    let beside_writers = sweeper.join().unwrap();
+    // (20 to 123 in three runs on a 2-core machine.)
+    assert!(
+        beside_writers > 0,
+        "the sweeper never ran beside the writers"
+    );
     let section = Section::enter();
     for key in 0..STABLE {
         assert!(find(&index, &section, key, mix(key)).is_some());
