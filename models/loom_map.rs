@@ -126,10 +126,15 @@ fn a_load_during_a_split_sees_the_key_and_whole_commits() {
     });
 }
 
-/// Predication's cleanup (`stm/map/mod.rs`, Cleanup): key 3 was removed, so its
+/// Keys 0 to `FILL - 1` fill a shard's smallest table under loom (4 slots, at most 3
+/// used): inserting key `FILL` grows it, which first sweeps (embalms and unlinks) every
+/// entry whose key is absent. All keys here hash to themselves, so to one shard.
+const FILL: u32 = 3;
+
+/// Predication's cleanup (`stm/map/mod.rs`, Cleanup): key 2 was removed, so its
 /// variable is absent and its entry waits in the index to be swept. One thread inserts
-/// new keys until the shard's table fills and grows, which embalms and unlinks every
-/// absent entry; another inserts key 3 again, racing the sweep. However they interleave,
+/// a new key, which fills the shard's table and grows it, sweeping key 2's entry;
+/// another inserts key 2 again, racing the sweep. However they interleave,
 /// the second insert is not lost in an unlinked variable, and the new keys are all there.
 #[test]
 fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
@@ -138,7 +143,7 @@ fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
         for key in 0..FILL {
             atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
         }
-        atomically(|tx| map.remove(tx, &3).map(drop));
+        atomically(|tx| map.remove(tx, &2).map(drop));
         let grower = {
             let map = map.clone();
             thread::spawn(move || {
@@ -149,24 +154,24 @@ fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
             let map = map.clone();
             thread::spawn(move || {
                 atomically(|tx| {
-                    assert!(map.get(tx, &3)?.is_none(), "key 3 was removed");
-                    map.insert(tx, 3, tracked(30)).map(drop)
+                    assert!(map.get(tx, &2)?.is_none(), "key 2 was removed");
+                    map.insert(tx, 2, tracked(20)).map(drop)
                 })
             })
         };
         grower.join().unwrap();
         reinserter.join().unwrap();
-        let (at_3, grown) = atomically(|tx| Ok((map.get(tx, &3)?.map(|v| v.0), map.len(tx)?)));
-        assert_eq!(at_3, Some(30), "the reinsert of key 3 was lost");
-        assert_eq!(grown, FILL as usize + 1);
-        assert_eq!(map.load(&3).map(|v| v.0), Some(30));
+        let (at_2, len) = atomically(|tx| Ok((map.get(tx, &2)?.map(|v| v.0), map.len(tx)?)));
+        assert_eq!(at_2, Some(20), "the reinsert of key 2 was lost");
+        assert_eq!(len, FILL as usize + 1);
+        assert_eq!(map.load(&2).map(|v| v.0), Some(20));
     });
 }
 
-/// A lookup that probes while a commit's insert grows the shard's table (and sweeps a
-/// removed key from it), and a removal of another key, all at once: the transactional
-/// read sees key 1 and key 2 as one serial order allows (key 2 present unless its
-/// removal committed, key 1 always present), and `load` never misses key 1.
+/// A lookup that probes while a commit's insert grows the shard's table (and sweeps
+/// removed key 2 from it), and a removal of key 1, all at once: `load` never misses key
+/// 0, and a transaction sees key 0 always and key 1 as it was before or after its
+/// removal.
 #[test]
 fn reads_during_a_growth_and_a_removal_see_whole_commits() {
     loom::model(|| {
@@ -174,7 +179,7 @@ fn reads_during_a_growth_and_a_removal_see_whole_commits() {
         for key in 0..FILL {
             atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
         }
-        atomically(|tx| map.remove(tx, &3).map(drop));
+        atomically(|tx| map.remove(tx, &2).map(drop));
         let grower = {
             let map = map.clone();
             thread::spawn(move || {

@@ -376,6 +376,48 @@ fn removed_entries_and_a_dropped_map_free_their_keys_and_values() {
     assert_eq!(settle(&keys, 0), 0, "a dropped set frees every key");
 }
 
+/// A key that counts its live copies (the second field is only held, for its drop).
+#[derive(Clone)]
+struct CountedKey(u32, #[allow(dead_code)] Arc<Counted>);
+impl PartialEq for CountedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for CountedKey {}
+impl std::hash::Hash for CountedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+#[test]
+fn a_cleared_map_lets_go_of_its_keys_and_a_refilled_one_works() {
+    let keys = Arc::new(AtomicUsize::new(0));
+    let map: TMap<CountedKey, u32> = TMap::new();
+    let key = |i| CountedKey(i, Arc::new(Counted::new(&keys)));
+    on_a_thread(|| {
+        for i in 0..300 {
+            let k = key(i);
+            atomically(|tx| map.insert(tx, k.clone(), i));
+        }
+        atomically(|tx| map.retain(tx, |k, _| k.0 < 100));
+    });
+    assert_eq!(
+        settle(&keys, 100),
+        100,
+        "retain lets go of the keys it removed"
+    );
+    on_a_thread(|| atomically(|tx| map.clear(tx)));
+    assert_eq!(settle(&keys, 0), 0, "clear lets go of every key");
+    for i in 0..50 {
+        let k = key(i);
+        atomically(|tx| map.insert(tx, k.clone(), i));
+    }
+    assert_eq!(atomically(|tx| map.len(tx)), 50);
+    assert_eq!(map.load(&key(7)), Some(7));
+}
+
 /// Runs `then` on this thread until every value in `values` is held by `values` alone,
 /// and fails if that takes more than a second (issue 29's bound; reclamation aims at
 /// 50 ms, see `sync/reclaim.rs`). Nothing here pins or collects: what frees the values

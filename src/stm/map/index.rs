@@ -517,6 +517,14 @@ where
         unsafe { &*entry }
     }
 
+    /// Returns once an entry of `hash`'s shard that embalmed before this call is unlinked:
+    /// embalming and unlinking happen under the shard's lock (rule 3), so taking it is
+    /// enough. For a reader that found an embalmed entry and will look again: it waits
+    /// instead of spinning on the same entry.
+    pub(crate) fn wait_for_unlink(&self, hash: u64) {
+        drop(lock(&self.shards[shard_of(hash)].lock));
+    }
+
     /// Unlinks every entry whose payload embalms, shard by shard under each lock, and
     /// shrinks (or frees) a table that a smaller one would now hold.
     pub(crate) fn sweep(&self) {

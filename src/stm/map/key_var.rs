@@ -38,22 +38,22 @@ impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
         }
     }
 
-    /// The key's value as of the transaction's snapshot; `None` while absent. Found dead
-    /// (unlinked since the caller's lookup), it dooms the attempt, which looks again.
+    /// The key's value as of the transaction's snapshot, `Live(None)` while absent; or
+    /// `Dead`, unlinked since the caller's lookup, which must look again.
     #[inline]
-    pub(crate) fn read(&self, tx: &mut Transaction) -> StmResult<Option<V>> {
+    pub(crate) fn read(&self, tx: &mut Transaction) -> StmResult<SlotRead<V>> {
         // SAFETY: `self.var` keeps the core alive, and it is a map variable of `V`.
         unsafe { tx.read_slot(self.var.core()) }
     }
 
     /// Replaces the key's value (or absence) with the first half of `f` of it, and returns
-    /// the second.
+    /// the second; `None` when dead, with nothing written and `f` not called.
     #[inline]
     pub(crate) fn update<R>(
         &self,
         tx: &mut Transaction,
         f: impl FnOnce(Option<V>) -> (Option<V>, R),
-    ) -> StmResult<R> {
+    ) -> StmResult<Option<R>> {
         // SAFETY: as in `read`.
         unsafe { tx.update_slot(self.var.core(), f) }
     }

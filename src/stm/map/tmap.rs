@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hash};
 
 use super::index::{self, Entry, Index};
 use super::key_var::KeyVar;
-use crate::stm::tx::in_section;
+use crate::stm::tx::{in_section, SlotRead};
 use crate::stm::{atomically, StmResult, TVar, Transaction};
 use crate::sync::atomic::{fence, Ordering::SeqCst};
 use crate::sync::Arc;
@@ -200,16 +200,39 @@ where
         Ok(unsafe { self.index().find(hash, key) })
     }
 
+    /// Runs `op` on the key's entry (`None`: it has none, and the witness is read). If
+    /// `op` finds the entry's variable dead (it returns `None`: the entry was unlinked
+    /// since the lookup), waits for the unlink to finish and runs it again.
+    fn on_entry<Q, R>(
+        &self,
+        tx: &mut Transaction,
+        hash: u64,
+        key: &Q,
+        mut op: impl FnMut(&mut Transaction, Option<&Entry<K, KeyVar<V>>>) -> StmResult<Option<R>>,
+    ) -> StmResult<R>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        loop {
+            let entry = self.lookup(tx, hash, key)?;
+            if let Some(result) = op(tx, entry)? {
+                return Ok(result);
+            }
+            self.index().wait_for_unlink(hash);
+        }
+    }
+
     /// The key's entry, made (absent) if it has none: for a write.
-    fn entry_for_write(&self, hash: u64, key: K) -> &Entry<K, KeyVar<V>> {
+    fn entry_for_write(&self, hash: u64, key: &K) -> &Entry<K, KeyVar<V>> {
         before_probing();
         // SAFETY: as in `lookup`.
-        if let Some(entry) = unsafe { self.index().find(hash, &key) } {
+        if let Some(entry) = unsafe { self.index().find(hash, key) } {
             return entry;
         }
-        let probe = key.clone();
+        let make = || (key.clone(), KeyVar::absent());
         // SAFETY: as in `lookup`.
-        unsafe { (self.index()).find_or_insert(hash, &probe, move || (key, KeyVar::absent())) }
+        unsafe { self.index().find_or_insert(hash, key, make) }
     }
 
     /// Calls `f` on every entry of the map whose key is present, with its value, after
@@ -224,7 +247,8 @@ where
             witness.read(tx)?;
             // SAFETY: as in `lookup`.
             for entry in unsafe { self.index().entries(shard) } {
-                if let Some(value) = entry.payload.read(tx)? {
+                // A dead variable was absent when it died.
+                if let SlotRead::Live(Some(value)) = entry.payload.read(tx)? {
                     f(tx, entry, value)?;
                 }
             }
@@ -252,10 +276,21 @@ where
         }
     }
 
-    /// Removes a present key found by `for_each_present`.
+    /// Once `tx` commits, unlinks the entries of absent keys from the index, and shrinks
+    /// its tables: after a `clear` or `retain`, which may leave most of the map absent
+    /// (a table sweeps by itself only when it fills).
+    fn sweep_after_commit(&self, tx: &mut Transaction) {
+        let shared = Arc::clone(&self.shared);
+        tx.on_commit(move || shared.index.sweep());
+    }
+
+    /// Removes a present key found by `for_each_present`. (Found dead instead, it was
+    /// removed since: this attempt will fail validation.)
     fn remove_entry(&self, tx: &mut Transaction, entry: &Entry<K, KeyVar<V>>) -> StmResult<()> {
-        entry.payload.update(tx, |_| (None, ()))?;
-        self.witness(entry.hash).write(tx, 0)
+        if entry.payload.update(tx, |_| (None, ()))?.is_some() {
+            self.witness(entry.hash).write(tx, 0)?;
+        }
+        Ok(())
     }
 
     /// The value for `key`, if present. A borrowed form of the key will do (`&str` for a
@@ -273,10 +308,15 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        match self.lookup(tx, self.hash(key), key)? {
-            Some(entry) => entry.payload.read(tx),
-            None => Ok(None),
-        }
+        self.on_entry(tx, self.hash(key), key, |tx, entry| {
+            let Some(entry) = entry else {
+                return Ok(Some(None));
+            };
+            Ok(match entry.payload.read(tx)? {
+                SlotRead::Live(value) => Some(value),
+                SlotRead::Dead => None,
+            })
+        })
     }
 
     /// The value for `key` now, read outside any transaction, as [`TVar::load`] reads
@@ -358,14 +398,18 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let Some(entry) = self.lookup(tx, hash, key)? else {
-            return Ok(None);
-        };
-        let old = entry.payload.update(tx, |old| (None, old))?;
-        if old.is_some() {
-            self.witness(hash).write(tx, 0)?;
-        }
-        Ok(old)
+        self.on_entry(tx, hash, key, |tx, entry| {
+            let Some(entry) = entry else {
+                return Ok(Some(None));
+            };
+            let Some(old) = entry.payload.update(tx, |old| (None, old))? else {
+                return Ok(None);
+            };
+            if old.is_some() {
+                self.witness(hash).write(tx, 0)?;
+            }
+            Ok(Some(old))
+        })
     }
 
     /// Replaces the value of `key` with `f(value)`; `false` (and `f` not called) if the
@@ -389,12 +433,16 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some(entry) = self.lookup(tx, self.hash(key), key)? else {
-            return Ok(false);
-        };
-        entry.payload.update(tx, |old| match old {
-            Some(value) => (Some(f(value)), true),
-            None => (None, false),
+        let mut f = Some(f);
+        self.on_entry(tx, self.hash(key), key, |tx, entry| {
+            let Some(entry) = entry else {
+                return Ok(Some(false));
+            };
+            entry.payload.update(tx, |old| match old {
+                // Called at most once: a live variable ends the loop.
+                Some(value) => (Some(f.take().expect("modify's f runs once")(value)), true),
+                None => (None, false),
+            })
         })
     }
 
@@ -438,17 +486,23 @@ where
         f: impl FnOnce(Option<V>) -> Option<V>,
     ) -> StmResult<()> {
         let hash = self.hash(&key);
-        let entry = self.entry_for_write(hash, key);
-        let added_or_removed = entry.payload.update(tx, |old| {
-            let was_present = old.is_some();
-            let new = f(old);
-            let changed = was_present != new.is_some();
-            (new, changed)
-        })?;
-        if added_or_removed {
-            self.witness(hash).write(tx, 0)?;
+        let mut f = Some(f);
+        loop {
+            let entry = self.entry_for_write(hash, &key);
+            let added_or_removed = entry.payload.update(tx, |old| {
+                let was_present = old.is_some();
+                // Called at most once: a live variable ends the loop.
+                let new = f.take().expect("alter's f runs once")(old);
+                let changed = was_present != new.is_some();
+                (new, changed)
+            })?;
+            match added_or_removed {
+                Some(true) => return self.witness(hash).write(tx, 0),
+                Some(false) => return Ok(()),
+                // Unlinked since the lookup (a sweep found it absent): look again.
+                None => self.index().wait_for_unlink(hash),
+            }
         }
-        Ok(())
     }
 
     /// How many entries the map holds. Walks the whole map (reading every key's
@@ -482,7 +536,7 @@ where
             witness.read(tx)?;
             // SAFETY: as in `lookup`.
             for entry in unsafe { self.index().entries(shard) } {
-                if entry.payload.read(tx)?.is_some() {
+                if let SlotRead::Live(Some(_)) = entry.payload.read(tx)? {
                     return Ok(false);
                 }
             }
@@ -544,15 +598,22 @@ where
         tx: &mut Transaction,
         mut keep: impl FnMut(&K, &V) -> bool,
     ) -> StmResult<()> {
+        let mut removed = false;
         self.for_each_present(tx, |tx, entry, value| {
             if keep(&entry.key, &value) {
                 return Ok(());
             }
+            removed = true;
             self.remove_entry(tx, entry)
-        })
+        })?;
+        if removed {
+            self.sweep_after_commit(tx);
+        }
+        Ok(())
     }
 
-    /// Removes every entry: a write of each key's variable.
+    /// Removes every entry: a write of each key's variable. Once it commits, the index
+    /// lets go of the keys and shrinks.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -562,7 +623,15 @@ where
     /// assert!(atomically(|tx| map.is_empty(tx)));
     /// ```
     pub fn clear(&self, tx: &mut Transaction) -> StmResult<()> {
-        self.for_each_present(tx, |tx, entry, _| self.remove_entry(tx, entry))
+        let mut removed = false;
+        self.for_each_present(tx, |tx, entry, _| {
+            removed = true;
+            self.remove_entry(tx, entry)
+        })?;
+        if removed {
+            self.sweep_after_commit(tx);
+        }
+        Ok(())
     }
 
     /// Inserts every pair, in order (a later pair for the same key wins).

@@ -4,8 +4,10 @@
 //! value in a node type is a null pointer (no node at all); in a word type, any bits.
 //!
 //! A variable unlinked from its map is *dead*: a lookup that found it in the index just
-//! before the unlink must not use it, since a write to it would be lost with it. Its
-//! read dooms the attempt, and the next attempt looks the key up again.
+//! before the unlink must not use it, since a write to it would be lost with it. A read
+//! says so, and an update writes nothing; the map looks the key up again once the
+//! unlink is done. (The read stays in the read set, harmlessly: a dead variable never
+//! changes again.)
 
 use std::ptr::{self, NonNull};
 
@@ -103,7 +105,7 @@ impl Log {
 
 impl Transaction {
     /// A map variable's value as of this transaction's snapshot (or its own write):
-    /// `None` while the key is absent.
+    /// `Live(None)` while the key is absent.
     ///
     /// # Safety
     /// `var` is alive (the caller holds a handle) and is a map variable of `T`.
@@ -111,17 +113,15 @@ impl Transaction {
     pub(crate) unsafe fn read_slot<T: Clone + 'static>(
         &mut self,
         var: NonNull<VarCore>,
-    ) -> StmResult<Option<T>> {
+    ) -> StmResult<SlotRead<T>> {
         // SAFETY: forwarded from the caller; `slot_of` follows no null.
-        match unsafe { self.read_unpacked::<T, SlotRead<T>>(var, slot_of::<T>) }? {
-            SlotRead::Live(value) => Ok(value),
-            SlotRead::Dead => self.log.doom(),
-        }
+        unsafe { self.read_unpacked::<T, SlotRead<T>>(var, slot_of::<T>) }
     }
 
     /// Replaces a map variable's value (or absence) with the first half of `f` of it,
     /// and returns the second: `read_slot`, then a write, in one pass as `update` does.
-    /// An absent key that stays absent is not written: the read alone is kept.
+    /// An absent key that stays absent is not written: the read alone is kept. `None`
+    /// for a dead variable: `f` is not called, and nothing is written.
     ///
     /// # Safety
     /// As for `read_slot`.
@@ -130,39 +130,39 @@ impl Transaction {
         &mut self,
         var: NonNull<VarCore>,
         f: impl FnOnce(Option<T>) -> (Option<T>, R),
-    ) -> StmResult<R> {
+    ) -> StmResult<Option<R>> {
         // SAFETY: forwarded from the caller.
         if let Some((read, version)) =
             unsafe { self.read_unwritten_once::<T, SlotRead<T>>(var, slot_of::<T>) }
         {
             let SlotRead::Live(old) = read else {
-                return self.log.doom();
+                return Ok(None);
             };
             let was_absent = old.is_none();
             let (new, result) = f(old);
             if was_absent && new.is_none() {
                 self.log.reads.push(ReadEntry { var, version });
-                return Ok(result);
+                return Ok(Some(result));
             }
             let (packed, absent) = pack_slot(new);
             // Not in the write set (`read_unwritten_once`): the entry stands for the read.
             self.log.push_slot_write(var, packed, absent, version);
             self.log.state.write_filter |= Log::filter_bit(var);
-            return Ok(result);
+            return Ok(Some(result));
         }
         // SAFETY: forwarded from the caller.
         let SlotRead::Live(old) = (unsafe { self.log.read_slow(var, slot_of::<T>) })? else {
-            return self.log.doom();
+            return Ok(None);
         };
         let was_absent = old.is_none();
         let (new, result) = f(old);
         if was_absent && new.is_none() {
             // `read_slow` kept the read (or it was this transaction's own write).
-            return Ok(result);
+            return Ok(Some(result));
         }
         let (packed, absent) = pack_slot(new);
         // SAFETY: forwarded from the caller; `packed` is a fresh `pack_slot::<T>`.
         unsafe { self.log.write_slot_slow(var, packed, absent) }?;
-        Ok(result)
+        Ok(Some(result))
     }
 }
