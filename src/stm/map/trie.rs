@@ -1,4 +1,4 @@
-//! The trie under [`TMap`](super::TMap) and [`TSet`](super::TSet): a hash array mapped
+//! The trie under [`TSet`](super::TSet): a hash array mapped
 //! trie (Bagwell 2001) whose nodes are `TVar`s, as in Haskell's stm-containers.
 //!
 //! # Shape
@@ -18,11 +18,8 @@
 //! # What a transaction touches
 //! The point of nodes being `TVar`s is that a change rewrites only the one node that
 //! holds the changed child; its ancestors keep pointing to the same `TVar`, so they are
-//! not written, and readers of other paths are not disturbed. `TMap` keeps each value in
-//! a `TVar` of its own inside the entry, so changing a value writes no node at all:
-//! - lookup: reads the nodes on the key's path (one per level) and, for a map, the
-//!   entry's value;
-//! - a value update of an existing key: those reads, plus one write of the value;
+//! not written, and readers of other paths are not disturbed:
+//! - lookup: reads the nodes on the key's path (one per level);
 //! - an insert of a new key, or a removal: those reads, plus one write of the deepest
 //!   node on the path (or, when a removal empties nodes, of the nearest ancestor that
 //!   stays non-empty);

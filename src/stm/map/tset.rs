@@ -1,4 +1,4 @@
-//! `TSet<T>`: a transactional hash set, the trie of `TMap` with no values.
+//! `TSet<T>`: a transactional hash set, a trie of `TVar` nodes (`trie.rs`).
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
@@ -9,8 +9,9 @@ use super::trie::{Entry, Trie};
 use crate::stm::tvar::Snapshot;
 use crate::stm::{atomically, StmResult, Transaction};
 
-/// A transactional hash set: [`TMap`](super::TMap)'s trie of `TVar` nodes, holding keys
-/// only. Adding or removing an element writes one node, the deepest on its path, so
+/// A transactional hash set: a hash trie of `TVar` nodes, as in Haskell's
+/// stm-containers (where [`TMap`](super::TMap) is predicated: one variable per key,
+/// behind a lock-free index). Adding or removing an element writes one node, the deepest on its path, so
 /// work on different elements rarely conflicts; `contains` reads only that path.
 /// Cloning shares the same set.
 ///
