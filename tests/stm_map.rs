@@ -376,6 +376,66 @@ fn removed_entries_and_a_dropped_map_free_their_keys_and_values() {
     assert_eq!(settle(&keys, 0), 0, "a dropped set frees every key");
 }
 
+/// Issue 29's predication, a stale absence: a read-only transaction reads key 2, then
+/// a commit removes key 1 and changes key 2, a sweep unlinks key 1's variable, and a
+/// second transaction, still running, makes key 1 a new one. The reader must not take
+/// that new variable's absence for one older than its snapshot: it would see the
+/// commit's removal of key 1 but not its change of key 2.
+#[test]
+fn a_reader_never_sees_a_new_variable_as_absent_before_its_snapshot() {
+    use std::sync::mpsc;
+    // Identity hashes put every key below 2^59 in one shard, so new keys 10.. fill it.
+    let map: TMap<u64, u64, Identity> = TMap::with_hasher(Identity);
+    atomically(|tx| {
+        map.insert(tx, 1, 7)
+            .and_then(|_| map.insert(tx, 2, 0))
+            .map(drop)
+    });
+    let (inserted_tx, inserted) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let mut go = Some(go);
+    let mut writer = None;
+    let seen = atomically(|tx| {
+        let at_2 = map.get(tx, &2)?;
+        if let Some(go) = go.take() {
+            // Once, in the first attempt, on other threads (transactions do not nest):
+            // the commit, inserts that fill the shard and sweep key 1's variable, and an
+            // insert of key 1 that stops before it commits.
+            let (map, inserted_tx) = (map.clone(), inserted_tx.clone());
+            let setup = thread::spawn(move || {
+                atomically(|tx| {
+                    map.remove(tx, &1)?;
+                    map.insert(tx, 2, 1).map(drop)
+                });
+                for key in 10..40 {
+                    atomically(|tx| map.insert(tx, key, key).map(drop));
+                }
+                thread::spawn(move || {
+                    let mut first = true;
+                    atomically(|tx| {
+                        map.insert(tx, 1, 9)?;
+                        if std::mem::take(&mut first) {
+                            inserted_tx.send(()).unwrap();
+                            go.recv().unwrap();
+                        }
+                        Ok(())
+                    })
+                })
+            });
+            inserted.recv().unwrap();
+            writer = Some(setup.join().unwrap());
+        }
+        Ok((at_2, map.get(tx, &1)?))
+    });
+    go_tx.send(()).unwrap();
+    writer.unwrap().join().unwrap();
+    assert!(
+        seen == (Some(0), Some(7)) || seen == (Some(1), None),
+        "saw key 2 and key 1 as {seen:?}: half of a commit"
+    );
+    assert_eq!(map.load(&1), Some(9));
+}
+
 /// A key that counts its live copies (the second field is only held, for its drop).
 #[derive(Clone)]
 struct CountedKey(u32, #[allow(dead_code)] Arc<Counted>);

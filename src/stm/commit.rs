@@ -203,18 +203,20 @@ fn publish(core: &VarCore, value: *mut (), absent: bool, write_version: u64) -> 
     old
 }
 
-/// Marks a map variable dead (Bronson's "embalm"; see `lock.rs`) if its key is absent
-/// and no commit holds it: a commit of its own, with a write version, so that every
-/// transaction that read the variable earlier fails validation, including one whose
-/// commit would otherwise skip validation because the clock had not moved. Wakes its
-/// waiters, who will look the key up again. `false`: the key is present, or a commit
-/// is publishing it (the caller keeps the variable for now).
+/// Marks a map variable dead (Bronson's "embalm"; see `lock.rs`) if its key is absent,
+/// no transaction has claimed it, and no commit holds it: a commit of its own, with a
+/// write version, so that every transaction that read the variable earlier fails
+/// validation, including one whose commit would otherwise skip validation because the
+/// clock had not moved. Its waiters are the caller's to wake, once the variable is
+/// unlinked and no lock is held (waking runs executor code). `false`: the key is
+/// present, a transaction that made the variable has not ended yet, or a commit is
+/// publishing it (the caller keeps the variable for now).
 pub(crate) fn embalm_if_absent(core: &VarCore) -> bool {
     if !try_lock(core) {
         return false;
     }
     let held = LockWord::from_bits(core.lock.load(Relaxed));
-    if !held.is_absent() || held.is_dead() {
+    if !held.is_absent() || held.is_claimed() || held.is_dead() {
         unlock_unchanged(core);
         return held.is_dead();
     }
@@ -227,6 +229,5 @@ pub(crate) fn embalm_if_absent(core: &VarCore) -> bool {
             .dead()
             .bits(),
     );
-    core.waiters.wake_all();
     true
 }

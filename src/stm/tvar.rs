@@ -77,12 +77,12 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
         }
     }
 
-    /// A variable whose key is absent, for `TMap`'s per-key variables only
-    /// (`map/key_var.rs`): a plain `TVar` is never absent, and its reads would take the
-    /// absent value for a `T`.
-    pub(crate) fn absent() -> TVar<T> {
+    /// A variable whose key is absent, claimed by the transaction about to write it, for
+    /// `TMap`'s per-key variables only (`map/key_var.rs`): a plain `TVar` is never absent,
+    /// and its reads would take the absent value for a `T`.
+    pub(crate) fn claimed_absent() -> TVar<T> {
         TVar {
-            core: VarCore::new_absent::<T>(),
+            core: VarCore::new_claimed_absent::<T>(),
             _owns: PhantomData,
         }
     }

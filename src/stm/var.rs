@@ -49,11 +49,13 @@
 
 use std::ptr::NonNull;
 
+use super::clock;
 use super::lock::LockWord;
 use super::value;
 use super::wait::WaitList;
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
+use crate::sync::backoff::Backoff;
 use crate::sync::reclaim;
 use crate::sync::sync_static;
 
@@ -91,11 +93,19 @@ impl VarCore {
         VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0))
     }
 
-    /// Allocates the core of a map variable whose key is absent (see `lock.rs`), with
-    /// one counted reference: a null value (no node) for a node type, zero bits for a
-    /// word.
-    pub(crate) fn new_absent<T: Send + Sync + 'static>() -> NonNull<VarCore> {
-        let absent = LockWord::unlocked(0).with_absent(true);
+    /// Allocates the core of a map variable whose key is absent, claimed by the
+    /// transaction about to write it (see `lock.rs`), with one counted reference: a null
+    /// value (no node) for a node type, zero bits for a word.
+    ///
+    /// Its version is the clock's time now, not 0. The key may have had a variable that a
+    /// sweep unlinked, after a commit removed the key; a transaction whose snapshot
+    /// predates that removal must not read the new variable as "absent all along" (it
+    /// would see the removal's effect on this key and not on the other keys it wrote).
+    /// Made after the unlink (the caller holds the index's lock that the sweep held), so
+    /// after the sweep's clock tick: such a transaction finds the version newer than its
+    /// snapshot, and extending the snapshot revalidates what it read.
+    pub(crate) fn new_claimed_absent<T: Send + Sync + 'static>() -> NonNull<VarCore> {
+        let absent = LockWord::unlocked(clock::now()).with_absent(true).claimed();
         VarCore::with_word::<T>(std::ptr::null_mut(), absent)
     }
 
@@ -113,6 +123,31 @@ impl VarCore {
             alive: crate::sync::UnsafeCell::new(true),
         });
         NonNull::from(Box::leak(core))
+    }
+
+    /// Clears a map variable's claimed bit (`lock.rs`): a transaction that wrote it ends
+    /// without committing that write, so the index may sweep it if its key stays absent.
+    /// Nothing for any other variable. While the variable is locked (by a commit, or by a
+    /// sweep looking at it, each for a few stores), waits: either may unlock it with the
+    /// claim still set.
+    pub(crate) fn unclaim(&self) {
+        self.check_alive();
+        let mut backoff = Backoff::new();
+        let mut word = LockWord::from_bits(self.lock.load(Relaxed));
+        while word.is_claimed() {
+            if word.is_locked() {
+                backoff.snooze();
+                word = LockWord::from_bits(self.lock.load(Relaxed));
+                continue;
+            }
+            // Relaxed: the bit is a hint to the sweep and publishes nothing; an RMW keeps
+            // the release sequence of the last unlock intact for the next locker.
+            let unclaimed = word.unclaimed().bits();
+            match (self.lock).compare_exchange_weak(word.bits(), unclaimed, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(now) => word = LockWord::from_bits(now),
+            }
+        }
     }
 
     /// Drops a packed value of this variable's type that was never published, or was

@@ -170,6 +170,11 @@ pub(crate) trait Embalm {
     /// that nothing will use it again; the index then unlinks the entry, and frees it
     /// once the sections running now have ended. It is never called again on that entry.
     fn embalm(&self) -> bool;
+
+    /// Called once for each entry that embalmed, after it is unlinked and with no lock
+    /// held, before its free is deferred: for what must not run under the shard's lock
+    /// (a variable's waiters are woken here, to look the key up again).
+    fn wake(&self) {}
 }
 
 /// The slot value of an unlinked entry. Entries are aligned to 8 (they hold a `u64`),
@@ -618,7 +623,7 @@ struct Garbage<K, P> {
     entries: Vec<*mut Entry<K, P>>,
 }
 
-impl<K: Send + 'static, P: Send + 'static> Garbage<K, P> {
+impl<K: Send + 'static, P: Embalm + Send + 'static> Garbage<K, P> {
     fn new() -> Self {
         Garbage {
             tables: Vec::new(),
@@ -626,10 +631,15 @@ impl<K: Send + 'static, P: Send + 'static> Garbage<K, P> {
         }
     }
 
-    /// Frees it all once every section running now has ended. Call after the unlinks.
+    /// Wakes the unlinked entries (`Embalm::wake`), and frees it all once every section
+    /// running now has ended. Call after the unlinks, with no lock held.
     fn retire(self) {
         if self.tables.is_empty() && self.entries.is_empty() {
             return;
+        }
+        for &entry in &self.entries {
+            // SAFETY: unlinked but not yet retired, so alive; only this writer has it.
+            unsafe { &*entry }.payload.wake();
         }
         // SeqCst: the writer's fence of the module docs, Sections, between the unlinks
         // and the scan of sections; pairs with the fence each reader runs after it

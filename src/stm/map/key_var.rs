@@ -24,10 +24,12 @@ pub(crate) struct KeyVar<V> {
 }
 
 impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
-    /// A variable whose key is absent, for a key looked up or inserted for the first time.
-    pub(crate) fn absent() -> KeyVar<V> {
+    /// The variable of a key inserted for the first time: absent, and claimed by the
+    /// inserting transaction until it commits or ends (see `lock.rs`), so that a sweep
+    /// leaves it alone meanwhile.
+    pub(crate) fn claimed() -> KeyVar<V> {
         KeyVar {
-            var: TVar::absent(),
+            var: TVar::claimed_absent(),
         }
     }
 
@@ -56,6 +58,13 @@ impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
     ) -> StmResult<Option<R>> {
         // SAFETY: as in `read`.
         unsafe { tx.update_slot(self.var.core(), f) }
+    }
+
+    /// Clears the claim of a variable this transaction made but did not get to write
+    /// (its attempt failed first), so that a sweep may take it.
+    pub(crate) fn unclaim(&self) {
+        // SAFETY: `self.var` keeps the core alive.
+        unsafe { self.var.core().as_ref() }.unclaim();
     }
 
     /// The key's latest committed value, outside any transaction, as `TVar::load`; `None`
@@ -88,5 +97,10 @@ impl<V: Clone + Send + Sync + 'static> Embalm for KeyVar<V> {
     fn embalm(&self) -> bool {
         // SAFETY: `self.var` keeps the core alive.
         commit::embalm_if_absent(unsafe { self.var.core().as_ref() })
+    }
+
+    fn wake(&self) {
+        // SAFETY: `self.var` keeps the core alive.
+        unsafe { self.var.core().as_ref() }.waiters.wake_all();
     }
 }

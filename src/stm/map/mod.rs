@@ -18,34 +18,51 @@
 //!
 //! ## Footprint of each operation (what it reads and writes)
 //! - `get`, `contains_key`, and `modify` of a present key: the key's variable.
-//! - `insert`, `upsert`, `alter`: the key's variable, made (absent) in the index if the
-//!   key has none; a change from absent to present or back also writes the shard's
-//!   *witness*, blindly (a write without a read, so two such commits never conflict).
+//! - `insert`, `upsert`, `alter`: the key's variable; a key with no entry is looked up as
+//!   below, and gets an entry (its variable made absent, and claimed by the transaction)
+//!   only if the operation adds it. A change from absent to present or back also writes
+//!   the shard's *witness*, blindly (a write without a read, so two such commits never
+//!   conflict).
 //! - `remove`: the key's variable, and the witness if the key was present.
 //! - A lookup of a key with no entry reads the witness of its shard (1 of 32, by hash),
 //!   and looks again: it then conflicts with (and a `retry` waits for) adding any key of
 //!   that shard, where an entry made for it would cost a locked insert per miss.
-//! - `len`, `is_empty`, `to_vec`, `for_each`, `retain`, `clear`: every witness and
-//!   every key's variable; so they see all of a commit's inserts and removals or none.
+//! - `len`, `is_empty`, `to_vec`, `for_each`, `retain`, `clear`: every key's variable,
+//!   and each shard's witness before and after walking the shard (before: a key added
+//!   behind the walk; after: a key removed, then swept before the walk reached it); so
+//!   they see all of a commit's inserts and removals or none.
 //!
 //! Absence is a bit of the variable's lock word, published by the store that unlocks
 //! (`lock.rs`, `tx/slot.rs`): a word-sized value stays in the variable's word, with no
 //! value reserved for "absent", and an absent key's variable holds nothing to free.
 //!
 //! ## Cleanup (Bronson's embalm)
-//! An absent key's entry stays in the index until its shard's table fills, when the
-//! index asks every entry to *embalm* itself: a variable that is absent and not being
-//! committed is marked dead by a commit of its own (a new version from the clock, so
-//! every transaction that read it fails validation, even one whose commit would skip
-//! validation), then unlinked, and freed once the transactions running have ended. A
-//! transaction that still finds the dead variable (it probed just before the unlink)
-//! starts over and finds the key's new entry, if any. So a write can never land in an
-//! unlinked variable, where it would be lost.
+//! An absent key's entry stays in the index until its shard's table fills (or a `clear`
+//! or `retain` commits), when the index asks every entry to *embalm* itself: a variable
+//! that is absent, not claimed, and not being committed is marked dead by a commit of
+//! its own (a new version from the clock, so every transaction that read it fails
+//! validation, even one whose commit would skip validation), then unlinked, its
+//! waiters woken, and freed once the transactions running have ended. A lookup that
+//! still finds the dead variable (it probed just before the unlink) waits for the
+//! unlink (the shard's lock) and looks again. So a write can never land in an unlinked
+//! variable, where it would be lost.
+//!
+//! A new key's variable is *claimed* by the transaction that made it until that
+//! transaction commits it or ends (`lock.rs`), so a sweep never takes a variable that
+//! is absent only because its insert has not committed yet; else a transaction that
+//! inserts many keys at once would lose its own new entries to the sweeps it causes,
+//! and never commit. And it starts at the clock's time, not 0: a reader whose snapshot
+//! predates the removal that emptied the key's previous variable finds it newer than
+//! its snapshot, instead of reading an absence that predates it (`var.rs`).
 //!
 //! ## Checks
-//! `models/loom_map.rs` runs insert racing remove racing a transactional read, and a
-//! shard's table growing and sweeping while a lookup probes it; the property tests and
-//! the fuzz target check the map against `HashMap`, `load` included.
+//! Loom models: `models/loom_map.rs` (a key moved to another in one commit, racing a
+//! transactional update and a reader; `load` against a commit), `models/loom_map_sweep.rs`
+//! (an insert of a removed key, after a transactional read of it, racing the growth that
+//! sweeps its variable), and the index's own, `index_loom.rs` (a lock-free lookup while
+//! a full table grows and a sweep unlinks; without the reader's fence, loom finds the
+//! free racing the read). The property tests and the fuzz target check the map against
+//! `HashMap`, `load` included; `tests/stm_map.rs` holds the stale-absence and leak cases.
 //!
 //! # `TSet`
 //! `TSet` is a hash trie whose nodes are `TVar`s, as in Haskell's stm-containers

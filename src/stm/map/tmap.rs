@@ -223,20 +223,25 @@ where
         }
     }
 
-    /// The key's entry, made (absent) if it has none: for a write.
-    fn entry_for_write(&self, hash: u64, key: &K) -> &Entry<K, KeyVar<V>> {
+    /// The key's entry, for an insert of a key that had none: made if there is still
+    /// none, claimed by this transaction so that no sweep takes it before the commit.
+    fn entry_for_insert(&self, hash: u64, key: &K) -> &Entry<K, KeyVar<V>> {
         before_probing();
         // SAFETY: as in `lookup`.
         if let Some(entry) = unsafe { self.index().find(hash, key) } {
             return entry;
         }
-        let make = || (key.clone(), KeyVar::absent());
+        let make = || (key.clone(), KeyVar::claimed());
         // SAFETY: as in `lookup`.
         unsafe { self.index().find_or_insert(hash, key, make) }
     }
 
-    /// Calls `f` on every entry of the map whose key is present, with its value, after
-    /// reading every shard's witness: a walk of the index, one shard at a time.
+    /// Calls `f` on every entry of the map whose key is present, with its value: a walk
+    /// of the index, one shard at a time, each between two reads of the shard's witness.
+    /// The read before catches a key added after the walk passed its slot; the read
+    /// after, a key removed and then swept before the walk reached it (a commit that
+    /// removed it wrote the witness, so the second read finds a newer version, and
+    /// extending the snapshot fails on the first).
     fn for_each_present(
         &self,
         tx: &mut Transaction,
@@ -252,6 +257,7 @@ where
                     f(tx, entry, value)?;
                 }
             }
+            witness.read(tx)?;
         }
         Ok(())
     }
@@ -487,12 +493,20 @@ where
     ) -> StmResult<()> {
         let hash = self.hash(&key);
         let mut f = Some(f);
-        loop {
-            let entry = self.entry_for_write(hash, &key);
+        // Called at most once: a live variable, or a key with no entry, ends the loop.
+        let mut f_once = |old| f.take().expect("alter's f runs once")(old);
+        let inserted = loop {
+            let Some(entry) = self.lookup(tx, hash, &key)? else {
+                // No entry, so absent (and the witness is read): an entry is made only
+                // if `f` adds the key.
+                match f_once(None) {
+                    Some(new) => break new,
+                    None => return Ok(()),
+                }
+            };
             let added_or_removed = entry.payload.update(tx, |old| {
                 let was_present = old.is_some();
-                // Called at most once: a live variable ends the loop.
-                let new = f.take().expect("alter's f runs once")(old);
+                let new = f_once(old);
                 let changed = was_present != new.is_some();
                 (new, changed)
             })?;
@@ -501,6 +515,21 @@ where
                 Some(false) => return Ok(()),
                 // Unlinked since the lookup (a sweep found it absent): look again.
                 None => self.index().wait_for_unlink(hash),
+            }
+        };
+        // A new key. (If another commit adds it meanwhile, this attempt read the witness
+        // that commit writes, and fails validation.)
+        let mut inserted = Some(inserted);
+        loop {
+            let entry = self.entry_for_insert(hash, &key);
+            match entry.payload.update(tx, |_| (inserted.take(), ())) {
+                Ok(Some(())) => return self.witness(hash).write(tx, 0),
+                Ok(None) => self.index().wait_for_unlink(hash),
+                Err(error) => {
+                    // No write entry holds the claim, to clear it as the attempt ends.
+                    entry.payload.unclaim();
+                    return Err(error);
+                }
             }
         }
     }
@@ -533,6 +562,7 @@ where
     pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
         before_probing();
         for (shard, witness) in self.shared.witnesses.iter().enumerate() {
+            // Read before and after the walk, as in `for_each_present`.
             witness.read(tx)?;
             // SAFETY: as in `lookup`.
             for entry in unsafe { self.index().entries(shard) } {
@@ -540,6 +570,7 @@ where
                     return Ok(false);
                 }
             }
+            witness.read(tx)?;
         }
         Ok(true)
     }

@@ -11,9 +11,9 @@ use crate::stm::{atomically, StmResult, Transaction};
 
 /// A transactional hash set: a hash trie of `TVar` nodes, as in Haskell's
 /// stm-containers (where [`TMap`](super::TMap) is predicated: one variable per key,
-/// behind a lock-free index). Adding or removing an element writes one node, the deepest on its path, so
-/// work on different elements rarely conflicts; `contains` reads only that path.
-/// Cloning shares the same set.
+/// behind a lock-free index). Adding or removing an element writes one node, the
+/// deepest on its path, so work on different elements rarely conflicts; `contains`
+/// reads only that path. Cloning shares the same set.
 ///
 /// **The closure may run again, so clone what you insert.** `atomically` re-runs its
 /// closure after a conflict or a `retry`, and the closure is `FnMut`: an element moved

@@ -6,8 +6,8 @@
 //! A variable unlinked from its map is *dead*: a lookup that found it in the index just
 //! before the unlink must not use it, since a write to it would be lost with it. A read
 //! says so, and an update writes nothing; the map looks the key up again once the
-//! unlink is done. (The read stays in the read set, harmlessly: a dead variable never
-//! changes again.)
+//! unlink is done. (A read that goes through the read set leaves the dead variable in
+//! it, harmlessly: a dead variable never changes again.)
 
 use std::ptr::{self, NonNull};
 

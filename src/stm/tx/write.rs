@@ -104,8 +104,11 @@ impl Log {
             unsafe { self.writes[undo.index].var.as_ref().drop_packed(undo.value) };
         }
         for entry in self.writes.drain(..) {
+            // SAFETY: write entries point to cores alive while the transaction runs.
+            let core = unsafe { entry.var.as_ref() };
             // SAFETY: write entries own unpublished values.
-            unsafe { entry.var.as_ref().drop_packed(entry.value) };
+            unsafe { core.drop_packed(entry.value) };
+            core.unclaim();
         }
     }
 
@@ -217,8 +220,11 @@ impl Transaction {
                 let (var, version) = (entry.var, entry.read_version);
                 log.reads.push(ReadEntry { var, version });
             }
+            // SAFETY: write entries point to cores alive while the transaction runs.
+            let core = unsafe { entry.var.as_ref() };
             // SAFETY: entries added by the branch own unpublished values.
-            unsafe { entry.var.as_ref().drop_packed(entry.value) };
+            unsafe { core.drop_packed(entry.value) };
+            core.unclaim();
         }
         if !self.log.state.doomed {
             self.log.state.write_filter =
