@@ -71,7 +71,11 @@ impl Log {
             return Err(StmError::CONFLICT);
         }
         let Some(i) = self.find_write(var) else {
+            // Not written yet; the caller's read may have gone the slow way for another
+            // reason (a lock, a newer version) with the filter bit clear, and a second
+            // entry for the variable would make its commit lock it twice.
             self.push_slot_write(var, packed, absent, super::NOT_READ);
+            self.state.write_filter |= Log::filter_bit(var);
             return Ok(());
         };
         let saved_by = self.saved_by.get(i).copied().unwrap_or(0);
