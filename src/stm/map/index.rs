@@ -475,15 +475,56 @@ where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.insert_or_find(hash, key, make, true) }.0
+    }
+
+    /// `find_or_insert` for a caller inside a transaction: a full table grows without a
+    /// sweep, since embalming variables that the caller's own transaction has read would
+    /// make it fail validation and, run again, do the same (issue 29's livelock). The
+    /// `bool` says the table grew: the caller sweeps once its transaction has committed.
+    ///
+    /// # Safety
+    /// As for `find_or_insert`.
+    pub(crate) unsafe fn find_or_insert_unswept<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        make: impl FnOnce() -> (K, P),
+    ) -> (&Entry<K, P>, bool)
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.insert_or_find(hash, key, make, false) }
+    }
+
+    /// `find_or_insert`, sweeping at growth or not; with whether the table grew.
+    ///
+    /// # Safety
+    /// As for `find_or_insert`.
+    unsafe fn insert_or_find<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        make: impl FnOnce() -> (K, P),
+        sweep_at_growth: bool,
+    ) -> (&Entry<K, P>, bool)
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let shard = &self.shards[shard_of(hash)];
         let mut garbage = Garbage::<K, P>::new();
+        let mut grew = false;
         let mut counts = lock(&shard.lock);
         // Relaxed: rule 1; the lock orders every store to it.
         let mut head = shard.table.load(Relaxed);
         if !head.is_null() {
             // SAFETY: the current table; it is not freed while the lock is held.
             if let Some(entry) = unsafe { Table::from_head(head) }.find(hash, key) {
-                return entry;
+                return (entry, false);
             }
         }
         // Made before anything changes, so that a panic in `make` leaves the shard as it
@@ -506,9 +547,12 @@ where
             // SAFETY: the current table; not freed while the lock is held.
             let table = unsafe { Table::<K, P>::from_head(head) };
             if is_full(table, &counts) {
-                // SAFETY: the current table, under its lock.
-                unsafe { unlink_embalmed(table, &mut counts, &mut garbage) };
+                if sweep_at_growth {
+                    // SAFETY: the current table, under its lock.
+                    unsafe { unlink_embalmed(table, &mut counts, &mut garbage) };
+                }
                 head = rebuild(shard, &mut counts, 1, &mut garbage);
+                grew = true;
             }
         }
         // SAFETY: the current table (just built or checked for room), under its lock.
@@ -519,7 +563,7 @@ where
         garbage.retire();
         // SAFETY: linked, so freed only after an embalm and the sections running then,
         // the caller's among them (module docs, Sections).
-        unsafe { &*entry }
+        (unsafe { &*entry }, grew)
     }
 
     /// Returns once an entry of `hash`'s shard that embalmed before this call is unlinked:

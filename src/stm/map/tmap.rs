@@ -225,7 +225,10 @@ where
 
     /// The key's entry, for an insert of a key that had none: made if there is still
     /// none, claimed by this transaction so that no sweep takes it before the commit.
-    fn entry_for_insert(&self, hash: u64, key: &K) -> &Entry<K, KeyVar<V>> {
+    /// A table that fills grows here without a sweep, which would embalm variables this
+    /// transaction has read and so make it fail, again on each run: the sweep waits for
+    /// the commit.
+    fn entry_for_insert(&self, tx: &mut Transaction, hash: u64, key: &K) -> &Entry<K, KeyVar<V>> {
         before_probing();
         // SAFETY: as in `lookup`.
         if let Some(entry) = unsafe { self.index().find(hash, key) } {
@@ -233,7 +236,11 @@ where
         }
         let make = || (key.clone(), KeyVar::claimed());
         // SAFETY: as in `lookup`.
-        unsafe { self.index().find_or_insert(hash, key, make) }
+        let (entry, grew) = unsafe { self.index().find_or_insert_unswept(hash, key, make) };
+        if grew {
+            self.sweep_after_commit(tx);
+        }
+        entry
     }
 
     /// Calls `f` on every entry of the map whose key is present, with its value: a walk
@@ -521,7 +528,7 @@ where
         // that commit writes, and fails validation.)
         let mut inserted = Some(inserted);
         loop {
-            let entry = self.entry_for_insert(hash, &key);
+            let entry = self.entry_for_insert(tx, hash, &key);
             match entry.payload.update(tx, |_| (inserted.take(), ())) {
                 Ok(Some(())) => return self.witness(hash).write(tx, 0),
                 Ok(None) => self.index().wait_for_unlink(hash),
