@@ -52,3 +52,38 @@ fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
         assert_eq!(map.load(&2).map(|v| v.0), Some(20));
     });
 }
+
+/// The same race, with the insert into key 2's absent variable made first and a walk of
+/// the map after it, in one attempt (`tx/slot.rs`, Unlinks): if the sweep embalms and
+/// unlinks the variable in between, the attempt is doomed, and must find that out before
+/// its walk shows the key it just wrote as missing.
+#[test]
+fn a_walk_never_misses_the_attempts_own_write_to_a_swept_variable() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        for key in 0..FILL {
+            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
+        }
+        atomically(|tx| map.remove(tx, &2).map(drop));
+        let grower = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+            })
+        };
+        let writer = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    map.insert(tx, 2, tracked(20))?;
+                    let keys: Vec<u32> = map.to_vec(tx)?.iter().map(|(k, _)| *k).collect();
+                    assert!(keys.contains(&2), "the attempt's own insert left its walk");
+                    Ok(())
+                })
+            })
+        };
+        grower.join().unwrap();
+        writer.join().unwrap();
+        assert_eq!(map.load(&2).map(|v| v.0), Some(20));
+    });
+}

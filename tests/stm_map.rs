@@ -648,3 +648,36 @@ fn an_auditor_always_sees_the_total_that_transfers_preserve() {
     let total: i64 = atomically(|tx| map.to_vec(tx)).iter().map(|(_, v)| v).sum();
     assert_eq!(total, 100 * KEYS as i64);
 }
+
+/// A transaction that removed keys (so it wrote their shards' witnesses without reading
+/// them) and then found another key missing must not commit on that absence once a
+/// commit has added the key: the first attempt sees the key missing, a second thread
+/// inserts it and commits, and the attempt must run again and see it. (With the lookup
+/// trusting the attempt's own witness write, the first attempt committed with the stale
+/// absence.)
+#[test]
+fn a_missing_key_seen_after_own_removals_conflicts_with_its_insert() {
+    // 500 keys: every one of the map's shards gets one, whatever the hasher's seed.
+    let map: TMap<u32, u32> = (0..500).map(|key| (key, 0)).collect();
+    let attempts = AtomicUsize::new(0);
+    let seen = atomically(|tx| {
+        for key in 0..500 {
+            map.remove(tx, &key)?;
+        }
+        let missing = map.get(tx, &1000)?;
+        if attempts.fetch_add(1, Ordering::Relaxed) == 0 {
+            assert_eq!(missing, None, "nobody has added key 1000 yet");
+            thread::scope(|s| {
+                s.spawn(|| atomically(|tx| map.insert(tx, 1000, 7)));
+            });
+        }
+        Ok(missing)
+    });
+    assert_eq!(
+        seen,
+        Some(7),
+        "committed on an absence that a commit had ended"
+    );
+    assert!(attempts.load(Ordering::Relaxed) >= 2);
+    assert_eq!(map.load(&1000), Some(7));
+}

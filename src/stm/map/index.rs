@@ -175,6 +175,13 @@ pub(crate) trait Embalm {
     /// held, before its free is deferred: for what must not run under the shard's lock
     /// (a variable's waiters are woken here, to look the key up again).
     fn wake(&self) {}
+
+    /// Called with the shard's lock held, once per pass over a table in which some
+    /// entries embalmed: after all of them embalmed and before any is unlinked. A reader
+    /// that finds one of them gone from the index therefore also sees what this did
+    /// (`TMap` tells running transactions that something was unlinked:
+    /// `tx/slot.rs`, Unlinks).
+    fn before_unlink() {}
 }
 
 /// The slot value of an unlinked entry. Entries are aligned to 8 (they hold a `u64`),
@@ -599,7 +606,8 @@ where
     }
 }
 
-/// Asks every entry of a shard's current table to embalm, and tombstones those that do.
+/// Asks every entry of a shard's current table to embalm, then (`Embalm::before_unlink`
+/// in between) tombstones those that did.
 ///
 /// # Safety
 /// `table` is the shard's current table, and the caller holds the shard's lock.
@@ -608,17 +616,25 @@ unsafe fn unlink_embalmed<K, P: Embalm>(
     counts: &mut Counts,
     garbage: &mut Garbage<K, P>,
 ) {
+    let mut embalmed = Vec::new();
     for slot in &table.slots {
         // Relaxed: the lock holder's own table (rule 1).
         let entry = slot.load(Relaxed);
         // SAFETY: a linked entry, and the lock keeps it linked.
         if is_entry(entry) && unsafe { &*entry }.payload.embalm() {
-            // Release: pairs with the readers' Acquire slot loads (`find`), so that a
-            // reader that sees the tombstone also sees the embalm before it.
-            slot.store(tombstone(), Release);
-            counts.live -= 1;
+            embalmed.push(slot);
             garbage.entries.push(entry);
         }
+    }
+    if embalmed.is_empty() {
+        return;
+    }
+    P::before_unlink();
+    for slot in embalmed {
+        // Release: pairs with the readers' Acquire slot loads (`find`), so that a
+        // reader that sees the tombstone also sees the embalm and `before_unlink`.
+        slot.store(tombstone(), Release);
+        counts.live -= 1;
     }
 }
 

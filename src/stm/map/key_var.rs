@@ -11,7 +11,7 @@
 use crate::stm::commit;
 use crate::stm::error::StmResult;
 use crate::stm::tvar::TVar;
-use crate::stm::tx::{slot_of, SlotRead, Transaction};
+use crate::stm::tx::{note_unlinks, slot_of, SlotRead, Transaction};
 use crate::stm::value;
 use crate::sync::atomic::Ordering::Acquire;
 use crate::sync::backoff::Backoff;
@@ -102,5 +102,9 @@ impl<V: Clone + Send + Sync + 'static> Embalm for KeyVar<V> {
     fn wake(&self) {
         // SAFETY: `self.var` keeps the core alive.
         unsafe { self.var.core().as_ref() }.waiters.wake_all();
+    }
+
+    fn before_unlink() {
+        note_unlinks();
     }
 }

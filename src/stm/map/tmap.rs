@@ -195,9 +195,20 @@ where
         if let Some(entry) = unsafe { self.index().find(hash, key) } {
             return Ok(Some(entry));
         }
-        self.witness(hash).read(tx)?;
+        self.read_witness(tx, index::shard_of(hash))?;
         // SAFETY: as above.
-        Ok(unsafe { self.index().find(hash, key) })
+        let entry = unsafe { self.index().find(hash, key) };
+        if entry.is_none() {
+            tx.check_unlinks()?;
+        }
+        Ok(entry)
+    }
+
+    /// Reads shard `shard`'s witness: this attempt depends on its version from now on,
+    /// also after writing it (`Transaction::depend_on`).
+    fn read_witness(&self, tx: &mut Transaction, shard: usize) -> StmResult<()> {
+        // SAFETY: the witness keeps its core alive, and holds a `u64`.
+        unsafe { tx.depend_on::<u64>(self.shared.witnesses[shard].core()) }
     }
 
     /// Runs `op` on the key's entry (`None`: it has none, and the witness is read). If
@@ -228,19 +239,27 @@ where
     /// A table that fills grows here without a sweep, which would embalm variables this
     /// transaction has read and so make it fail, again on each run: the sweep waits for
     /// the commit.
-    fn entry_for_insert(&self, tx: &mut Transaction, hash: u64, key: &K) -> &Entry<K, KeyVar<V>> {
+    fn entry_for_insert(
+        &self,
+        tx: &mut Transaction,
+        hash: u64,
+        key: &K,
+    ) -> StmResult<&Entry<K, KeyVar<V>>> {
         before_probing();
         // SAFETY: as in `lookup`.
         if let Some(entry) = unsafe { self.index().find(hash, key) } {
-            return entry;
+            return Ok(entry);
         }
+        // The key is missing: an entry of this attempt's may have been unlinked. Checked
+        // before an entry is made, so that a failure leaves no claim behind.
+        tx.check_unlinks()?;
         let make = || (key.clone(), KeyVar::claimed());
         // SAFETY: as in `lookup`.
         let (entry, grew) = unsafe { self.index().find_or_insert_unswept(hash, key, make) };
         if grew {
             self.sweep_after_commit(tx);
         }
-        entry
+        Ok(entry)
     }
 
     /// Calls `f` on every entry of the map whose key is present, with its value: a walk
@@ -255,8 +274,8 @@ where
         mut f: impl FnMut(&mut Transaction, &Entry<K, KeyVar<V>>, V) -> StmResult<()>,
     ) -> StmResult<()> {
         before_probing();
-        for (shard, witness) in self.shared.witnesses.iter().enumerate() {
-            witness.read(tx)?;
+        for shard in 0..index::SHARDS {
+            self.read_witness(tx, shard)?;
             // SAFETY: as in `lookup`.
             for entry in unsafe { self.index().entries(shard) } {
                 // A dead variable was absent when it died.
@@ -264,7 +283,8 @@ where
                     f(tx, entry, value)?;
                 }
             }
-            witness.read(tx)?;
+            self.read_witness(tx, shard)?;
+            tx.check_unlinks()?;
         }
         Ok(())
     }
@@ -528,7 +548,7 @@ where
         // that commit writes, and fails validation.)
         let mut inserted = Some(inserted);
         loop {
-            let entry = self.entry_for_insert(tx, hash, &key);
+            let entry = self.entry_for_insert(tx, hash, &key)?;
             match entry.payload.update(tx, |_| (inserted.take(), ())) {
                 Ok(Some(())) => return self.witness(hash).write(tx, 0),
                 Ok(None) => self.index().wait_for_unlink(hash),
@@ -568,16 +588,17 @@ where
     /// ```
     pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
         before_probing();
-        for (shard, witness) in self.shared.witnesses.iter().enumerate() {
+        for shard in 0..index::SHARDS {
             // Read before and after the walk, as in `for_each_present`.
-            witness.read(tx)?;
+            self.read_witness(tx, shard)?;
             // SAFETY: as in `lookup`.
             for entry in unsafe { self.index().entries(shard) } {
                 if let SlotRead::Live(Some(_)) = entry.payload.read(tx)? {
                     return Ok(false);
                 }
             }
-            witness.read(tx)?;
+            self.read_witness(tx, shard)?;
+            tx.check_unlinks()?;
         }
         Ok(true)
     }

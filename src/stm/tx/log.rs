@@ -51,6 +51,9 @@ pub(crate) struct Log {
     /// The thread's registration with the collector, and the values its commits
     /// replaced, waiting to be freed.
     pub(crate) reclaimer: reclaim::Reclaimer,
+    /// The count of map unlinks this thread last checked its sets against, loaded before
+    /// any read of the attempt running now: see `slot.rs`, Unlinks.
+    pub(super) unlinks_seen: u64,
 }
 
 impl Log {
@@ -88,6 +91,7 @@ impl Log {
             read_version: 0,
             state: AttemptState::FRESH,
             pin: None,
+            unlinks_seen: 0,
         }
     }
 

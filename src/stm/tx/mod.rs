@@ -68,7 +68,7 @@ mod write;
 
 pub(crate) use home::{in_section, in_transaction, LogRef};
 pub(crate) use log::{Log, ReadEntry, Scope, WriteEntry, NOT_READ};
-pub(crate) use slot::{slot_of, SlotRead};
+pub(crate) use slot::{note_unlinks, slot_of, SlotRead};
 pub(crate) use state::AttemptState;
 
 /// An in-flight STM transaction. Only [`atomically`](crate::stm::atomically) and its

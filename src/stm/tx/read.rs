@@ -101,6 +101,41 @@ impl Log {
         }
     }
 
+    /// `depend_on` for the variable of write entry `i`: its entry stands for a read of
+    /// the committed version from now on (checked by every validation, the commit's
+    /// too), unless it already did, when that version must not have moved.
+    #[cold]
+    fn depend_on_written(&mut self, i: usize) -> StmResult<()> {
+        let (var, read_version) = (self.writes[i].var, self.writes[i].read_version);
+        // SAFETY: write entries point to cores alive while the transaction runs.
+        let core = unsafe { var.as_ref() };
+        let mut backoff = Backoff::new();
+        loop {
+            let word = core.lock_word();
+            if word.is_locked() {
+                // Another commit is publishing (this attempt holds no lock while it runs).
+                backoff.snooze();
+                continue;
+            }
+            if read_version != NOT_READ {
+                return if word.version() == read_version {
+                    Ok(())
+                } else {
+                    self.doom()
+                };
+            }
+            if word.version() > self.read_version {
+                // As in `read_slow`: move the snapshot forward, then look again.
+                if !self.extend() {
+                    return self.doom();
+                }
+                continue;
+            }
+            self.writes[i].read_version = word.version();
+            return Ok(());
+        }
+    }
+
     /// Moves the snapshot forward to now, if nothing read so far has changed.
     pub(super) fn extend(&mut self) -> bool {
         let now = clock::now();
@@ -244,6 +279,23 @@ impl Transaction {
         // SAFETY: forwarded from the caller.
         unsafe { self.write(var, value) }?;
         Ok(result)
+    }
+
+    /// Makes this attempt depend on the variable's committed version, as a read does,
+    /// also when the attempt has written it, where a read returns the attempt's own value
+    /// and records nothing. For a map's witnesses (`map/tmap.rs`): an attempt that wrote
+    /// a shard's witness (it added a key there) and then finds another key of the shard
+    /// missing must still conflict with a commit that adds that key, and a walk must
+    /// still notice a key removed behind it.
+    ///
+    /// # Safety
+    /// As for `read`.
+    pub(crate) unsafe fn depend_on<T: 'static>(&mut self, var: NonNull<VarCore>) -> StmResult<()> {
+        match self.log.find_write(var) {
+            Some(i) if !self.log.state.doomed => self.log.depend_on_written(i),
+            // SAFETY: forwarded from the caller; the unpacking reads nothing.
+            _ => unsafe { self.read_unpacked::<T, ()>(var, |_, _| ()) },
+        }
     }
 
     /// The inlined part of `read` and `update`: one try at reading a variable this

@@ -8,6 +8,22 @@
 //! says so, and an update writes nothing; the map looks the key up again once the
 //! unlink is done. (A read that goes through the read set leaves the dead variable in
 //! it, harmlessly: a dead variable never changes again.)
+//!
+//! # Unlinks
+//! A sweep may embalm and unlink a variable that a running attempt has read or written:
+//! one that was absent when the attempt wrote a value into it, say (a shell that an
+//! earlier transaction left, or this attempt's own once an abort cleared its claim). The
+//! attempt is doomed, since the embalm moved the version, but until it validates, its
+//! body could look the key up in the index, not find it, and so see its own write
+//! vanish: a state no serial order produces. So the index, after a pass's embalms and
+//! before its unlinks, counts them in `UNLINKS` (`Release`), and an attempt that finds a
+//! key missing, or has walked a shard, loads the count (`Acquire`): if it moved since
+//! the thread last looked, any variable of its sets that died is one it may have missed,
+//! and the attempt is doomed at once. That is enough: a missing entry was seen as a
+//! tombstone, or as a table rebuilt without it, both stored after the count moved, so
+//! the load sees the new count; and an embalm that a read of the attempt did not see is
+//! counted after the last count the thread loaded (a load that saw it would have seen
+//! the embalm too, which the count's `Release` publishes).
 
 use std::ptr::{self, NonNull};
 
@@ -16,6 +32,20 @@ use crate::stm::error::{StmError, StmResult};
 use crate::stm::lock::LockWord;
 use crate::stm::value;
 use crate::stm::var::VarCore;
+use crate::sync::atomic::AtomicU64;
+use crate::sync::atomic::Ordering::{Acquire, Release};
+use crate::sync::sync_static;
+
+sync_static! {
+    /// How many sweep passes have unlinked map variables, in every map: see Unlinks.
+    static UNLINKS: AtomicU64 = AtomicU64::new(0);
+}
+
+/// Called by a sweep after a pass's embalms and before its unlinks: see Unlinks.
+pub(crate) fn note_unlinks() {
+    // Release: pairs with `check_unlinks`'s Acquire load, which then sees the embalms.
+    UNLINKS.fetch_add(1, Release);
+}
 
 /// What a read of a map variable found.
 pub(crate) enum SlotRead<T> {
@@ -50,6 +80,22 @@ fn pack_slot<T: 'static>(new: Option<T>) -> (*mut (), bool) {
 }
 
 impl Log {
+    /// `check_unlinks` once the count moved: dooms the attempt if a variable it read or
+    /// wrote died, or else takes `now` as seen.
+    #[cold]
+    fn unlinks_moved(&mut self, now: u64) -> StmResult<()> {
+        if self.state.doomed {
+            return Err(StmError::CONFLICT);
+        }
+        // SAFETY: read and write entries point to cores alive while the transaction runs.
+        let dead = |var: NonNull<VarCore>| unsafe { var.as_ref() }.lock_word().is_dead();
+        if self.reads.iter().any(|r| dead(r.var)) || self.writes.iter().any(|w| dead(w.var)) {
+            return self.doom();
+        }
+        self.unlinks_seen = now;
+        Ok(())
+    }
+
     /// `write` of a map variable, for everything but a first write after a read in one
     /// try: a rewrite, an `or_else` branch saving the entry's value, a doomed attempt.
     ///
@@ -108,6 +154,19 @@ impl Log {
 }
 
 impl Transaction {
+    /// For a map that found a key missing from its index, or walked a shard of it: fails
+    /// (and dooms the attempt) if a variable the attempt read or wrote was unlinked from
+    /// a map meanwhile, and so may be what it missed. See Unlinks.
+    #[inline]
+    pub(crate) fn check_unlinks(&mut self) -> StmResult<()> {
+        // Acquire: pairs with `note_unlinks`, so the dead bits it counted are seen.
+        let now = UNLINKS.load(Acquire);
+        if now == self.log.unlinks_seen {
+            return Ok(());
+        }
+        self.log.unlinks_moved(now)
+    }
+
     /// A map variable's value as of this transaction's snapshot (or its own write):
     /// `Live(None)` while the key is absent.
     ///
