@@ -1,54 +1,15 @@
 #![cfg(loom)]
-//! `TMap` under loom. The map has no atomics of its own (it is built from `TVar`s), but it
-//! reads its trie nodes in place, without a clone (`Transaction::read_in_place`), and
-//! rewrites them while other transactions read them: this model checks that such reads
-//! see only serializable states while commits split and shrink the trie, and (through
-//! `Track`) that every key, value and node is freed. `TMap::load` reads the same nodes
-//! with no transaction at all (a snapshot as of one clock time): a second model checks
-//! it against a commit that splits a leaf.
-
-use std::hash::{BuildHasher, Hasher};
+//! `TMap` under loom: a key moved from one entry to another in one commit while other
+//! transactions update and read it, and `TMap::load` against a commit that inserts a
+//! key in the same probe chain and updates another; and (through `Track`) that every
+//! key and value is freed. The index's sweep is in `loom_map_sweep.rs`.
 
 use braid::stm::{atomically, TMap};
-use loom::alloc::Track;
 use loom::thread;
 
-/// A value loom tracks (the `Track` is only held, for its drop): a leak of any copy fails
-/// the model.
-struct Tracked(u32, #[allow(dead_code)] Track<()>);
-
-fn tracked(n: u32) -> Tracked {
-    Tracked(n, Track::new(()))
-}
-
-impl Clone for Tracked {
-    fn clone(&self) -> Self {
-        tracked(self.0)
-    }
-}
-
-/// Hashes a `u32` key to itself, so keys 1 and 33 share their first 5 bits: putting 33
-/// in turns key 1's leaf into a branch, and taking 1 out turns it back.
-#[derive(Clone, Default)]
-struct Identity;
-struct IdentityHasher(u64);
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u32 keys")
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n);
-    }
-}
-impl BuildHasher for Identity {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
+#[path = "common/map_keys.rs"]
+mod map_keys;
+use map_keys::{tracked, Identity, Tracked};
 
 #[test]
 fn a_key_moved_in_one_transaction_is_seen_in_exactly_one_place() {

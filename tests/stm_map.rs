@@ -376,6 +376,108 @@ fn removed_entries_and_a_dropped_map_free_their_keys_and_values() {
     assert_eq!(settle(&keys, 0), 0, "a dropped set frees every key");
 }
 
+/// Issue 29's predication, a stale absence: a read-only transaction reads key 2, then
+/// a commit removes key 1 and changes key 2, a sweep unlinks key 1's variable, and a
+/// second transaction, still running, makes key 1 a new one. The reader must not take
+/// that new variable's absence for one older than its snapshot: it would see the
+/// commit's removal of key 1 but not its change of key 2.
+#[test]
+fn a_reader_never_sees_a_new_variable_as_absent_before_its_snapshot() {
+    use std::sync::mpsc;
+    // Identity hashes put every key below 2^59 in one shard, so new keys 10.. fill it.
+    let map: TMap<u64, u64, Identity> = TMap::with_hasher(Identity);
+    atomically(|tx| {
+        map.insert(tx, 1, 7)
+            .and_then(|_| map.insert(tx, 2, 0))
+            .map(drop)
+    });
+    let (inserted_tx, inserted) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let mut go = Some(go);
+    let mut writer = None;
+    let seen = atomically(|tx| {
+        let at_2 = map.get(tx, &2)?;
+        if let Some(go) = go.take() {
+            // Once, in the first attempt, on other threads (transactions do not nest):
+            // the commit, inserts that fill the shard and sweep key 1's variable, and an
+            // insert of key 1 that stops before it commits.
+            let (map, inserted_tx) = (map.clone(), inserted_tx.clone());
+            let setup = thread::spawn(move || {
+                atomically(|tx| {
+                    map.remove(tx, &1)?;
+                    map.insert(tx, 2, 1).map(drop)
+                });
+                for key in 10..40 {
+                    atomically(|tx| map.insert(tx, key, key).map(drop));
+                }
+                thread::spawn(move || {
+                    let mut first = true;
+                    atomically(|tx| {
+                        map.insert(tx, 1, 9)?;
+                        if std::mem::take(&mut first) {
+                            inserted_tx.send(()).unwrap();
+                            go.recv().unwrap();
+                        }
+                        Ok(())
+                    })
+                })
+            });
+            inserted.recv().unwrap();
+            writer = Some(setup.join().unwrap());
+        }
+        Ok((at_2, map.get(tx, &1)?))
+    });
+    go_tx.send(()).unwrap();
+    writer.unwrap().join().unwrap();
+    assert!(
+        seen == (Some(0), Some(7)) || seen == (Some(1), None),
+        "saw key 2 and key 1 as {seen:?}: half of a commit"
+    );
+    assert_eq!(map.load(&1), Some(9));
+}
+
+/// A key that counts its live copies (the second field is only held, for its drop).
+#[derive(Clone)]
+struct CountedKey(u32, #[allow(dead_code)] Arc<Counted>);
+impl PartialEq for CountedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for CountedKey {}
+impl std::hash::Hash for CountedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+#[test]
+fn a_cleared_map_lets_go_of_its_keys_and_a_refilled_one_works() {
+    let keys = Arc::new(AtomicUsize::new(0));
+    let map: TMap<CountedKey, u32> = TMap::new();
+    let key = |i| CountedKey(i, Arc::new(Counted::new(&keys)));
+    on_a_thread(|| {
+        for i in 0..300 {
+            let k = key(i);
+            atomically(|tx| map.insert(tx, k.clone(), i));
+        }
+        atomically(|tx| map.retain(tx, |k, _| k.0 < 100));
+    });
+    assert_eq!(
+        settle(&keys, 100),
+        100,
+        "retain lets go of the keys it removed"
+    );
+    on_a_thread(|| atomically(|tx| map.clear(tx)));
+    assert_eq!(settle(&keys, 0), 0, "clear lets go of every key");
+    for i in 0..50 {
+        let k = key(i);
+        atomically(|tx| map.insert(tx, k.clone(), i));
+    }
+    assert_eq!(atomically(|tx| map.len(tx)), 50);
+    assert_eq!(map.load(&key(7)), Some(7));
+}
+
 /// Runs `then` on this thread until every value in `values` is held by `values` alone,
 /// and fails if that takes more than a second (issue 29's bound; reclamation aims at
 /// 50 ms, see `sync/reclaim.rs`). Nothing here pins or collects: what frees the values
@@ -545,4 +647,37 @@ fn an_auditor_always_sees_the_total_that_transfers_preserve() {
     });
     let total: i64 = atomically(|tx| map.to_vec(tx)).iter().map(|(_, v)| v).sum();
     assert_eq!(total, 100 * KEYS as i64);
+}
+
+/// A transaction that removed keys (so it wrote their shards' witnesses without reading
+/// them) and then found another key missing must not commit on that absence once a
+/// commit has added the key: the first attempt sees the key missing, a second thread
+/// inserts it and commits, and the attempt must run again and see it. (With the lookup
+/// trusting the attempt's own witness write, the first attempt committed with the stale
+/// absence.)
+#[test]
+fn a_missing_key_seen_after_own_removals_conflicts_with_its_insert() {
+    // 500 keys: every one of the map's shards gets one, whatever the hasher's seed.
+    let map: TMap<u32, u32> = (0..500).map(|key| (key, 0)).collect();
+    let attempts = AtomicUsize::new(0);
+    let seen = atomically(|tx| {
+        for key in 0..500 {
+            map.remove(tx, &key)?;
+        }
+        let missing = map.get(tx, &1000)?;
+        if attempts.fetch_add(1, Ordering::Relaxed) == 0 {
+            assert_eq!(missing, None, "nobody has added key 1000 yet");
+            thread::scope(|s| {
+                s.spawn(|| atomically(|tx| map.insert(tx, 1000, 7)));
+            });
+        }
+        Ok(missing)
+    });
+    assert_eq!(
+        seen,
+        Some(7),
+        "committed on an absence that a commit had ended"
+    );
+    assert!(attempts.load(Ordering::Relaxed) >= 2);
+    assert_eq!(map.load(&1000), Some(7));
 }

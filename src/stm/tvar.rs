@@ -77,6 +77,22 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
         }
     }
 
+    /// A variable whose key is absent, claimed by the transaction about to write it, for
+    /// `TMap`'s per-key variables only (`map/key_var.rs`): a plain `TVar` is never absent,
+    /// and its reads would take the absent value for a `T`.
+    pub(crate) fn claimed_absent() -> TVar<T> {
+        TVar {
+            core: VarCore::new_claimed_absent::<T>(),
+            _owns: PhantomData,
+        }
+    }
+
+    /// The core, for `TMap`'s per-key variables, which read and write it through the
+    /// transaction's slot operations (`tx/slot.rs`).
+    pub(crate) fn core(&self) -> NonNull<VarCore> {
+        self.core
+    }
+
     /// Reads the value as of the transaction's snapshot (or its own earlier write).
     ///
     /// ```
@@ -276,12 +292,6 @@ impl Snapshot {
         // every thread pinned when it was replaced has unpinned, and this snapshot is
         // pinned for `'a`.
         self.read(var, |packed| unsafe { &*packed.cast::<T>().cast_const() })
-    }
-
-    /// A clone of `var`'s value as of this snapshot; `None` as for `read_in_place`.
-    pub(crate) fn read_clone<T: Clone + 'static>(&self, var: &TVar<T>) -> Option<T> {
-        // SAFETY: a published `T`, alive while pinned (see `read_in_place`).
-        self.read(var, |packed| unsafe { value::unpack_clone::<T>(packed) })
     }
 
     fn read<T, R>(&self, var: &TVar<T>, unpack: impl FnOnce(*mut ()) -> R) -> Option<R> {

@@ -49,11 +49,13 @@
 
 use std::ptr::NonNull;
 
+use super::clock;
 use super::lock::LockWord;
 use super::value;
 use super::wait::WaitList;
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
+use crate::sync::backoff::Backoff;
 use crate::sync::reclaim;
 use crate::sync::sync_static;
 
@@ -88,9 +90,30 @@ sync_static! {
 impl VarCore {
     /// Allocates a core holding `value`, with one counted reference (the caller's handle).
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> NonNull<VarCore> {
+        VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0))
+    }
+
+    /// Allocates the core of a map variable whose key is absent, claimed by the
+    /// transaction about to write it (see `lock.rs`), with one counted reference: a null
+    /// value (no node) for a node type, zero bits for a word.
+    ///
+    /// Its version is the clock's time now, not 0. The key may have had a variable that a
+    /// sweep unlinked, after a commit removed the key; a transaction whose snapshot
+    /// predates that removal must not read the new variable as "absent all along" (it
+    /// would see the removal's effect on this key and not on the other keys it wrote).
+    /// Made after the unlink (the caller holds the index's lock that the sweep held), so
+    /// after the sweep's clock tick: such a transaction finds the version newer than its
+    /// snapshot, and extending the snapshot revalidates what it read.
+    pub(crate) fn new_claimed_absent<T: Send + Sync + 'static>() -> NonNull<VarCore> {
+        let absent = LockWord::unlocked(clock::now()).with_absent(true).claimed();
+        VarCore::with_word::<T>(std::ptr::null_mut(), absent)
+    }
+
+    /// A core of a `T` variable holding `packed`, with lock word `word`.
+    fn with_word<T: Send + Sync + 'static>(packed: *mut (), word: LockWord) -> NonNull<VarCore> {
         let core = Box::new(VarCore {
-            lock: AtomicU64::new(LockWord::unlocked(0).bits()),
-            value: AtomicPtr::new(value::pack(value)),
+            lock: AtomicU64::new(word.bits()),
+            value: AtomicPtr::new(packed),
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
             drop_node: (!value::in_word::<T>()).then_some(value::drop_packed::<T> as _),
@@ -102,13 +125,39 @@ impl VarCore {
         NonNull::from(Box::leak(core))
     }
 
+    /// Clears a map variable's claimed bit (`lock.rs`): a transaction that wrote it ends
+    /// without committing that write, so the index may sweep it if its key stays absent.
+    /// Nothing for any other variable. While the variable is locked (by a commit, or by a
+    /// sweep looking at it, each for a few stores), waits: either may unlock it with the
+    /// claim still set.
+    pub(crate) fn unclaim(&self) {
+        self.check_alive();
+        let mut backoff = Backoff::new();
+        let mut word = LockWord::from_bits(self.lock.load(Relaxed));
+        while word.is_claimed() {
+            if word.is_locked() {
+                backoff.snooze();
+                word = LockWord::from_bits(self.lock.load(Relaxed));
+                continue;
+            }
+            // Relaxed: the bit is a hint to the sweep and publishes nothing; an RMW keeps
+            // the release sequence of the last unlock intact for the next locker.
+            let unclaimed = word.unclaimed().bits();
+            match (self.lock).compare_exchange_weak(word.bits(), unclaimed, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(now) => word = LockWord::from_bits(now),
+            }
+        }
+    }
+
     /// Drops a packed value of this variable's type that was never published, or was
     /// unlinked and is no longer reachable by readers.
     ///
     /// # Safety
     /// `packed` is a packed value of this variable's type, owned by the caller.
     pub(crate) unsafe fn drop_packed(&self, packed: *mut ()) {
-        if let Some(drop_node) = self.drop_node {
+        // A map variable's absent value in a node type is null: no node.
+        if let Some(drop_node) = self.drop_node.filter(|_| !packed.is_null()) {
             // SAFETY: same value type (this variable's), ownership passed by the caller.
             unsafe { drop_node(packed) }
         }
@@ -125,7 +174,8 @@ impl VarCore {
         packed: *mut (),
         reclaimer: &mut reclaim::Reclaimer,
     ) {
-        let Some(drop_node) = self.drop_node else {
+        // A map variable's absent value in a node type is null: nothing to retire.
+        let Some(drop_node) = self.drop_node.filter(|_| !packed.is_null()) else {
             return;
         };
         // SAFETY: the node is unreachable for readers that pin from now on; value types

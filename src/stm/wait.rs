@@ -278,7 +278,8 @@ impl Registration {
             // SAFETY: the caller's transaction is still running (see above).
             let core = unsafe { var.as_ref() };
             // AcqRel RMW, not a load: see "No lost wake-up" in the module docs.
-            LockWord::from_bits(core.lock.fetch_add(0, AcqRel)) == LockWord::unlocked(version)
+            let word = LockWord::from_bits(core.lock.fetch_add(0, AcqRel));
+            !word.is_locked() && word.version() == version
         });
         unchanged.then_some(registration)
     }

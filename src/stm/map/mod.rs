@@ -1,20 +1,79 @@
-//! Transactional map and set, [`TMap`] and [`TSet`]: a hash trie of `TVar`s on which
-//! transactions over different keys do not conflict. `trie.rs` holds the trie and the
-//! footprint of each operation; `tmap.rs` and `tset.rs` are the user-facing handles.
+//! Transactional map and set, [`TMap`] and [`TSet`].
 //!
-//! Built from `TVar`s alone: no atomics of their own, so the STM's loom models cover
-//! their concurrency. What is theirs is reading nodes in place while commits replace
-//! them: `models/loom_map.rs` checks that under loom (a key moved while others read and
-//! update it), and the property tests and fuzz target check the trie against
-//! `HashMap`/`HashSet`.
+//! # `TMap`: transactional predication
+//! `TMap` is built as Bronson, Casper, Chafi and Olukotun build theirs ("Transactional
+//! predication", PODC 2010): an ordinary concurrent hash index (`index.rs`), outside the
+//! STM, maps each key to a transactional variable of its own (`key_var.rs`), which holds
+//! the key's value or says that the key is absent. A map operation is an index probe
+//! (lock-free: no lock, no shared write) followed by reads and writes of that one
+//! variable, so transactions conflict exactly where they touch the same key.
 //!
-//! `TMap::load` and `TSet::contains_now` read one key outside any transaction: the nodes
-//! on its path and its value, each as of one time on the STM's clock (`tvar::Snapshot`,
-//! TL2's read-only transaction without a read set). They are in no transaction's
-//! footprint: they never make a commit retry, and start over themselves only when a
-//! commit lands on a node of their path or on the value while they read it.
-//! `loom_map` checks one against a commit that splits its key's leaf.
+//! Chosen over the alternatives issue 29 named, measured side by side (BENCHMARKS.md,
+//! "Predication, measured"): a hash trie of `TVar` nodes (stm-containers; what `TMap`
+//! was) costs about 4 dependent node reads per lookup, 935 instructions and 9 L1 misses
+//! for a transactional `get` at 100k keys, against predication's 380 and 3; version words
+//! inline in trie leaves keep those node reads. Predication's costs are an entry per key
+//! in the index even while the key is absent, until a sweep unlinks it, and whole-map
+//! reads that need witnesses (below).
+//!
+//! ## Footprint of each operation (what it reads and writes)
+//! - `get`, `contains_key`, and `modify` of a present key: the key's variable.
+//! - `insert`, `upsert`, `alter`: the key's variable; a key with no entry is looked up as
+//!   below, and gets an entry (its variable made absent, and claimed by the transaction)
+//!   only if the operation adds it. A change from absent to present or back also writes
+//!   the shard's *witness*, blindly (a write without a read, so two such commits never
+//!   conflict).
+//! - `remove`: the key's variable, and the witness if the key was present.
+//! - A lookup of a key with no entry reads the witness of its shard (1 of 32, by hash),
+//!   and looks again: it then conflicts with (and a `retry` waits for) adding any key of
+//!   that shard, where an entry made for it would cost a locked insert per miss.
+//! - `len`, `is_empty`, `to_vec`, `for_each`, `retain`, `clear`: every key's variable,
+//!   and each shard's witness before and after walking the shard (before: a key added
+//!   behind the walk; after: a key removed, then swept before the walk reached it); so
+//!   they see all of a commit's inserts and removals or none.
+//!
+//! Absence is a bit of the variable's lock word, published by the store that unlocks
+//! (`lock.rs`, `tx/slot.rs`): a word-sized value stays in the variable's word, with no
+//! value reserved for "absent", and an absent key's variable holds nothing to free.
+//!
+//! ## Cleanup (Bronson's embalm)
+//! An absent key's entry stays in the index until its shard's table fills (or a `clear`
+//! or `retain` commits), when the index asks every entry to *embalm* itself: a variable
+//! that is absent, not claimed, and not being committed is marked dead by a commit of
+//! its own (a new version from the clock, so every transaction that read it fails
+//! validation, even one whose commit would skip validation), then unlinked, its
+//! waiters woken, and freed once the transactions running have ended. A lookup that
+//! still finds the dead variable (it probed just before the unlink) waits for the
+//! unlink (the shard's lock) and looks again. So a write can never land in an unlinked
+//! variable, where it would be lost.
+//!
+//! A new key's variable is *claimed* by the transaction that made it until that
+//! transaction commits it or ends (`lock.rs`), so a sweep never takes a variable that
+//! is absent only because its insert has not committed yet; else a transaction that
+//! inserts many keys at once would lose its own new entries to the sweeps it causes,
+//! and never commit. And it starts at the clock's time, not 0: a reader whose snapshot
+//! predates the removal that emptied the key's previous variable finds it newer than
+//! its snapshot, instead of reading an absence that predates it (`var.rs`).
+//!
+//! ## Checks
+//! Loom models: `models/loom_map.rs` (a key moved to another in one commit, racing a
+//! transactional update and a reader; `load` against a commit), `models/loom_map_sweep.rs`
+//! (an insert of a removed key, after a transactional read of it, racing the growth that
+//! sweeps its variable), and the index's own, `index_loom.rs` (a lock-free lookup while
+//! a full table grows and a sweep unlinks; without the reader's fence, loom finds the
+//! free racing the read). The property tests and the fuzz target check the map against
+//! `HashMap`, `load` included; `tests/stm_map.rs` holds the stale-absence and leak cases.
+//!
+//! # `TSet`
+//! `TSet` is a hash trie whose nodes are `TVar`s, as in Haskell's stm-containers
+//! (`trie.rs` holds the trie and its footprint). It has no atomics of its own: the STM's
+//! loom models cover it, and `models/loom_map.rs` checks its in-place node reads while
+//! commits split and shrink the trie. `TSet::contains_now` reads one value outside any
+//! transaction, the nodes on its path as of one time on the STM's clock
+//! (`tvar::Snapshot`).
 
+mod index;
+mod key_var;
 mod tmap;
 mod trie;
 mod tset;

@@ -1,14 +1,26 @@
-//! `TMap<K, V>`: a transactional hash map whose operations on different keys do not
-//! conflict. The trie it is built on, and each operation's footprint, are in `trie.rs`.
+//! `TMap<K, V>`: a transactional hash map by predication, whose operations on different
+//! keys do not conflict. The design, and each operation's footprint, are in `mod.rs`.
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
-use super::trie::{Entry, Trie};
-use crate::stm::tvar::Snapshot;
+use super::index::{self, Entry, Index};
+use super::key_var::KeyVar;
+use crate::stm::tx::{in_section, SlotRead};
 use crate::stm::{atomically, StmResult, TVar, Transaction};
+use crate::sync::atomic::{fence, Ordering::SeqCst};
+use crate::sync::Arc;
+
+/// Lets this section probe the index: a lookup's part of the fence pair that keeps a
+/// table or entry it reaches from being freed under it (`index.rs`, Sections). Run
+/// after the section began (a transaction's body, or `in_section`) and before each
+/// operation's first probe.
+#[inline]
+fn before_probing() {
+    fence(SeqCst);
+}
 
 /// A transactional hash map: every operation takes the transaction, so map operations
 /// and other `TVar`s commit or retry together. Cloning shares the same map.
@@ -36,19 +48,29 @@ use crate::stm::{atomically, StmResult, TVar, Transaction};
 /// atomically(|tx| names.insert(tx, 1, ada)); // error: cannot move out of `ada` in an FnMut
 /// ```
 ///
-/// Built as stm-containers builds its maps: a hash trie whose nodes are `TVar`s, with
-/// each value in a `TVar` of its own. So operations on different keys do not conflict:
-/// - changing the value of an existing key (`insert` over it, [`modify`](TMap::modify),
-///   [`upsert`](TMap::upsert)) writes only that value, and reads only the nodes on the
-///   key's path;
-/// - adding or removing a key writes one node, the deepest on its path (32 children at
-///   most), so it conflicts only with changes and lookups of keys in that node;
-/// - [`len`](TMap::len) walks the map (there is no shared count for every insert to
-///   write), and [`is_empty`](TMap::is_empty) reads only the root.
+/// Built by *transactional predication* (Bronson, Casper, Chafi, Olukotun, 2010): an
+/// ordinary concurrent hash index, outside the STM, gives each key a transactional
+/// variable of its own, which holds the key's value or says it is absent. So a lookup
+/// is a hash-table probe (no lock, no shared write) and one variable read, and
+/// operations on different keys do not conflict:
+/// - reading or changing the value of a key ([`get`](TMap::get), `insert` over it,
+///   [`modify`](TMap::modify), [`upsert`](TMap::upsert)) reads and writes only that
+///   key's variable;
+/// - adding or removing a key also writes one of 32 *witness* variables, picked by the
+///   key's hash, which whole-map reads ([`len`](TMap::len), [`to_vec`](TMap::to_vec),
+///   [`retain`](TMap::retain)...) read, so that they see every key or none of a commit's;
+///   two inserts or removals of different keys never conflict on it (neither reads it);
+/// - a lookup of a missing key reads its shard's witness, and so conflicts with inserts
+///   and removals of the keys that share it (1 in 32).
 ///
 /// A transaction that waits ([`retry`](crate::stm::retry)) after looking up a key wakes
-/// when that key's value changes or the node where it would be inserted changes, not
-/// for writes elsewhere in the map.
+/// when that key's value changes (a present key, or one that was present before), or,
+/// for a key never seen, when a key of its shard is added or removed; not for writes
+/// elsewhere in the map.
+///
+/// [`load`](TMap::load) reads one key with no transaction at all: the probe and one
+/// consistent read of its variable, which costs about what a concurrent hash map's
+/// lookup does.
 ///
 /// Keys and values are cloned out (a read returns a `V`), so a large value is best kept
 /// behind an `Arc`. Like a `HashMap`, the map hashes with [`RandomState`] unless given
@@ -82,8 +104,17 @@ use crate::stm::{atomically, StmResult, TVar, Transaction};
 /// assert_eq!(all, [("alice".to_string(), 70), ("bob".to_string(), 30)]);
 /// ```
 pub struct TMap<K, V, S = RandomState> {
-    trie: Trie<K, TVar<V>>,
+    shared: Arc<Shared<K, V>>,
     hasher: S,
+}
+
+/// What the handles of one map share.
+struct Shared<K, V> {
+    /// Each key's variable, present or absent.
+    index: Index<K, KeyVar<V>>,
+    /// One per shard of the index: written (blindly) by every commit that adds or removes
+    /// one of the shard's keys, read by whole-map reads and by lookups of missing keys.
+    witnesses: Box<[TVar<u64>]>,
 }
 
 impl<K, V> TMap<K, V>
@@ -120,14 +151,179 @@ where
     /// assert_eq!(braid::stm::atomically(|tx| map.get(tx, &1)), Some(2));
     /// ```
     pub fn with_hasher(hasher: S) -> TMap<K, V, S> {
+        let witnesses = (0..index::SHARDS).map(|_| TVar::new(0)).collect();
         TMap {
-            trie: Trie::new(),
+            shared: Arc::new(Shared {
+                index: Index::new(),
+                witnesses,
+            }),
             hasher,
         }
     }
 
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    fn index(&self) -> &Index<K, KeyVar<V>> {
+        &self.shared.index
+    }
+
+    /// The witness of the shard of `hash`.
+    fn witness(&self, hash: u64) -> &TVar<u64> {
+        &self.shared.witnesses[index::shard_of(hash)]
+    }
+
+    /// The key's entry in the index, if it has one; with none, the key is absent, and the
+    /// transaction has read the shard's witness, so an insert of the key conflicts with
+    /// it (and a `retry` waits for one). Looked up again after the witness read: a commit
+    /// that added the key before that read had put its entry in the index before
+    /// committing.
+    fn lookup<Q>(
+        &self,
+        tx: &mut Transaction,
+        hash: u64,
+        key: &Q,
+    ) -> StmResult<Option<&Entry<K, KeyVar<V>>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        before_probing();
+        // SAFETY: a transaction body runs inside a section, fenced just above, and the
+        // entry is used only in this call's caller, within it.
+        if let Some(entry) = unsafe { self.index().find(hash, key) } {
+            return Ok(Some(entry));
+        }
+        self.read_witness(tx, index::shard_of(hash))?;
+        // SAFETY: as above.
+        let entry = unsafe { self.index().find(hash, key) };
+        if entry.is_none() {
+            tx.check_unlinks()?;
+        }
+        Ok(entry)
+    }
+
+    /// Reads shard `shard`'s witness: this attempt depends on its version from now on,
+    /// also after writing it (`Transaction::depend_on`).
+    fn read_witness(&self, tx: &mut Transaction, shard: usize) -> StmResult<()> {
+        // SAFETY: the witness keeps its core alive, and holds a `u64`.
+        unsafe { tx.depend_on::<u64>(self.shared.witnesses[shard].core()) }
+    }
+
+    /// Runs `op` on the key's entry (`None`: it has none, and the witness is read). If
+    /// `op` finds the entry's variable dead (it returns `None`: the entry was unlinked
+    /// since the lookup), waits for the unlink to finish and runs it again.
+    fn on_entry<Q, R>(
+        &self,
+        tx: &mut Transaction,
+        hash: u64,
+        key: &Q,
+        mut op: impl FnMut(&mut Transaction, Option<&Entry<K, KeyVar<V>>>) -> StmResult<Option<R>>,
+    ) -> StmResult<R>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        loop {
+            let entry = self.lookup(tx, hash, key)?;
+            if let Some(result) = op(tx, entry)? {
+                return Ok(result);
+            }
+            self.index().wait_for_unlink(hash);
+        }
+    }
+
+    /// The key's entry, for an insert of a key that had none: made if there is still
+    /// none, claimed by this transaction so that no sweep takes it before the commit.
+    /// A table that fills grows here without a sweep, which would embalm variables this
+    /// transaction has read and so make it fail, again on each run: the sweep waits for
+    /// the commit.
+    fn entry_for_insert(
+        &self,
+        tx: &mut Transaction,
+        hash: u64,
+        key: &K,
+    ) -> StmResult<&Entry<K, KeyVar<V>>> {
+        before_probing();
+        // SAFETY: as in `lookup`.
+        if let Some(entry) = unsafe { self.index().find(hash, key) } {
+            return Ok(entry);
+        }
+        // The key is missing: an entry of this attempt's may have been unlinked. Checked
+        // before an entry is made, so that a failure leaves no claim behind.
+        tx.check_unlinks()?;
+        let make = || (key.clone(), KeyVar::claimed());
+        // SAFETY: as in `lookup`.
+        let (entry, grew) = unsafe { self.index().find_or_insert_unswept(hash, key, make) };
+        if grew {
+            self.sweep_after_commit(tx);
+        }
+        Ok(entry)
+    }
+
+    /// Calls `f` on every entry of the map whose key is present, with its value: a walk
+    /// of the index, one shard at a time, each between two reads of the shard's witness.
+    /// The read before catches a key added after the walk passed its slot; the read
+    /// after, a key removed and then swept before the walk reached it (a commit that
+    /// removed it wrote the witness, so the second read finds a newer version, and
+    /// extending the snapshot fails on the first).
+    fn for_each_present(
+        &self,
+        tx: &mut Transaction,
+        mut f: impl FnMut(&mut Transaction, &Entry<K, KeyVar<V>>, V) -> StmResult<()>,
+    ) -> StmResult<()> {
+        before_probing();
+        for shard in 0..index::SHARDS {
+            self.read_witness(tx, shard)?;
+            // SAFETY: as in `lookup`.
+            for entry in unsafe { self.index().entries(shard) } {
+                // A dead variable was absent when it died.
+                if let SlotRead::Live(Some(value)) = entry.payload.read(tx)? {
+                    f(tx, entry, value)?;
+                }
+            }
+            self.read_witness(tx, shard)?;
+            tx.check_unlinks()?;
+        }
+        Ok(())
+    }
+
+    /// Puts `key` in a map that no other handle shares yet (`FromIterator`).
+    fn fill(&self, key: K, value: V) {
+        let hash = self.hash(&key);
+        let repeated = in_section(|| {
+            before_probing();
+            // SAFETY: inside the section, fenced.
+            if unsafe { self.index().find(hash, &key) }.is_some() {
+                return Some((key, value));
+            }
+            let probe = key.clone();
+            let make = || (key, KeyVar::present(value));
+            // SAFETY: as above.
+            unsafe { self.index().find_or_insert(hash, &probe, make) };
+            None
+        });
+        if let Some((key, value)) = repeated {
+            atomically(|tx| self.insert(tx, key.clone(), value.clone()).map(drop));
+        }
+    }
+
+    /// Once `tx` commits, unlinks the entries of absent keys from the index, and shrinks
+    /// its tables: after a `clear` or `retain`, which may leave most of the map absent
+    /// (a table sweeps by itself only when it fills).
+    fn sweep_after_commit(&self, tx: &mut Transaction) {
+        let shared = Arc::clone(&self.shared);
+        tx.on_commit(move || shared.index.sweep());
+    }
+
+    /// Removes a present key found by `for_each_present`. (Found dead instead, it was
+    /// removed since: this attempt will fail validation.)
+    fn remove_entry(&self, tx: &mut Transaction, entry: &Entry<K, KeyVar<V>>) -> StmResult<()> {
+        if entry.payload.update(tx, |_| (None, ()))?.is_some() {
+            self.witness(entry.hash).write(tx, 0)?;
+        }
+        Ok(())
     }
 
     /// The value for `key`, if present. A borrowed form of the key will do (`&str` for a
@@ -145,20 +341,22 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // SAFETY: the entry is used here, in this attempt, and nothing writes the trie.
-        match unsafe { self.trie.find(tx, self.hash(key), key) }? {
-            Some(entry) => entry.payload.read(tx).map(Some),
-            None => Ok(None),
-        }
+        self.on_entry(tx, self.hash(key), key, |tx, entry| {
+            let Some(entry) = entry else {
+                return Ok(Some(None));
+            };
+            Ok(match entry.payload.read(tx)? {
+                SlotRead::Live(value) => Some(value),
+                SlotRead::Dead => None,
+            })
+        })
     }
 
     /// The value for `key` now, read outside any transaction, as [`TVar::load`] reads
-    /// a variable: a value some commit published, never a torn or uncommitted one, and
-    /// consistent with the map's structure at one moment (the lookup's nodes and the
-    /// value are all read as of one time on the STM's clock, and the lookup starts over
-    /// if a commit lands on them meanwhile). It makes no transaction and keeps no read
-    /// set, so it costs about a lookup in an ordinary hash map plus a clone, and writes
-    /// no shared memory.
+    /// a variable: a value some commit published, never a torn or uncommitted one. It
+    /// makes no transaction and keeps no read set: a probe of the index (no lock) and
+    /// one consistent read of the key's variable, so it costs about a lookup in an
+    /// ordinary concurrent hash map plus a clone, and writes no shared memory.
     ///
     /// Two `load`s are two moments: to relate several keys, read them in one
     /// transaction. Inside a transaction body it ignores that transaction's own writes.
@@ -176,22 +374,14 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut snapshot = Snapshot::now();
-        loop {
-            match self.trie.find_in(&snapshot, hash, key) {
-                Some(None) => return None,
-                Some(Some(entry)) => {
-                    if let Some(value) = snapshot.read_clone(&entry.payload) {
-                        return Some(value);
-                    }
-                }
-                None => {}
-            }
-            snapshot.renew();
-        }
+        in_section(|| {
+            before_probing();
+            // SAFETY: inside the section, fenced, where the entry is used.
+            unsafe { self.index().find(hash, key) }?.payload.load()
+        })
     }
 
-    /// Whether `key` is present. Reads the nodes on its path, not its value.
+    /// Whether `key` is present.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -204,8 +394,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // SAFETY: as in `get`.
-        Ok(unsafe { self.trie.find(tx, self.hash(key), key) }?.is_some())
+        Ok(self.get(tx, key)?.is_some())
     }
 
     /// Sets `key` to `value`, returning the value it replaced. Over an existing key this
@@ -242,14 +431,18 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        // SAFETY: the path is used in this attempt, for at most one write (`remove_at`).
-        let path = unsafe { self.trie.path(tx, hash, key) }?;
-        let Some(entry) = path.entry() else {
-            return Ok(None);
-        };
-        let old = entry.payload.read(tx)?;
-        Trie::remove_at(tx, path)?;
-        Ok(Some(old))
+        self.on_entry(tx, hash, key, |tx, entry| {
+            let Some(entry) = entry else {
+                return Ok(Some(None));
+            };
+            let Some(old) = entry.payload.update(tx, |old| (None, old))? else {
+                return Ok(None);
+            };
+            if old.is_some() {
+                self.witness(hash).write(tx, 0)?;
+            }
+            Ok(Some(old))
+        })
     }
 
     /// Replaces the value of `key` with `f(value)`; `false` (and `f` not called) if the
@@ -273,11 +466,17 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // SAFETY: as in `get`; the write is to the value's variable, not the trie.
-        match unsafe { self.trie.find(tx, self.hash(key), key) }? {
-            Some(entry) => entry.payload.modify(tx, f).map(|()| true),
-            None => Ok(false),
-        }
+        let mut f = Some(f);
+        self.on_entry(tx, self.hash(key), key, |tx, entry| {
+            let Some(entry) = entry else {
+                return Ok(Some(false));
+            };
+            entry.payload.update(tx, |old| match old {
+                // Called at most once: a live variable ends the loop.
+                Some(value) => (Some(f.take().expect("modify's f runs once")(value)), true),
+                None => (None, false),
+            })
+        })
     }
 
     /// Sets `key` to `f(its value)`, where the value is `None` if the key is absent: an
@@ -320,29 +519,50 @@ where
         f: impl FnOnce(Option<V>) -> Option<V>,
     ) -> StmResult<()> {
         let hash = self.hash(&key);
-        // SAFETY: the path is used in this attempt, for at most one write to the trie
-        // (`insert_at` or `remove_at`).
-        let path = unsafe { self.trie.path(tx, hash, &key) }?;
-        match path.entry() {
-            Some(entry) => {
-                let old = entry.payload.read(tx)?;
-                match f(Some(old)) {
-                    Some(new) => entry.payload.write(tx, new),
-                    None => Trie::remove_at(tx, path),
+        let mut f = Some(f);
+        // Called at most once: a live variable, or a key with no entry, ends the loop.
+        let mut f_once = |old| f.take().expect("alter's f runs once")(old);
+        let inserted = loop {
+            let Some(entry) = self.lookup(tx, hash, &key)? else {
+                // No entry, so absent (and the witness is read): an entry is made only
+                // if `f` adds the key.
+                match f_once(None) {
+                    Some(new) => break new,
+                    None => return Ok(()),
+                }
+            };
+            let added_or_removed = entry.payload.update(tx, |old| {
+                let was_present = old.is_some();
+                let new = f_once(old);
+                let changed = was_present != new.is_some();
+                (new, changed)
+            })?;
+            match added_or_removed {
+                Some(true) => return self.witness(hash).write(tx, 0),
+                Some(false) => return Ok(()),
+                // Unlinked since the lookup (a sweep found it absent): look again.
+                None => self.index().wait_for_unlink(hash),
+            }
+        };
+        // A new key. (If another commit adds it meanwhile, this attempt read the witness
+        // that commit writes, and fails validation.)
+        let mut inserted = Some(inserted);
+        loop {
+            let entry = self.entry_for_insert(tx, hash, &key)?;
+            match entry.payload.update(tx, |_| (inserted.take(), ())) {
+                Ok(Some(())) => return self.witness(hash).write(tx, 0),
+                Ok(None) => self.index().wait_for_unlink(hash),
+                Err(error) => {
+                    // No write entry holds the claim, to clear it as the attempt ends.
+                    entry.payload.unclaim();
+                    return Err(error);
                 }
             }
-            None => match f(None) {
-                Some(new) => {
-                    let payload = TVar::new(new);
-                    Trie::insert_at(tx, path, Entry { hash, key, payload })
-                }
-                None => Ok(()),
-            },
         }
     }
 
-    /// How many entries the map holds. Walks the whole map (reading every node, but no
-    /// value), so a transaction that calls it conflicts with any insert or removal.
+    /// How many entries the map holds. Walks the whole map (reading every key's
+    /// variable), so a transaction that calls it conflicts with any insert or removal.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -351,10 +571,15 @@ where
     /// assert_eq!(atomically(|tx| map.len(tx)), 10);
     /// ```
     pub fn len(&self, tx: &mut Transaction) -> StmResult<usize> {
-        self.trie.len(tx)
+        let mut len = 0;
+        self.for_each_present(tx, |_, _, _| {
+            len += 1;
+            Ok(())
+        })?;
+        Ok(len)
     }
 
-    /// Whether the map is empty. Reads only the root node.
+    /// Whether the map is empty. Walks the map up to its first key.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -362,7 +587,20 @@ where
     /// assert!(atomically(|tx| map.is_empty(tx)));
     /// ```
     pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
-        self.trie.is_empty(tx)
+        before_probing();
+        for shard in 0..index::SHARDS {
+            // Read before and after the walk, as in `for_each_present`.
+            self.read_witness(tx, shard)?;
+            // SAFETY: as in `lookup`.
+            for entry in unsafe { self.index().entries(shard) } {
+                if let SlotRead::Live(Some(_)) = entry.payload.read(tx)? {
+                    return Ok(false);
+                }
+            }
+            self.read_witness(tx, shard)?;
+            tx.check_unlinks()?;
+        }
+        Ok(true)
     }
 
     /// Every entry, as one consistent snapshot, in no particular order.
@@ -375,8 +613,8 @@ where
     /// ```
     pub fn to_vec(&self, tx: &mut Transaction) -> StmResult<Vec<(K, V)>> {
         let mut all = Vec::new();
-        self.trie.for_each(tx, |tx, entry| {
-            all.push((entry.key.clone(), entry.payload.read(tx)?));
+        self.for_each_present(tx, |_, entry, value| {
+            all.push((entry.key.clone(), value));
             Ok(())
         })?;
         Ok(all)
@@ -399,8 +637,8 @@ where
     /// assert_eq!(total, 7);
     /// ```
     pub fn for_each(&self, tx: &mut Transaction, mut f: impl FnMut(&K, &V)) -> StmResult<()> {
-        self.trie.for_each(tx, |tx, entry| {
-            f(&entry.key, &entry.payload.read(tx)?);
+        self.for_each_present(tx, |_, entry, value| {
+            f(&entry.key, &value);
             Ok(())
         })
     }
@@ -419,12 +657,22 @@ where
         tx: &mut Transaction,
         mut keep: impl FnMut(&K, &V) -> bool,
     ) -> StmResult<()> {
-        self.trie.retain(tx, |tx, entry| {
-            Ok(keep(&entry.key, &entry.payload.read(tx)?))
-        })
+        let mut removed = false;
+        self.for_each_present(tx, |tx, entry, value| {
+            if keep(&entry.key, &value) {
+                return Ok(());
+            }
+            removed = true;
+            self.remove_entry(tx, entry)
+        })?;
+        if removed {
+            self.sweep_after_commit(tx);
+        }
+        Ok(())
     }
 
-    /// Removes every entry: one write, of the root.
+    /// Removes every entry: a write of each key's variable. Once it commits, the index
+    /// lets go of the keys and shrinks.
     ///
     /// ```
     /// use braid::stm::{atomically, TMap};
@@ -434,7 +682,15 @@ where
     /// assert!(atomically(|tx| map.is_empty(tx)));
     /// ```
     pub fn clear(&self, tx: &mut Transaction) -> StmResult<()> {
-        self.trie.clear(tx)
+        let mut removed = false;
+        self.for_each_present(tx, |tx, entry, _| {
+            removed = true;
+            self.remove_entry(tx, entry)
+        })?;
+        if removed {
+            self.sweep_after_commit(tx);
+        }
+        Ok(())
     }
 
     /// Inserts every pair, in order (a later pair for the same key wins).
@@ -459,8 +715,9 @@ where
     }
 }
 
-/// Collects pairs into a new map, one transaction per pair (a later pair for the same
-/// key wins). Not inside a transaction: it runs its own.
+/// Collects pairs into a new map (a later pair for the same key wins). A new key goes
+/// straight into the index, present, with no transaction: the map is not shared yet,
+/// so no transaction can have read it. A repeated key is set by a transaction.
 ///
 /// ```
 /// use braid::stm::{atomically, TMap};
@@ -475,7 +732,7 @@ where
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
         let map = TMap::new();
         for (key, value) in pairs {
-            atomically(|tx| map.insert(tx, key.clone(), value.clone()).map(drop));
+            map.fill(key, value);
         }
         map
     }
@@ -485,7 +742,7 @@ impl<K, V, S: Clone> Clone for TMap<K, V, S> {
     /// Another handle to the same map.
     fn clone(&self) -> Self {
         TMap {
-            trie: self.trie.clone(),
+            shared: Arc::clone(&self.shared),
             hasher: self.hasher.clone(),
         }
     }
@@ -501,8 +758,8 @@ where
     }
 }
 
-/// The entries, each node and value as of its own latest commit (not one snapshot:
-/// read [`TMap::to_vec`] in a transaction for that). Callable inside a transaction.
+/// The entries, each value as of its own latest commit (not one snapshot: read
+/// [`TMap::to_vec`] in a transaction for that). Callable inside a transaction.
 impl<K, V, S> fmt::Debug for TMap<K, V, S>
 where
     K: fmt::Debug + Clone + Send + Sync + 'static,
@@ -510,8 +767,16 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
-        self.trie.for_each_loaded(|entry| {
-            map.entry(&entry.key, &entry.payload.load());
+        in_section(|| {
+            before_probing();
+            for shard in 0..index::SHARDS {
+                // SAFETY: inside the section, where the entries are used.
+                for entry in unsafe { self.shared.index.entries(shard) } {
+                    if let Some(value) = entry.payload.load() {
+                        map.entry(&entry.key, &value);
+                    }
+                }
+            }
         });
         map.finish()
     }

@@ -1,11 +1,11 @@
-//! The trie under [`TMap`](super::TMap) and [`TSet`](super::TSet): a hash array mapped
+//! The trie under [`TSet`](super::TSet): a hash array mapped
 //! trie (Bagwell 2001) whose nodes are `TVar`s, as in Haskell's stm-containers.
 //!
 //! # Shape
 //! A node is a `TVar<Node>`: a bitmap of which of its 32 children exist and a dense array
 //! of them, indexed by 5 bits of the key's 64-bit hash per level (the root uses the
 //! lowest 5 bits). A child is
-//! - `One`: a single entry (its hash, key and payload);
+//! - `One`: a single entry (its hash and key);
 //! - `Many`: two or more entries whose whole 64-bit hashes are equal (a collision),
 //!   searched one by one;
 //! - `Branch`: the `TVar` of the next level's node.
@@ -18,11 +18,8 @@
 //! # What a transaction touches
 //! The point of nodes being `TVar`s is that a change rewrites only the one node that
 //! holds the changed child; its ancestors keep pointing to the same `TVar`, so they are
-//! not written, and readers of other paths are not disturbed. `TMap` keeps each value in
-//! a `TVar` of its own inside the entry, so changing a value writes no node at all:
-//! - lookup: reads the nodes on the key's path (one per level) and, for a map, the
-//!   entry's value;
-//! - a value update of an existing key: those reads, plus one write of the value;
+//! not written, and readers of other paths are not disturbed:
+//! - lookup: reads the nodes on the key's path (one per level);
 //! - an insert of a new key, or a removal: those reads, plus one write of the deepest
 //!   node on the path (or, when a removal empties nodes, of the nearest ancestor that
 //!   stays non-empty);
@@ -51,30 +48,29 @@ use crate::stm::{StmResult, TVar, Transaction};
 const BITS: u32 = 5;
 const FAN_OUT_MASK: u64 = (1 << BITS) - 1;
 
-/// One key with its payload (`TVar<V>` for a map, `()` for a set).
+/// One key of the set, with its hash.
 #[derive(Clone)]
-pub(crate) struct Entry<K, P> {
+pub(crate) struct Entry<K> {
     pub(crate) hash: u64,
     pub(crate) key: K,
-    pub(crate) payload: P,
 }
 
 #[derive(Clone)]
-enum Child<K, P> {
-    One(Entry<K, P>),
+enum Child<K> {
+    One(Entry<K>),
     /// At least two entries, all with the same hash.
-    Many(Box<[Entry<K, P>]>),
-    Branch(TVar<Node<K, P>>),
+    Many(Box<[Entry<K>]>),
+    Branch(TVar<Node<K>>),
 }
 
-impl<K, P> Child<K, P> {
+impl<K> Child<K> {
     /// The entry of this leaf for `key` (none for a branch).
-    fn entry_for<Q>(&self, hash: u64, key: &Q) -> Option<&Entry<K, P>>
+    fn entry_for<Q>(&self, hash: u64, key: &Q) -> Option<&Entry<K>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let matches = |entry: &&Entry<K, P>| entry.hash == hash && entry.key.borrow() == key;
+        let matches = |entry: &&Entry<K>| entry.hash == hash && entry.key.borrow() == key;
         match self {
             Child::One(entry) => Some(entry).filter(matches),
             Child::Many(entries) => entries.iter().find(matches),
@@ -94,12 +90,12 @@ impl<K, P> Child<K, P> {
 
 /// One level: which of the 32 children exist, and those children in order.
 #[derive(Clone)]
-pub(crate) struct Node<K, P> {
+pub(crate) struct Node<K> {
     bitmap: u32,
-    children: Box<[Child<K, P>]>,
+    children: Box<[Child<K>]>,
 }
 
-impl<K, P> Node<K, P> {
+impl<K> Node<K> {
     fn empty() -> Self {
         Node {
             bitmap: 0,
@@ -112,14 +108,14 @@ impl<K, P> Node<K, P> {
         (self.bitmap & (bit - 1)).count_ones() as usize
     }
 
-    fn child(&self, bit: u32) -> Option<&Child<K, P>> {
+    fn child(&self, bit: u32) -> Option<&Child<K>> {
         (self.bitmap & bit != 0).then(|| &self.children[self.position(bit)])
     }
 
     /// A copy with `child` added for `bit` (absent so far).
-    fn with_added(&self, bit: u32, child: Child<K, P>) -> Self
+    fn with_added(&self, bit: u32, child: Child<K>) -> Self
     where
-        Child<K, P>: Clone,
+        Child<K>: Clone,
     {
         let at = self.position(bit);
         let mut children = Vec::with_capacity(self.children.len() + 1);
@@ -133,9 +129,9 @@ impl<K, P> Node<K, P> {
     }
 
     /// A copy with the child for `bit` (present) replaced by `child`.
-    fn with_replaced(&self, bit: u32, child: Child<K, P>) -> Self
+    fn with_replaced(&self, bit: u32, child: Child<K>) -> Self
     where
-        Child<K, P>: Clone,
+        Child<K>: Clone,
     {
         let mut children = self.children.to_vec();
         children[self.position(bit)] = child;
@@ -148,7 +144,7 @@ impl<K, P> Node<K, P> {
     /// A copy without the child for `bit` (present).
     fn with_removed(&self, bit: u32) -> Self
     where
-        Child<K, P>: Clone,
+        Child<K>: Clone,
     {
         let at = self.position(bit);
         let mut children = Vec::with_capacity(self.children.len() - 1);
@@ -171,10 +167,9 @@ fn bit_at(hash: u64, depth: u32) -> u32 {
 }
 
 /// A node holding two leaves whose hashes differ, at `depth` and below.
-fn pair<K, P>(depth: u32, a: Child<K, P>, b: Child<K, P>) -> Node<K, P>
+fn pair<K>(depth: u32, a: Child<K>, b: Child<K>) -> Node<K>
 where
     K: Clone + Send + Sync + 'static,
-    P: Clone + Send + Sync + 'static,
 {
     let (bit_a, bit_b) = (bit_at(a.leaf_hash(), depth), bit_at(b.leaf_hash(), depth));
     if bit_a == bit_b {
@@ -204,32 +199,32 @@ enum Spot {
 }
 
 /// One node on a key's path: its variable and the node as this attempt sees it.
-struct Level<'a, K, P> {
-    var: &'a TVar<Node<K, P>>,
-    node: &'a Node<K, P>,
+struct Level<'a, K> {
+    var: &'a TVar<Node<K>>,
+    node: &'a Node<K>,
 }
 
 /// The path to a key: the nodes from the root down, and what the last one holds.
-pub(crate) struct Path<'a, K, P> {
-    levels: SmallVec<[Level<'a, K, P>; 8]>,
+pub(crate) struct Path<'a, K> {
+    levels: SmallVec<[Level<'a, K>; 8]>,
     hash: u64,
     spot: Spot,
 }
 
 /// A path taken apart for a change: its deepest node, the bit of the key's child there,
 /// and the levels above it.
-struct End<'a, K, P> {
-    above: SmallVec<[Level<'a, K, P>; 8]>,
-    var: &'a TVar<Node<K, P>>,
-    node: &'a Node<K, P>,
+struct End<'a, K> {
+    above: SmallVec<[Level<'a, K>; 8]>,
+    var: &'a TVar<Node<K>>,
+    node: &'a Node<K>,
     depth: u32,
     bit: u32,
     hash: u64,
     spot: Spot,
 }
 
-impl<'a, K, P> Path<'a, K, P> {
-    fn into_end(self) -> End<'a, K, P> {
+impl<'a, K> Path<'a, K> {
+    fn into_end(self) -> End<'a, K> {
         let Path {
             mut levels,
             hash,
@@ -249,7 +244,7 @@ impl<'a, K, P> Path<'a, K, P> {
     }
 
     /// The entry the path ends at, if the key is present.
-    pub(crate) fn entry(&self) -> Option<&'a Entry<K, P>> {
+    pub(crate) fn entry(&self) -> Option<&'a Entry<K>> {
         let last = self.levels.last().expect("a path starts at the root");
         let depth = self.levels.len() as u32 - 1;
         match (&self.spot, last.node.child(bit_at(self.hash, depth))) {
@@ -261,11 +256,11 @@ impl<'a, K, P> Path<'a, K, P> {
 }
 
 /// The trie: a handle to its root node.
-pub(crate) struct Trie<K, P> {
-    root: TVar<Node<K, P>>,
+pub(crate) struct Trie<K> {
+    root: TVar<Node<K>>,
 }
 
-impl<K, P> Clone for Trie<K, P> {
+impl<K> Clone for Trie<K> {
     fn clone(&self) -> Self {
         Trie {
             root: self.root.clone(),
@@ -273,10 +268,9 @@ impl<K, P> Clone for Trie<K, P> {
     }
 }
 
-impl<K, P> Trie<K, P>
+impl<K> Trie<K>
 where
     K: Clone + Send + Sync + 'static,
-    P: Clone + Send + Sync + 'static,
 {
     pub(crate) fn new() -> Self {
         Trie {
@@ -289,7 +283,7 @@ where
     /// # Safety
     /// The reference is used only in this attempt and not after `var` is written (see the
     /// module docs, Reading in place); `var` itself lives that long.
-    unsafe fn node<'a>(tx: &mut Transaction, var: &TVar<Node<K, P>>) -> StmResult<&'a Node<K, P>> {
+    unsafe fn node<'a>(tx: &mut Transaction, var: &TVar<Node<K>>) -> StmResult<&'a Node<K>> {
         let node = var.read_in_place(tx)?;
         // SAFETY: `read_in_place` points to a live node for as long as the caller's
         // contract allows using it.
@@ -305,7 +299,7 @@ where
         tx: &mut Transaction,
         hash: u64,
         key: &Q,
-    ) -> StmResult<Option<&'a Entry<K, P>>>
+    ) -> StmResult<Option<&'a Entry<K>>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -315,7 +309,7 @@ where
         loop {
             // SAFETY: the caller's contract; a child variable lives as long as the node
             // that holds it.
-            let node: &'a Node<K, P> = unsafe { Self::node(tx, var) }?;
+            let node: &'a Node<K> = unsafe { Self::node(tx, var) }?;
             let found = match node.child(bit_at(hash, depth)) {
                 None => None,
                 Some(Child::Branch(below)) => {
@@ -337,7 +331,7 @@ where
         snapshot: &'a Snapshot,
         hash: u64,
         key: &Q,
-    ) -> Option<Option<&'a Entry<K, P>>>
+    ) -> Option<Option<&'a Entry<K>>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -368,7 +362,7 @@ where
         tx: &mut Transaction,
         hash: u64,
         key: &Q,
-    ) -> StmResult<Path<'a, K, P>>
+    ) -> StmResult<Path<'a, K>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -377,10 +371,10 @@ where
         let mut var = &self.root;
         loop {
             // SAFETY: as in `find`.
-            let node: &'a Node<K, P> = unsafe { Self::node(tx, var) }?;
+            let node: &'a Node<K> = unsafe { Self::node(tx, var) }?;
             levels.push(Level { var, node });
             let depth = levels.len() as u32 - 1;
-            let is_key = |entry: &Entry<K, P>| entry.hash == hash && entry.key.borrow() == key;
+            let is_key = |entry: &Entry<K>| entry.hash == hash && entry.key.borrow() == key;
             let spot = match node.child(bit_at(hash, depth)) {
                 None => Spot::Vacant,
                 Some(Child::One(entry)) if is_key(entry) => Spot::One,
@@ -401,8 +395,8 @@ where
     /// Adds `entry` where `path` (to a key that is absent) ends: one node written.
     pub(crate) fn insert_at(
         tx: &mut Transaction,
-        path: Path<'_, K, P>,
-        entry: Entry<K, P>,
+        path: Path<'_, K>,
+        entry: Entry<K>,
     ) -> StmResult<()> {
         let End {
             var,
@@ -436,7 +430,7 @@ where
     }
 
     /// Removes the entry `path` ends at (the key is present): one node written.
-    pub(crate) fn remove_at(tx: &mut Transaction, path: Path<'_, K, P>) -> StmResult<()> {
+    pub(crate) fn remove_at(tx: &mut Transaction, path: Path<'_, K>) -> StmResult<()> {
         let End {
             above: mut levels,
             var,
@@ -493,15 +487,15 @@ where
     pub(crate) fn for_each(
         &self,
         tx: &mut Transaction,
-        mut f: impl FnMut(&mut Transaction, &Entry<K, P>) -> StmResult<()>,
+        mut f: impl FnMut(&mut Transaction, &Entry<K>) -> StmResult<()>,
     ) -> StmResult<()> {
         Self::for_each_below(tx, &self.root, &mut f)
     }
 
     fn for_each_below(
         tx: &mut Transaction,
-        var: &TVar<Node<K, P>>,
-        f: &mut impl FnMut(&mut Transaction, &Entry<K, P>) -> StmResult<()>,
+        var: &TVar<Node<K>>,
+        f: &mut impl FnMut(&mut Transaction, &Entry<K>) -> StmResult<()>,
     ) -> StmResult<()> {
         // SAFETY: nothing here writes the trie (`f` gets entries, not the trie), and the
         // node is used only during this call.
@@ -521,7 +515,7 @@ where
     pub(crate) fn retain(
         &self,
         tx: &mut Transaction,
-        mut keep: impl FnMut(&mut Transaction, &Entry<K, P>) -> StmResult<bool>,
+        mut keep: impl FnMut(&mut Transaction, &Entry<K>) -> StmResult<bool>,
     ) -> StmResult<()> {
         Self::retain_below(tx, &self.root, true, &mut keep).map(drop)
     }
@@ -530,9 +524,9 @@ where
     /// written: its parent drops it).
     fn retain_below(
         tx: &mut Transaction,
-        var: &TVar<Node<K, P>>,
+        var: &TVar<Node<K>>,
         is_root: bool,
-        keep: &mut impl FnMut(&mut Transaction, &Entry<K, P>) -> StmResult<bool>,
+        keep: &mut impl FnMut(&mut Transaction, &Entry<K>) -> StmResult<bool>,
     ) -> StmResult<bool> {
         // SAFETY: `var` is written at most once, at the end, after the last use of `node`;
         // the variables below it are other variables.
@@ -591,11 +585,10 @@ where
 
     /// Calls `f` on every entry without a transaction, each node as of its own `load`
     /// (for `Debug`: not one snapshot).
-    pub(crate) fn for_each_loaded(&self, mut f: impl FnMut(&Entry<K, P>)) {
-        fn walk<K, P>(node: &Node<K, P>, f: &mut impl FnMut(&Entry<K, P>))
+    pub(crate) fn for_each_loaded(&self, mut f: impl FnMut(&Entry<K>)) {
+        fn walk<K>(node: &Node<K>, f: &mut impl FnMut(&Entry<K>))
         where
             K: Clone + Send + Sync + 'static,
-            P: Clone + Send + Sync + 'static,
         {
             for child in node.children.iter() {
                 match child {

@@ -1,4 +1,4 @@
-//! `TSet<T>`: a transactional hash set, the trie of `TMap` with no values.
+//! `TSet<T>`: a transactional hash set, a trie of `TVar` nodes (`trie.rs`).
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
@@ -9,10 +9,11 @@ use super::trie::{Entry, Trie};
 use crate::stm::tvar::Snapshot;
 use crate::stm::{atomically, StmResult, Transaction};
 
-/// A transactional hash set: [`TMap`](super::TMap)'s trie of `TVar` nodes, holding keys
-/// only. Adding or removing an element writes one node, the deepest on its path, so
-/// work on different elements rarely conflicts; `contains` reads only that path.
-/// Cloning shares the same set.
+/// A transactional hash set: a hash trie of `TVar` nodes, as in Haskell's
+/// stm-containers (where [`TMap`](super::TMap) is predicated: one variable per key,
+/// behind a lock-free index). Adding or removing an element writes one node, the
+/// deepest on its path, so work on different elements rarely conflicts; `contains`
+/// reads only that path. Cloning shares the same set.
 ///
 /// **The closure may run again, so clone what you insert.** `atomically` re-runs its
 /// closure after a conflict or a `retry`, and the closure is `FnMut`: an element moved
@@ -40,7 +41,7 @@ use crate::stm::{atomically, StmResult, Transaction};
 /// assert!(atomically(|tx| online.is_empty(tx)));
 /// ```
 pub struct TSet<T, S = RandomState> {
-    trie: Trie<T, ()>,
+    trie: Trie<T>,
     hasher: S,
 }
 
@@ -93,11 +94,7 @@ where
         if path.entry().is_some() {
             return Ok(false);
         }
-        let entry = Entry {
-            hash,
-            key: value,
-            payload: (),
-        };
+        let entry = Entry { hash, key: value };
         Trie::insert_at(tx, path, entry).map(|()| true)
     }
 

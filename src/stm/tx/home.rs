@@ -109,6 +109,25 @@ pub(crate) fn in_transaction() -> bool {
     !home.is_null() && unsafe { &*home }.presence.is_inside()
 }
 
+/// Runs `f` inside a section of this thread (`presence.rs`), as a transaction's body
+/// runs: memory that sections reach without pinning (a variable's core, `TMap`'s index)
+/// is not freed while `f` runs. Inside a transaction body, `f` simply runs: the thread
+/// is already inside. A plain store to enter and one to leave, also when `f` panics.
+pub(crate) fn in_section<R>(f: impl FnOnce() -> R) -> R {
+    if in_transaction() {
+        return f();
+    }
+    /// Leaves the section as it drops, so a panic in `f` leaves it too.
+    struct Leave(LogRef);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            self.0.give_back();
+        }
+    }
+    let _inside = Leave(LogRef::for_transaction());
+    f()
+}
+
 impl LogRef {
     /// Starts the thread's next transaction: marks it inside, and borrows its log.
     ///

@@ -51,6 +51,9 @@ pub(crate) struct Log {
     /// The thread's registration with the collector, and the values its commits
     /// replaced, waiting to be freed.
     pub(crate) reclaimer: reclaim::Reclaimer,
+    /// The count of map unlinks this thread last checked its sets against, loaded before
+    /// any read of the attempt running now: see `slot.rs`, Unlinks.
+    pub(super) unlinks_seen: u64,
 }
 
 impl Log {
@@ -88,6 +91,7 @@ impl Log {
             read_version: 0,
             state: AttemptState::FRESH,
             pin: None,
+            unlinks_seen: 0,
         }
     }
 
@@ -133,6 +137,10 @@ pub(crate) struct WriteEntry {
     /// stores, this field one). The variable is in the write set, so the commit locks it
     /// and compares it under its lock. `NOT_READ` for any other write.
     pub(crate) read_version: u64,
+    /// A map variable's write of "absent" (see `lock.rs`): the commit publishes it in the
+    /// lock word, and `value` is then null for a node type (nothing to drop) and any bits
+    /// for a word type. False for every other variable.
+    pub(crate) absent: bool,
 }
 
 /// `WriteEntry::read_version` of an entry that stands for no read: above every version.
@@ -142,6 +150,8 @@ pub(crate) const NOT_READ: u64 = u64::MAX;
 pub(super) struct UndoEntry {
     pub(super) index: usize,
     pub(super) value: *mut (),
+    /// The entry's `absent`, put back with `value`.
+    pub(super) absent: bool,
     /// The entry's `saved_by` before this branch saved it, also put back.
     pub(super) scope: u32,
 }

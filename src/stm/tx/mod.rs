@@ -51,7 +51,9 @@
 //! # Files
 //! This file holds `Transaction` and its life (begin, restart, end, hooks); `log.rs` the
 //! log and its entries; `state.rs` the attempt's state; `read.rs` reads and validation;
-//! `write.rs` writes, `or_else` scopes and undo; `home.rs` where a thread keeps its log.
+//! `write.rs` writes, `or_else` scopes and undo; `slot.rs` a map variable's reads and
+//! writes, which may find or leave its key absent; `home.rs` where a thread keeps its
+//! log.
 
 use std::mem::ManuallyDrop;
 
@@ -60,11 +62,13 @@ use super::clock;
 mod home;
 mod log;
 mod read;
+mod slot;
 mod state;
 mod write;
 
-pub(crate) use home::{in_transaction, LogRef};
+pub(crate) use home::{in_section, in_transaction, LogRef};
 pub(crate) use log::{Log, ReadEntry, Scope, WriteEntry, NOT_READ};
+pub(crate) use slot::{note_unlinks, slot_of, SlotRead};
 pub(crate) use state::AttemptState;
 
 /// An in-flight STM transaction. Only [`atomically`](crate::stm::atomically) and its

@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 use super::{Log, ReadEntry, Transaction, NOT_READ};
 use crate::stm::clock;
 use crate::stm::error::{StmError, StmResult};
+use crate::stm::lock::LockWord;
 use crate::stm::value;
 use crate::stm::var::VarCore;
 use crate::sync::atomic::Ordering::Acquire;
@@ -18,7 +19,7 @@ use crate::sync::backoff::Backoff;
 /// vouch that the variable holds a `T`, and which call it only on a live value
 /// (published and pinned, or the transaction's own).
 #[inline(always)]
-fn clone_of<T: Clone + 'static>(packed: *mut ()) -> T {
+fn clone_of<T: Clone + 'static>(packed: *mut (), _: LockWord) -> T {
     // SAFETY: see above: a live `T`, as `unpack_clone` requires.
     unsafe { value::unpack_clone::<T>(packed) }
 }
@@ -29,7 +30,9 @@ impl Log {
     /// snapshot.
     ///
     /// `unpack` turns the packed value into what the caller wants (a clone, or a pointer
-    /// into the node); it may run on a value that is then discarded as inconsistent.
+    /// into the node); it may run on a value that is then discarded as inconsistent. It
+    /// also gets the lock word read before the value, for a map variable's absent and
+    /// dead bits (a node type's absent value is null: `unpack` must not follow it).
     ///
     /// # Safety
     /// The variable's value type is `T`, and if that is a node type, the transaction is
@@ -37,7 +40,7 @@ impl Log {
     #[inline(always)]
     pub(super) unsafe fn read_once<R>(
         core: &VarCore,
-        unpack: impl FnOnce(*mut ()) -> R,
+        unpack: impl FnOnce(*mut (), LockWord) -> R,
     ) -> Option<(R, u64)> {
         let before = core.lock_word();
         if before.is_locked() {
@@ -48,7 +51,7 @@ impl Log {
         let packed = core.value.load(Acquire);
         // `packed` was published, so it holds a `T`; a node is freed only through a
         // deferred free after it is unlinked, and we are pinned, so it is alive.
-        let value = unpack(packed);
+        let value = unpack(packed, before);
         (core.lock_word() == before).then_some((value, before.version()))
     }
 
@@ -61,15 +64,17 @@ impl Log {
     pub(super) unsafe fn read_slow<R>(
         &mut self,
         var: NonNull<VarCore>,
-        unpack: impl Fn(*mut ()) -> R,
+        unpack: impl Fn(*mut (), LockWord) -> R,
     ) -> StmResult<R> {
         if self.state.doomed {
             return Err(StmError::CONFLICT);
         }
         if let Some(i) = self.find_write(var) {
             // A write entry holds an unpublished `T` owned by this transaction (the
-            // caller vouches the variable's type is `T`).
-            return Ok(unpack(self.writes[i].value));
+            // caller vouches the variable's type is `T`), or a map variable's "absent".
+            let entry = &self.writes[i];
+            let flags = LockWord::unlocked(0).with_absent(entry.absent);
+            return Ok(unpack(entry.value, flags));
         }
         // SAFETY: the caller holds a handle, so the core is alive.
         let core = unsafe { var.as_ref() };
@@ -93,6 +98,41 @@ impl Log {
             }
             self.reads.push(ReadEntry { var, version });
             return Ok(value);
+        }
+    }
+
+    /// `depend_on` for the variable of write entry `i`: its entry stands for a read of
+    /// the committed version from now on (checked by every validation, the commit's
+    /// too), unless it already did, when that version must not have moved.
+    #[cold]
+    fn depend_on_written(&mut self, i: usize) -> StmResult<()> {
+        let (var, read_version) = (self.writes[i].var, self.writes[i].read_version);
+        // SAFETY: write entries point to cores alive while the transaction runs.
+        let core = unsafe { var.as_ref() };
+        let mut backoff = Backoff::new();
+        loop {
+            let word = core.lock_word();
+            if word.is_locked() {
+                // Another commit is publishing (this attempt holds no lock while it runs).
+                backoff.snooze();
+                continue;
+            }
+            if read_version != NOT_READ {
+                return if word.version() == read_version {
+                    Ok(())
+                } else {
+                    self.doom()
+                };
+            }
+            if word.version() > self.read_version {
+                // As in `read_slow`: move the snapshot forward, then look again.
+                if !self.extend() {
+                    return self.doom();
+                }
+                continue;
+            }
+            self.writes[i].read_version = word.version();
+            return Ok(());
         }
     }
 
@@ -183,8 +223,9 @@ impl Transaction {
             !value::in_word::<T>(),
             "a word value has no node to point into"
         );
-        // A node pointer is never null (`node::new`).
-        let in_node = |packed: *mut ()| NonNull::new(packed.cast::<T>()).expect("a node");
+        // A node pointer is never null (`node::new`); `read_in_place` is not for map
+        // variables, whose absent value is null.
+        let in_node = |packed: *mut (), _| NonNull::new(packed.cast::<T>()).expect("a node");
         // SAFETY: forwarded from the caller; `in_node` only casts.
         unsafe { self.read_unpacked::<T, NonNull<T>>(var, in_node) }
     }
@@ -197,7 +238,7 @@ impl Transaction {
     pub(super) unsafe fn read_unpacked<T: 'static, R>(
         &mut self,
         var: NonNull<VarCore>,
-        unpack: impl Fn(*mut ()) -> R + Copy,
+        unpack: impl Fn(*mut (), LockWord) -> R + Copy,
     ) -> StmResult<R> {
         // SAFETY: forwarded from the caller.
         if let Some((value, version)) = unsafe { self.read_unwritten_once::<T, R>(var, unpack) } {
@@ -240,6 +281,23 @@ impl Transaction {
         Ok(result)
     }
 
+    /// Makes this attempt depend on the variable's committed version, as a read does,
+    /// also when the attempt has written it, where a read returns the attempt's own value
+    /// and records nothing. For a map's witnesses (`map/tmap.rs`): an attempt that wrote
+    /// a shard's witness (it added a key there) and then finds another key of the shard
+    /// missing must still conflict with a commit that adds that key, and a walk must
+    /// still notice a key removed behind it.
+    ///
+    /// # Safety
+    /// As for `read`.
+    pub(crate) unsafe fn depend_on<T: 'static>(&mut self, var: NonNull<VarCore>) -> StmResult<()> {
+        match self.log.find_write(var) {
+            Some(i) if !self.log.state.doomed => self.log.depend_on_written(i),
+            // SAFETY: forwarded from the caller; the unpacking reads nothing.
+            _ => unsafe { self.read_unpacked::<T, ()>(var, |_, _| ()) },
+        }
+    }
+
     /// The inlined part of `read` and `update`: one try at reading a variable this
     /// attempt has not written, in an attempt not doomed, within the snapshot. `None`
     /// sends the caller to the general path, `read_slow`, which tries again.
@@ -255,7 +313,7 @@ impl Transaction {
     pub(super) unsafe fn read_unwritten_once<T: 'static, R>(
         &mut self,
         var: NonNull<VarCore>,
-        unpack: impl FnOnce(*mut ()) -> R,
+        unpack: impl FnOnce(*mut (), LockWord) -> R,
     ) -> Option<(R, u64)> {
         // A constant per `T`: words compile to nothing here.
         if !value::in_word::<T>() && self.log.pin.is_none() {

@@ -19,6 +19,23 @@ impl Log {
         self.push_write_after_read(var, value, NOT_READ);
     }
 
+    /// `push_write_after_read` for a map variable, whose write may be "absent".
+    #[inline]
+    pub(super) fn push_slot_write(
+        &mut self,
+        var: NonNull<VarCore>,
+        value: *mut (),
+        absent: bool,
+        read_version: u64,
+    ) {
+        self.writes.push(WriteEntry {
+            var,
+            value,
+            read_version,
+            absent,
+        });
+    }
+
     /// `push_write` for a write computed from the variable read at `read_version`: the
     /// entry stands for the read too.
     #[inline]
@@ -32,6 +49,7 @@ impl Log {
             var,
             value,
             read_version,
+            absent: false,
         });
     }
 
@@ -62,6 +80,7 @@ impl Log {
                 self.undo.push(UndoEntry {
                     index: i,
                     value: entry.value,
+                    absent: entry.absent,
                     scope: saved_by,
                 });
                 entry.value = value::pack(value);
@@ -85,8 +104,11 @@ impl Log {
             unsafe { self.writes[undo.index].var.as_ref().drop_packed(undo.value) };
         }
         for entry in self.writes.drain(..) {
+            // SAFETY: write entries point to cores alive while the transaction runs.
+            let core = unsafe { entry.var.as_ref() };
             // SAFETY: write entries own unpublished values.
-            unsafe { entry.var.as_ref().drop_packed(entry.value) };
+            unsafe { core.drop_packed(entry.value) };
+            core.unclaim();
         }
     }
 
@@ -182,6 +204,7 @@ impl Transaction {
             // SAFETY: the entry's value belongs to the branch being undone.
             unsafe { entry.var.as_ref().drop_packed(entry.value) };
             entry.value = undo.value;
+            entry.absent = undo.absent;
             // Set when the branch saved the entry, so within the length.
             log.saved_by[undo.index] = undo.scope;
         }
@@ -197,8 +220,11 @@ impl Transaction {
                 let (var, version) = (entry.var, entry.read_version);
                 log.reads.push(ReadEntry { var, version });
             }
+            // SAFETY: write entries point to cores alive while the transaction runs.
+            let core = unsafe { entry.var.as_ref() };
             // SAFETY: entries added by the branch own unpublished values.
-            unsafe { entry.var.as_ref().drop_packed(entry.value) };
+            unsafe { core.drop_packed(entry.value) };
+            core.unclaim();
         }
         if !self.log.state.doomed {
             self.log.state.write_filter =

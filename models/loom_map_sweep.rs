@@ -1,0 +1,89 @@
+#![cfg(loom)]
+//! `TMap`'s cleanup under loom (`stm/map/mod.rs`, Cleanup): a shard's table fills and
+//! grows while other transactions insert, remove and read, so its sweep embalms and
+//! unlinks absent keys' variables under them: an insert of a removed key, after a
+//! transactional read of it, racing the sweep of its variable.
+
+use braid::stm::{atomically, TMap};
+use loom::thread;
+
+#[path = "common/map_keys.rs"]
+mod map_keys;
+use map_keys::{tracked, Identity, Tracked};
+
+/// Keys 0 to `FILL - 1` fill a shard's smallest table under loom (4 slots, at most 3
+/// used): inserting key `FILL` grows it, which first sweeps (embalms and unlinks) every
+/// entry whose key is absent. All keys here hash to themselves, so to one shard.
+const FILL: u32 = 3;
+
+/// Predication's cleanup (`stm/map/mod.rs`, Cleanup): key 2 was removed, so its
+/// variable is absent and its entry waits in the index to be swept. One thread inserts
+/// a new key, which fills the shard's table and grows it, sweeping key 2's entry;
+/// another inserts key 2 again, racing the sweep. However they interleave,
+/// the second insert is not lost in an unlinked variable, and the new keys are all there.
+#[test]
+fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        for key in 0..FILL {
+            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
+        }
+        atomically(|tx| map.remove(tx, &2).map(drop));
+        let grower = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+            })
+        };
+        let reinserter = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    assert!(map.get(tx, &2)?.is_none(), "key 2 was removed");
+                    map.insert(tx, 2, tracked(20)).map(drop)
+                })
+            })
+        };
+        grower.join().unwrap();
+        reinserter.join().unwrap();
+        let (at_2, len) = atomically(|tx| Ok((map.get(tx, &2)?.map(|v| v.0), map.len(tx)?)));
+        assert_eq!(at_2, Some(20), "the reinsert of key 2 was lost");
+        assert_eq!(len, FILL as usize + 1);
+        assert_eq!(map.load(&2).map(|v| v.0), Some(20));
+    });
+}
+
+/// The same race, with the insert into key 2's absent variable made first and a walk of
+/// the map after it, in one attempt (`tx/slot.rs`, Unlinks): if the sweep embalms and
+/// unlinks the variable in between, the attempt is doomed, and must find that out before
+/// its walk shows the key it just wrote as missing.
+#[test]
+fn a_walk_never_misses_the_attempts_own_write_to_a_swept_variable() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        for key in 0..FILL {
+            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
+        }
+        atomically(|tx| map.remove(tx, &2).map(drop));
+        let grower = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+            })
+        };
+        let writer = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| {
+                    map.insert(tx, 2, tracked(20))?;
+                    let keys: Vec<u32> = map.to_vec(tx)?.iter().map(|(k, _)| *k).collect();
+                    assert!(keys.contains(&2), "the attempt's own insert left its walk");
+                    Ok(())
+                })
+            })
+        };
+        grower.join().unwrap();
+        writer.join().unwrap();
+        assert_eq!(map.load(&2).map(|v| v.0), Some(20));
+    });
+}
