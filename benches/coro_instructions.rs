@@ -111,6 +111,70 @@ fn stack_send(n: u64) -> u64 {
     last
 }
 
+/// Drains an iterator in a function of its own that is not inlined, as a consumer in
+/// another module would: nothing of the generator's state can stay in registers.
+#[inline(never)]
+fn sum_apart(items: &mut dyn Iterator<Item = u64>) -> u64 {
+    let mut sum = 0;
+    for x in items {
+        sum += black_box(x);
+    }
+    sum
+}
+
+#[inline(never)]
+fn braid_yield_apart(n: u64) -> u64 {
+    let mut counter = braid::coro::Generator::new(move |co| async move {
+        for i in 0..n {
+            co.yield_(i).await;
+        }
+    });
+    sum_apart(&mut counter)
+}
+
+#[inline(never)]
+fn rc_yield_apart(n: u64) -> u64 {
+    let counter = genawaiter::rc::Gen::new(move |co| async move {
+        for i in 0..n {
+            co.yield_(i).await;
+        }
+    });
+    sum_apart(&mut counter.into_iter())
+}
+
+/// Drains a stream through `poll_next` in a function that is not inlined.
+#[inline(never)]
+fn sum_stream_apart(stream: std::pin::Pin<&mut dyn braid::coro::Stream<Item = u64>>) -> u64 {
+    block_on(async move {
+        let mut stream = stream;
+        let mut sum = 0;
+        while let Some(x) = next(stream.as_mut()).await {
+            sum += black_box(x);
+        }
+        sum
+    })
+}
+
+#[inline(never)]
+fn braid_async_apart(n: u64) -> u64 {
+    let numbers = braid::coro::AsyncGenerator::new(|co| async move {
+        for i in 0..black_box(n) {
+            co.yield_(i).await;
+        }
+    });
+    sum_stream_apart(std::pin::pin!(numbers))
+}
+
+#[inline(never)]
+fn stream_async_apart(n: u64) -> u64 {
+    let numbers = async_stream::stream! {
+        for i in 0..black_box(n) {
+            yield i;
+        }
+    };
+    sum_stream_apart(std::pin::pin!(numbers))
+}
+
 #[inline]
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
@@ -181,9 +245,14 @@ fn main() {
         "stack_send" => stack_send(n),
         "braid_async" => braid_async(n),
         "stream_async" => stream_async(n),
+        "braid_yield_apart" => braid_yield_apart(n),
+        "rc_yield_apart" => rc_yield_apart(n),
+        "braid_async_apart" => braid_async_apart(n),
+        "stream_async_apart" => stream_async_apart(n),
         w => panic!(
             "unknown workload {w}: braid_yield, rc_yield, stack_yield, braid_send, rc_send, \
-             stack_send, braid_async, stream_async"
+             stack_send, braid_async, stream_async, braid_yield_apart, rc_yield_apart, \
+             braid_async_apart, stream_async_apart"
         ),
     };
     println!("{r}");
