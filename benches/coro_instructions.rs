@@ -23,6 +23,20 @@ fn braid_yield(n: u64) -> u64 {
     counter.map(black_box).sum()
 }
 
+/// `braid_yield` with the clock read around the drain, as `benches/coro.rs` does.
+#[inline(never)]
+fn braid_yield_timed(n: u64) -> u64 {
+    let counter = braid::coro::Generator::new(move |co| async move {
+        for i in 0..n {
+            co.yield_(i).await;
+        }
+    });
+    let start = std::time::Instant::now();
+    let sum: u64 = counter.map(black_box).sum();
+    black_box(start.elapsed());
+    sum
+}
+
 #[inline(never)]
 fn rc_yield(n: u64) -> u64 {
     let counter = genawaiter::rc::Gen::new(move |co| async move {
@@ -246,11 +260,12 @@ fn main() {
         "braid_async" => braid_async(n),
         "stream_async" => stream_async(n),
         "braid_yield_apart" => braid_yield_apart(n),
+        "braid_yield_timed" => braid_yield_timed(n),
         "rc_yield_apart" => rc_yield_apart(n),
         "braid_async_apart" => braid_async_apart(n),
         "stream_async_apart" => stream_async_apart(n),
         w => panic!(
-            "unknown workload {w}: braid_yield, rc_yield, stack_yield, braid_send, rc_send, \
+            "unknown workload {w}: braid_yield, braid_yield_timed, rc_yield, stack_yield, braid_send, rc_send, \
              stack_send, braid_async, stream_async, braid_yield_apart, rc_yield_apart, \
              braid_async_apart, stream_async_apart"
         ),
