@@ -3,11 +3,10 @@
 //!
 //! It shares the plain generator's slot (see `slot`): each poll makes a slot on its own
 //! stack, and the body's `Co::yield_` writes into the slot of the generator the thread
-//! is polling. The difference is the waker: the
-//! body is polled with the consumer's `Context`, so a future the body awaits registers
-//! the consumer's waker and wakes the consumer when it is ready. A poll of the stream
-//! polls the body once: it yields (`Ready(Some)`), returns (`Ready(None)`), or waits on
-//! something else (`Pending`).
+//! is polling. The difference is the waker: the body is polled with the consumer's
+//! `Context`, so a future the body awaits registers the consumer's waker and wakes the
+//! consumer when it is ready. A poll of the stream polls the body once: it yields
+//! (`Ready(Some)`), returns (`Ready(None)`), or waits on something else (`Pending`).
 
 use std::fmt;
 use std::future::Future;
