@@ -70,6 +70,29 @@ fn a_generator_with_a_send_body_moves_to_another_thread_midway() {
 }
 
 #[test]
+fn a_generator_whose_body_keeps_no_input_is_send_even_if_the_input_type_is_not() {
+    // `Rc` is not `Send`, but each input is dropped before the next yield: nothing the
+    // generator keeps between resumes is tied to a thread.
+    let mut lengths: Generator<usize, Rc<String>, (), _> =
+        assert_send(Generator::new(|co| async move {
+            let mut total = 0;
+            loop {
+                let line: Rc<String> = co.yield_(total).await;
+                total += line.len();
+            }
+        }));
+    assert_eq!(lengths.start(), GeneratorState::Yielded(0));
+    assert_eq!(
+        lengths.resume(Rc::new("ab".to_string())),
+        GeneratorState::Yielded(2)
+    );
+    let total = std::thread::spawn(move || lengths.resume(Rc::new("cde".to_string())))
+        .join()
+        .unwrap();
+    assert_eq!(total, GeneratorState::Yielded(5));
+}
+
+#[test]
 fn a_generator_lives_across_an_await_in_a_pool_task() {
     let pool = Pool::new(2);
     let task = pool.spawn(async {

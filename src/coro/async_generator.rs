@@ -1,15 +1,16 @@
 //! Async generators (PEP 525): a body that awaits any future (a timer, a transaction, a
 //! join handle, another runtime's I/O) and yields values, consumed as a [`Stream`].
 //!
-//! It shares the plain generator's slot (see `slot`): the body's `Co::yield_` writes into
-//! the slot of the generator the thread is polling. The difference is the waker: the
-//! body is polled with the consumer's `Context`, so a future the body awaits registers
-//! the consumer's waker and wakes the consumer when it is ready. A poll of the stream
-//! polls the body once: it yields (`Ready(Some)`), returns (`Ready(None)`), or waits on
-//! something else (`Pending`).
+//! It shares the plain generator's slot (see `slot`): each poll makes a slot on its own
+//! stack, and the body's `Co::yield_` writes into the slot of the generator the thread
+//! is polling. The difference is the waker: the body is polled with the consumer's
+//! `Context`, so a future the body awaits registers the consumer's waker and wakes the
+//! consumer when it is ready. A poll of the stream polls the body once: it yields
+//! (`Ready(Some)`), returns (`Ready(None)`), or waits on something else (`Pending`).
 
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -47,25 +48,28 @@ use super::slot::{self, Slot};
 /// ```
 ///
 /// It works under any executor: the Pool, the [`Scheduler`](super::Scheduler), tokio,
-/// or a hand-written `block_on`. It is `Send` when its body and `Y` are. Dropping it
+/// or a hand-written `block_on`. It is `Send` when its body is. Dropping it
 /// midway drops the body, so the destructors of its live locals run. Like a plain
 /// [`Generator`](super::Generator), its type is `AsyncGenerator<Y, Fut>` with the body's
 /// type left to the compiler (`_`, or `impl Future<Output = ()>`), or boxed with
 /// [`boxed`](Self::boxed) into a [`BoxAsyncGenerator`].
 pub struct AsyncGenerator<Y, Fut: ?Sized = dyn Future<Output = ()>> {
-    slot: Slot<Y, ()>,
+    /// The id its `Co` carries (see `slot`).
+    id: u64,
     /// The body; `None` once it has returned, panicked or been closed.
     body: Option<Pin<Box<Fut>>>,
     /// The body is suspended in a `yield_`: the next poll resumes it from there.
     at_yield: bool,
+    /// What it yields: values pass through, none is kept.
+    _yields: PhantomData<fn() -> Y>,
 }
 
 /// An async generator whose body is boxed and `Send`: a type that can be written out.
 /// Made by [`AsyncGenerator::boxed`].
 pub type BoxAsyncGenerator<'a, Y> = AsyncGenerator<Y, dyn Future<Output = ()> + Send + 'a>;
 
-// The body is boxed and never pinned through the generator; the slot's values are moved
-// in and out, never pinned.
+// The body is boxed and never pinned through the generator; values in flight live in a
+// slot on the poller's stack, moved in and out, never pinned.
 impl<Y, Fut: ?Sized> Unpin for AsyncGenerator<Y, Fut> {}
 
 impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
@@ -75,12 +79,13 @@ impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
     where
         F: FnOnce(Co<Y>) -> Fut,
     {
-        let slot = Slot::new();
-        let body = body(Co::new(slot.id()));
+        let id = slot::next_id();
+        let body = body(Co::new(id));
         AsyncGenerator {
-            slot,
+            id,
             body: Some(Box::pin(body)),
             at_yield: false,
+            _yields: PhantomData,
         }
     }
 
@@ -90,11 +95,12 @@ impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
         Fut: Send + 'a,
     {
         AsyncGenerator {
-            slot: self.slot,
+            id: self.id,
             body: self
                 .body
                 .map(|body| body as Pin<Box<dyn Future<Output = ()> + Send>>),
             at_yield: self.at_yield,
+            _yields: PhantomData,
         }
     }
 }
@@ -124,8 +130,9 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
     /// assert_eq!(total, 14);
     /// ```
     #[allow(clippy::should_implement_trait)] // the async `next`, as `StreamExt::next`
+    #[inline]
     pub fn next(&mut self) -> impl Future<Output = Option<Y>> + '_ {
-        poll_fn(move |cx| self.poll_item(cx))
+        Next { generator: self }
     }
 
     /// Whether the body has returned, panicked or been closed.
@@ -137,29 +144,23 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
     /// `aclose()`, without awaiting: a destructor cannot await). Afterwards the stream
     /// ends. Idempotent.
     pub fn close(&mut self) {
-        let body = self.body.take();
-        self.slot.clear();
-        drop(body);
+        self.body = None;
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
         if self.body.is_none() {
             return Poll::Ready(None);
         }
-        if self.at_yield {
-            self.at_yield = false;
-            self.slot.put_input(());
-        }
-        let slot: *mut Slot<Y, ()> = &mut self.slot;
-        // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
-        // reached only through it until the call returns.
-        match unsafe { slot::poll_body(slot, cx, &mut self.body) } {
+        // The suspended `yield_` completes with `()` and the body goes on.
+        let mut slot = Slot::with_input(self.at_yield.then_some(()));
+        self.at_yield = false;
+        match slot::poll_body(self.id, &mut slot, cx, &mut self.body) {
             Poll::Ready(()) => {
                 self.close();
                 Poll::Ready(None)
             }
-            Poll::Pending => match self.slot.take_yielded() {
+            Poll::Pending => match slot.take_yielded() {
                 Some(value) => {
                     self.at_yield = true;
                     Poll::Ready(Some(value))
@@ -168,6 +169,22 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
                 None => Poll::Pending,
             },
         }
+    }
+}
+
+/// The future of [`AsyncGenerator::next`]: one poll of the generator per poll.
+struct Next<'a, Y, Fut: ?Sized> {
+    generator: &'a mut AsyncGenerator<Y, Fut>,
+}
+
+impl<Y, Fut: ?Sized + Future<Output = ()>> Future for Next<'_, Y, Fut> {
+    type Output = Option<Y>;
+
+    // Always inlined, with `poll_item`: a consumer's loop then holds the body's poll
+    // itself, and the compiler can keep the generator's state out of memory.
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+        self.get_mut().generator.poll_item(cx)
     }
 }
 
@@ -189,7 +206,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> FusedStream for AsyncGenerator<Y, Fut
 impl<Y, Fut: ?Sized> fmt::Debug for AsyncGenerator<Y, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncGenerator")
-            .field("id", &self.slot.id())
+            .field("id", &self.id)
             .field("complete", &self.body.is_none())
             .finish()
     }

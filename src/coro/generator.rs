@@ -4,10 +4,12 @@
 //!
 //! # How it works
 //! The body is an `async` block, stored once, typed (no `dyn`), in one allocation. A
-//! resume polls it as the generator this thread is running (see `slot`): `Co::yield_(v)`
-//! writes `v` into the generator's slot and returns `Pending`, and `resume` reads it back
-//! and returns `Yielded(v)`. The next resume writes its input into the slot and polls again;
-//! the same `yield_` future takes the input and completes with it.
+//! resume puts its input in a slot on its own stack and polls the body as the generator
+//! this thread is running (see `slot`): the suspended `yield_` future takes the input
+//! and completes with it, the body runs on to its next `Co::yield_(v)`, which leaves `v`
+//! in the slot and returns `Pending`, and `resume` reads it back and returns
+//! `Yielded(v)`. Everything on the hot path is inlined into the caller, with the body's
+//! poll in one place, so a consumer's loop can keep the body's state in registers.
 //!
 //! # Rules, each enforced with a panic that says what went wrong
 //! - A finished generator cannot be resumed (`Iterator::next` just returns `None`).
@@ -89,8 +91,9 @@ pub enum GeneratorState<Y, Ret> {
 ///
 /// # Borrowing, threads, and naming the type
 /// The body is stored as its own type, so it may borrow: the generator lives as long as
-/// its borrows. A generator is `Send` when its body and `Y`, `R` are, so it may move to
-/// another thread or live across an `.await` in a [`Pool`](crate::exec::Pool) task.
+/// its borrows. A generator is `Send` when its body is (a body that keeps a `Y` or an `R`
+/// across a yield is `Send` only when they are), so it may move to another thread or
+/// live across an `.await` in a [`Pool`](crate::exec::Pool) task.
 ///
 /// ```
 /// use braid::coro::{Co, Generator};
@@ -185,12 +188,15 @@ pub enum GeneratorState<Y, Ret> {
 /// assert_eq!(countdown(3).collect::<Vec<_>>(), [3, 2, 1]);
 /// ```
 pub struct Generator<Y, R = (), Ret = (), Fut: ?Sized = dyn Future<Output = Ret>> {
-    slot: Slot<Y, R>,
+    /// The id its `Co` carries (see `slot`).
+    id: u64,
     /// The body; `None` once it has returned, panicked or been closed.
     body: Option<Pin<Box<Fut>>>,
     started: bool,
     /// Invariant in `R`: the body's `Co` reads inputs at the type this writes them.
     _resume: Invariant<R>,
+    /// What it yields: values pass through, none is kept.
+    _yields: PhantomData<fn() -> Y>,
     /// What the body returns, named so that `Fut` may be a `dyn Future<Output = Ret>`.
     _returns: PhantomData<fn() -> Ret>,
 }
@@ -205,8 +211,8 @@ pub type BoxGenerator<'a, Y, R = (), Ret = ()> =
 pub type LocalBoxGenerator<'a, Y, R = (), Ret = ()> =
     Generator<Y, R, Ret, dyn Future<Output = Ret> + 'a>;
 
-// The body is boxed and never pinned through the generator; the slot's values are moved
-// in and out, never pinned.
+// The body is boxed and never pinned through the generator; values in flight live in a
+// slot on the resumer's stack, moved in and out, never pinned.
 impl<Y, R, Ret, Fut: ?Sized> Unpin for Generator<Y, R, Ret, Fut> {}
 
 impl<Y, R, Ret, Fut> Generator<Y, R, Ret, Fut>
@@ -230,13 +236,14 @@ where
     where
         F: FnOnce(Co<Y, R>) -> Fut,
     {
-        let slot = Slot::new();
-        let body = body(Co::new(slot.id()));
+        let id = slot::next_id();
+        let body = body(Co::new(id));
         Generator {
-            slot,
+            id,
             body: Some(Box::pin(body)),
             started: false,
             _resume: PhantomData,
+            _yields: PhantomData,
             _returns: PhantomData,
         }
     }
@@ -248,12 +255,13 @@ where
         Fut: Send + 'a,
     {
         Generator {
-            slot: self.slot,
+            id: self.id,
             body: self
                 .body
                 .map(|body| body as Pin<Box<dyn Future<Output = Ret> + Send>>),
             started: self.started,
             _resume: PhantomData,
+            _yields: PhantomData,
             _returns: PhantomData,
         }
     }
@@ -265,12 +273,13 @@ where
         Fut: 'a,
     {
         Generator {
-            slot: self.slot,
+            id: self.id,
             body: self
                 .body
                 .map(|body| body as Pin<Box<dyn Future<Output = Ret>>>),
             started: self.started,
             _resume: PhantomData,
+            _yields: PhantomData,
             _returns: PhantomData,
         }
     }
@@ -308,12 +317,7 @@ where
         if self.body.is_none() {
             resumed_after_completion();
         }
-        if !self.started {
-            self.slot.put_first_input(input);
-            return self.first_step();
-        }
-        self.slot.put_input(input);
-        self.step()
+        self.step(input, true)
     }
 
     /// Runs a generator that has not started yet until its first yield or return, with no
@@ -333,6 +337,7 @@ where
     /// assert_eq!(doubler.start(), GeneratorState::Yielded(0));
     /// assert_eq!(doubler.resume(21), GeneratorState::Yielded(42));
     /// ```
+    #[inline]
     #[track_caller]
     pub fn start(&mut self) -> GeneratorState<Y, Ret> {
         assert!(
@@ -340,7 +345,8 @@ where
             "braid::coro::Generator::start: the generator has already started (or been \
              closed); use resume"
         );
-        self.first_step()
+        self.started = true;
+        self.poll_once(Slot::with_first_input(None), false)
     }
 
     /// Whether the body has returned, panicked or been closed.
@@ -390,83 +396,101 @@ where
     /// ```
     pub fn close(&mut self) {
         self.started = true;
-        let body = self.body.take();
-        self.slot.clear();
-        drop(body);
+        self.body = None;
     }
 
     pub(super) fn has_started(&self) -> bool {
         self.started || self.body.is_none()
     }
 
-    /// The first step, which also checks that the first resume's input was taken. Kept
-    /// out of line so that the check costs the later resumes nothing.
-    #[inline(never)]
+    /// Runs the body one step with `input`: to the suspended `yield_`, or on the first
+    /// step to `Co::first_input` if it comes from `resume` (`Iterator::next` starts a
+    /// generator as `start` does, with no first input).
+    #[inline]
     #[track_caller]
-    fn first_step(&mut self) -> GeneratorState<Y, Ret> {
+    fn step(&mut self, input: R, from_resume: bool) -> GeneratorState<Y, Ret> {
+        let first = !self.started;
         self.started = true;
-        let polled = self.poll_body();
-        let untaken = self.slot.take_first_input();
-        if untaken.is_some() && (size_of::<R>() != 0 || std::mem::needs_drop::<R>()) {
-            drop(polled);
-            self.close();
-            drop(untaken);
-            panic!(
-                "braid::coro::Generator: the first resume passed an input that the body \
-                 never took. Take it with co.first_input() before the first yield, or start \
-                 the generator with Generator::start()"
-            );
-        }
-        self.after(polled)
+        let slot = if first {
+            Slot::with_first_input(from_resume.then_some(input))
+        } else {
+            Slot::with_input(Some(input))
+        };
+        self.poll_once(slot, first)
     }
 
-    /// Polls the body once.
-    #[inline]
-    fn step(&mut self) -> GeneratorState<Y, Ret> {
-        let polled = self.poll_body();
-        self.after(polled)
+    /// Polls the body once, passing what `slot` holds. On the first step (`first`), the
+    /// first input must have been taken, unless it carries nothing. The body is polled
+    /// in this one place, so the compiler inlines it once.
+    #[inline(always)]
+    #[track_caller]
+    fn poll_once(&mut self, mut slot: Slot<Y, R>, first: bool) -> GeneratorState<Y, Ret> {
+        let polled = self.poll_body(&mut slot);
+        if first
+            && (size_of::<R>() != 0 || std::mem::needs_drop::<R>())
+            && slot.take_first_input().is_some()
+        {
+            drop(polled);
+            first_input_untaken(self.body.take(), slot);
+        }
+        self.after(polled, slot)
     }
 
     /// Polls the body once, with a no-op waker: nothing but a resume runs it again.
     #[inline]
-    fn poll_body(&mut self) -> Poll<Ret> {
-        let slot: *mut Slot<Y, R> = &mut self.slot;
-        // SAFETY: `slot` points into `self`, borrowed mutably for the call; the slot is
-        // reached only through it until the call returns.
-        unsafe {
-            slot::poll_body(
-                slot,
-                &mut Context::from_waker(Waker::noop()),
-                &mut self.body,
-            )
-        }
+    fn poll_body(&mut self, slot: &mut Slot<Y, R>) -> Poll<Ret> {
+        slot::poll_body(
+            self.id,
+            slot,
+            &mut Context::from_waker(Waker::noop()),
+            &mut self.body,
+        )
     }
 
-    /// What a poll of the body means: a return, a yield, or a foreign future.
+    /// What a poll of the body means: a return, a yield, or a foreign future. An input
+    /// the body did not take is dropped with `slot`.
     #[inline]
-    fn after(&mut self, polled: Poll<Ret>) -> GeneratorState<Y, Ret> {
+    fn after(&mut self, polled: Poll<Ret>, mut slot: Slot<Y, R>) -> GeneratorState<Y, Ret> {
         match polled {
             Poll::Ready(value) => {
                 self.close();
                 GeneratorState::Complete(value)
             }
-            Poll::Pending => match self.slot.take_yielded() {
+            Poll::Pending => match slot.take_yielded() {
                 Some(value) => GeneratorState::Yielded(value),
-                None => self.awaited_a_foreign_future(),
+                None => awaited_a_foreign_future(self.body.take()),
             },
         }
     }
+}
 
-    #[cold]
-    fn awaited_a_foreign_future(&mut self) -> ! {
-        self.close();
-        panic!(
-            "braid::coro::Generator: the body awaited a future that is not its own \
-             `yield_`, and that future is not ready. A generator has no executor, so \
-             nothing would ever wake it: generators cannot wait on I/O, timers or other \
-             tasks. Use an AsyncGenerator, or run such code as a task."
-        )
-    }
+/// The first resume's input was not taken: the body (taken out of the generator, which
+/// is now complete) is dropped, then the input, and the resume panics. It takes what it
+/// drops by value, not the generator, so the generator's fields stay out of memory on
+/// the hot path.
+#[cold]
+#[track_caller]
+fn first_input_untaken<T, Y, R>(body: T, slot: Slot<Y, R>) -> ! {
+    drop(body);
+    drop(slot);
+    panic!(
+        "braid::coro::Generator: the first resume passed an input that the body \
+         never took. Take it with co.first_input() before the first yield, or start \
+         the generator with Generator::start()"
+    );
+}
+
+/// The body is waiting on something that is not its own `yield_`: it (taken out of the
+/// generator, which is now complete) is dropped, and the resume panics.
+#[cold]
+fn awaited_a_foreign_future<T>(body: T) -> ! {
+    drop(body);
+    panic!(
+        "braid::coro::Generator: the body awaited a future that is not its own \
+         `yield_`, and that future is not ready. A generator has no executor, so \
+         nothing would ever wake it: generators cannot wait on I/O, timers or other \
+         tasks. Use an AsyncGenerator, or run such code as a task."
+    )
 }
 
 impl<Y, R, E, Ret, Fut> Generator<Y, Result<R, E>, Ret, Fut>
@@ -527,12 +551,7 @@ where
     #[inline]
     fn next(&mut self) -> Option<Y> {
         self.body.as_ref()?;
-        let state = if self.started {
-            self.slot.put_input(());
-            self.step()
-        } else {
-            self.first_step()
-        };
+        let state = self.step((), false);
         match state {
             GeneratorState::Yielded(value) => Some(value),
             GeneratorState::Complete(_) => None,
@@ -553,7 +572,7 @@ impl<Y, R, Ret, Fut: ?Sized> fmt::Debug for Generator<Y, R, Ret, Fut> {
             (true, true) => "suspended",
         };
         f.debug_struct("Generator")
-            .field("id", &self.slot.id())
+            .field("id", &self.id)
             .field("stage", &stage)
             .finish()
     }

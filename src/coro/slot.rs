@@ -3,46 +3,59 @@
 //! polling right now.
 //!
 //! # How a value crosses
-//! A generator owns its [`Slot`] inline. To run the body it marks the slot as the one
-//! being polled on this thread ([`poll_body`]: the slot's address and its generator's
-//! id in a thread-local, the previous ones put back when the poll returns or unwinds),
-//! and polls the body. A `yield_` future, polled inside the body, finds the slot through
-//! [`slot_for`]: the thread's current generator must be the one its `Co` was made by, or
-//! it panics. It writes the yielded value and returns `Pending`; the generator reads the
-//! value back once the poll returns. The next resume writes its input the same way
-//! round. One write and one read per direction, no `Option` taken and put back, no
-//! reference count, no lock, no atomic.
+//! Each resume makes a fresh [`Slot`] on its own stack, holding the resume's input. It
+//! marks that slot as the one being polled on this thread ([`poll_body`]: the slot's
+//! address and its generator's id in a thread-local, the previous ones put back when the
+//! poll returns or unwinds), and polls the body. A `yield_` future, polled inside the
+//! body, finds the slot through [`slot_for`]: the thread's current generator must be the
+//! one its `Co` was made by, or it panics. It takes the input, or leaves the value it
+//! yields and returns `Pending`; the resume reads the value back once the poll returns,
+//! and the slot (with any input the body did not take) goes away with the resume. One
+//! write and one read per direction, no reference count, no lock, no atomic.
+//!
+//! # Why the slot is on the resumer's stack, not in the generator
+//! The thread-local holds the slot's address while other code (the consumer's, between
+//! resumes) runs, so the compiler must treat whatever the slot is part of as reachable
+//! from anywhere. A slot inside the generator made the generator, and through its body's
+//! pointer the body's state, memory that every opaque call (`black_box`, a function that
+//! is not inlined) could change: a `for x in generator` loop kept the body's counters in
+//! memory and ran 57 instructions per yield. A slot that lives for one poll lets the
+//! compiler keep the generator and its body in registers once the consumer's loop and
+//! the body's poll are inlined into one function (9 instructions per yield, 5 per send;
+//! `BENCHMARKS.md`). The same reason keeps the generator's cold paths from taking
+//! `&mut self`: a call that is not inlined and takes the generator's address would put
+//! it back in memory.
 //!
 //! # Why this is sound, and why a generator may be `Send`
 //! The slot is touched only by the thread that is polling the body, during that poll:
-//! - The slot's address is published only in a thread-local of the polling thread, and
-//!   only while its generator polls the body; the generator holds itself mutably all
-//!   that time and touches the slot only through that address. Another thread (one
-//!   that the body starts inside the poll with `std::thread::scope`, say, and hands a
-//!   `yield_` future to) sees its own thread-local, in which no generator is running,
-//!   so it can never write the slot while the polling thread does.
+//! - The slot lives in the frame of the resume that polls the body, and its address is
+//!   published only in a thread-local of the polling thread, only while that poll runs
+//!   (it is put back on return and on unwind). Another thread (one that the body starts
+//!   inside the poll with `std::thread::scope`, say, and hands a `yield_` future to) sees
+//!   its own thread-local, in which no generator is running, so it can never write the
+//!   slot while the polling thread does.
 //! - A `Co` holds no pointer at all, only its generator's id (a number never reused in
 //!   the process, from [`next_id`]). Used anywhere but inside its own generator's poll
 //!   (in another generator, on another task or thread, after its generator ended), it
 //!   finds another id or none and panics before it reads or writes anything. The id
 //!   also stands in for the types: only the generator that made a `Co<Y, R>` has that
-//!   id, and its slot is a `Slot<Y, R>`.
+//!   id, and its resumes make `Slot<Y, R>`s.
 //! - The body is polled with the caller's own `Context` (a no-op waker for a plain
 //!   generator, the consumer's for an async one), so nothing the body awaits can carry
 //!   the slot's address out of the poll.
 //!
-//! So a generator holds nothing that a thread could share behind the compiler's back: it
-//! is `Send` exactly when its slot (`Y`, `R`) and its body are, by the compiler's own
-//! rules (no `unsafe impl`). The failures known elsewhere (generator-rs #58, next-gen
-//! #13) come from a yielder reachable from outside the generator's own execution; here
-//! the slot's address never outlives one poll on one thread. No part of the slot can be
-//! reached from two threads, so it needs no loom model; the thread-local goes through
-//! `sync` so that loom's simulated threads each have their own.
+//! So a generator holds nothing that a thread could share behind the compiler's back:
+//! between resumes it holds its body and its id, and no value in flight. It is `Send`
+//! exactly when its body is, by the compiler's own rules (no `unsafe impl`). The
+//! failures known elsewhere (generator-rs #58, next-gen #13) come from a yielder
+//! reachable from outside the generator's own execution; here the slot's address never
+//! outlives one poll on one thread. No part of the slot can be reached from two threads,
+//! so it needs no loom model; the thread-local goes through `sync` so that loom's
+//! simulated threads each have their own.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::ptr;
 use std::task::{Context, Poll};
@@ -53,89 +66,52 @@ use crate::sync::outside_loom::{AtomicU64, Ordering};
 /// `Co` must never be used at a type its slot does not hold, not even a subtype.
 pub(super) type Invariant<T> = PhantomData<fn(T) -> T>;
 
-/// Values in flight between a generator and its body.
+/// Values in flight between a generator and its body during one poll. It lives on the
+/// resuming caller's stack, for that poll only.
 pub(super) struct Slot<Y, R> {
-    /// The generator's id: a `Co` with another id is not this generator's.
-    id: u64,
-    has_yielded: bool,
-    has_input: bool,
-    yielded: MaybeUninit<Y>,
-    input: MaybeUninit<R>,
-    /// The first resume's input, until the body takes it.
+    /// What the body yielded in this poll.
+    yielded: Option<Y>,
+    /// This resume's input, until the suspended `yield_` takes it.
+    input: Option<R>,
+    /// The first resume's input, until the body takes it with `Co::first_input`.
     first_input: Option<R>,
 }
 
 impl<Y, R> Slot<Y, R> {
-    pub(super) fn new() -> Self {
+    /// A slot for a resume that passes `input` to the suspended `yield_`.
+    #[inline]
+    pub(super) fn with_input(input: Option<R>) -> Self {
         Slot {
-            id: next_id(),
-            has_yielded: false,
-            has_input: false,
-            yielded: MaybeUninit::uninit(),
-            input: MaybeUninit::uninit(),
+            yielded: None,
+            input,
             first_input: None,
         }
     }
 
-    /// The id a `Co` of this generator carries.
+    /// A slot for the first resume, whose input (if any) is for `Co::first_input`.
     #[inline]
-    pub(super) fn id(&self) -> u64 {
-        self.id
+    pub(super) fn with_first_input(first_input: Option<R>) -> Self {
+        Slot {
+            yielded: None,
+            input: None,
+            first_input,
+        }
     }
 
     /// The value the body yielded in the poll that just returned, if it yielded.
     #[inline]
     pub(super) fn take_yielded(&mut self) -> Option<Y> {
-        if self.has_yielded {
-            self.has_yielded = false;
-            // SAFETY: `has_yielded` says `yielded` holds a value, which we now move out
-            // and mark gone.
-            Some(unsafe { self.yielded.assume_init_read() })
-        } else {
-            None
-        }
+        self.yielded.take()
     }
 
-    /// Leaves `input` for the `yield_` the body is suspended in.
+    /// The first resume's input, if the body did not take it.
     #[inline]
-    pub(super) fn put_input(&mut self, input: R) {
-        if self.has_input {
-            // The body did not take the last input (it dropped or never re-polled its
-            // `yield_`): replace it, so nothing leaks.
-            // SAFETY: `has_input` says `input` holds a value; it is dropped once, here.
-            unsafe { self.input.assume_init_drop() };
-        }
-        self.input.write(input);
-        self.has_input = true;
-    }
-
-    pub(super) fn put_first_input(&mut self, input: R) {
-        self.first_input = Some(input);
-    }
-
     pub(super) fn take_first_input(&mut self) -> Option<R> {
         self.first_input.take()
     }
-
-    /// Drops whatever is still in flight (a generator that finished or closed).
-    pub(super) fn clear(&mut self) {
-        drop(self.take_yielded());
-        if self.has_input {
-            self.has_input = false;
-            // SAFETY: `has_input` says `input` holds a value; it is dropped once, here.
-            unsafe { self.input.assume_init_drop() };
-        }
-        self.first_input = None;
-    }
 }
 
-impl<Y, R> Drop for Slot<Y, R> {
-    fn drop(&mut self) {
-        self.clear();
-    }
-}
-
-/// The generator whose body this thread is polling: its id and its slot.
+/// The generator whose body this thread is polling: its id and the poll's slot.
 #[derive(Clone, Copy)]
 struct Running {
     id: u64,
@@ -152,18 +128,15 @@ crate::sync::thread_local! {
     static RUNNING: Cell<Running> = const { Cell::new(NOBODY) };
 }
 
-/// Polls `body` once with `cx`, as the generator owning `slot`: while it runs, the
-/// body's `Co` finds the slot through [`slot_for`]. If the body panics, it is dropped
-/// (its live locals were dropped by the unwind; it must never be polled again) and the
-/// panic goes on; either way the thread's previous running generator is put back (a
-/// body that resumes another generator nests).
-///
-/// # Safety
-/// `slot` is valid for the whole call, and nothing else touches the slot during it (the
-/// caller holds the generator mutably and reaches the slot only through `slot`).
-#[inline]
-pub(super) unsafe fn poll_body<Y, R, Fut: ?Sized + Future>(
-    slot: *mut Slot<Y, R>,
+/// Polls `body` once with `cx`, as the generator `id`, with `slot` as this poll's slot:
+/// while it runs, the body's `Co` finds the slot through [`slot_for`]. If the body
+/// panics, it is dropped (its live locals were dropped by the unwind; it must never be
+/// polled again) and the panic goes on; either way the thread's previous running
+/// generator is put back (a body that resumes another generator nests).
+#[inline(always)]
+pub(super) fn poll_body<Y, R, Fut: ?Sized + Future>(
+    id: u64,
+    slot: &mut Slot<Y, R>,
     cx: &mut Context<'_>,
     body: &mut Option<Pin<Box<Fut>>>,
 ) -> Poll<Fut::Output> {
@@ -183,10 +156,11 @@ pub(super) unsafe fn poll_body<Y, R, Fut: ?Sized + Future>(
         }
     }
 
+    // `slot` is borrowed mutably for the whole call and reached only through this
+    // pointer until the call returns, when the record of it is taken back.
     let this = Running {
-        // SAFETY: the caller's promise: `slot` is valid.
-        id: unsafe { (*slot).id },
-        slot: slot as *mut (),
+        id,
+        slot: slot as *mut Slot<Y, R> as *mut (),
     };
     let _restore = Restore(RUNNING.with(|running| running.replace(this)));
     let on_unwind = DropOnUnwind(body);
@@ -221,11 +195,10 @@ pub(super) fn slot_for<Y, R>(id: u64) -> Option<*mut Slot<Y, R>> {
 pub(super) unsafe fn put_yielded<Y, R>(slot: *mut Slot<Y, R>, value: Y) -> Result<(), Y> {
     // SAFETY: the caller's promise: `slot` is live and only this poll touches it.
     let slot = unsafe { &mut *slot };
-    if slot.has_yielded {
+    if slot.yielded.is_some() {
         return Err(value);
     }
-    slot.yielded.write(value);
-    slot.has_yielded = true;
+    slot.yielded = Some(value);
     Ok(())
 }
 
@@ -236,14 +209,7 @@ pub(super) unsafe fn put_yielded<Y, R>(slot: *mut Slot<Y, R>, value: Y) -> Resul
 #[inline]
 pub(super) unsafe fn take_input<Y, R>(slot: *mut Slot<Y, R>) -> Option<R> {
     // SAFETY: the caller's promise: `slot` is live and only this poll touches it.
-    let slot = unsafe { &mut *slot };
-    if slot.has_input {
-        slot.has_input = false;
-        // SAFETY: `has_input` says `input` holds a value, which we move out and mark gone.
-        Some(unsafe { slot.input.assume_init_read() })
-    } else {
-        None
-    }
+    unsafe { (*slot).input.take() }
 }
 
 /// Takes the first resume's input, if it is still there.
@@ -256,7 +222,7 @@ pub(super) unsafe fn take_first_input<Y, R>(slot: *mut Slot<Y, R>) -> Option<R> 
 }
 
 /// A generator id never handed out before in this process.
-fn next_id() -> u64 {
+pub(super) fn next_id() -> u64 {
     // Bookkeeping, not synchronization: only uniqueness matters, which a relaxed
     // read-modify-write gives (every RMW sees the latest value in the modification
     // order). A u64 does not wrap in the life of a process. Starts at 1: `NOBODY` is 0.
