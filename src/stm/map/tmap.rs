@@ -253,7 +253,7 @@ where
         // The key is missing: an entry of this attempt's may have been unlinked. Checked
         // before an entry is made, so that a failure leaves no claim behind.
         tx.check_unlinks()?;
-        let make = || (key.clone(), KeyVar::claimed());
+        let make = || (key.clone(), KeyVar::claimed::<K>());
         // SAFETY: as in `lookup`.
         let (entry, grew) = unsafe { self.index().find_or_insert_unswept(hash, key, make) };
         if grew {
@@ -299,7 +299,7 @@ where
                 return Some((key, value));
             }
             let probe = key.clone();
-            let make = || (key, KeyVar::present(value));
+            let make = || (key, KeyVar::present::<K>(value));
             // SAFETY: as above.
             unsafe { self.index().find_or_insert(hash, &probe, make) };
             None
