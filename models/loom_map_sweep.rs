@@ -4,7 +4,7 @@
 //! unlinks absent keys' variables under them: an insert of a removed key, after a
 //! transactional read of it, racing the sweep of its variable.
 
-use braid::stm::{atomically, TMap};
+use braid::stm::{atomically, retry, TMap};
 use loom::thread;
 
 #[path = "common/map_keys.rs"]
@@ -85,5 +85,34 @@ fn a_walk_never_misses_the_attempts_own_write_to_a_swept_variable() {
         grower.join().unwrap();
         writer.join().unwrap();
         assert_eq!(map.load(&2).map(|v| v.0), Some(20));
+    });
+}
+
+/// A variable's core lives inline in its index entry (`map/key_var.rs`), and a transaction
+/// parked in `retry` holds a counted reference to it. Here one waits for key 2 while the
+/// other thread's insert grows the table, sweeping key 2's absent variable (embalmed,
+/// unlinked, its waiter woken, the entry's free deferred), and then inserts key 2 again:
+/// the entry must outlive the waiter's use of its core (loom fails an access after the
+/// free), and the waiter must wake and find the new value.
+#[test]
+fn a_waiter_on_a_swept_key_keeps_its_entry_alive_and_sees_the_reinsert() {
+    loom::model(|| {
+        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
+        for key in 0..FILL {
+            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
+        }
+        atomically(|tx| map.remove(tx, &2).map(drop));
+        let waiter = {
+            let map = map.clone();
+            thread::spawn(move || {
+                atomically(|tx| match map.get(tx, &2)? {
+                    Some(value) => Ok(value.0),
+                    None => retry(),
+                })
+            })
+        };
+        atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+        atomically(|tx| map.insert(tx, 2, tracked(22)).map(drop));
+        assert_eq!(waiter.join().unwrap(), 22);
     });
 }

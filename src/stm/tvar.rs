@@ -77,18 +77,8 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
         }
     }
 
-    /// A variable whose key is absent, claimed by the transaction about to write it, for
-    /// `TMap`'s per-key variables only (`map/key_var.rs`): a plain `TVar` is never absent,
-    /// and its reads would take the absent value for a `T`.
-    pub(crate) fn claimed_absent() -> TVar<T> {
-        TVar {
-            core: VarCore::new_claimed_absent::<T>(),
-            _owns: PhantomData,
-        }
-    }
-
-    /// The core, for `TMap`'s per-key variables, which read and write it through the
-    /// transaction's slot operations (`tx/slot.rs`).
+    /// The core, for what reads it through the transaction's lower-level operations
+    /// (`TMap`'s witnesses: `Transaction::depend_on`).
     pub(crate) fn core(&self) -> NonNull<VarCore> {
         self.core
     }

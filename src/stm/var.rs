@@ -6,8 +6,8 @@
 //! handle `NonNull<VarCore>` and never need to be generic themselves.
 //!
 //! # Size
-//! 48 bytes, in a 64-byte block from glibc; every `TVar` has one, so a `TMap` has one
-//! per entry. It was 128 bytes aligned to a cache line, which glibc serves from 256
+//! 56 bytes, in a 64-byte block from glibc (as at 48, before `free`); every `TVar` has
+//! one, and a `TMap` has one inline in each index entry (`map/key_var.rs`). It was 128 bytes aligned to a cache line, which glibc serves from 256
 //! (measured: 259 resident bytes per `TVar<u64>` before, see BENCHMARKS.md, "TVar
 //! size"), then 80 (a 96-byte block) until the wait list, which few variables ever
 //! need, moved out of the core into a list the first waiter allocates (`wait.rs`).
@@ -27,7 +27,9 @@
 //! `presence.rs`, and the free waits until each one running when the last handle went
 //! has ended (`reclaim::retire_after_sections`; at once when none is running). A new
 //! transaction cannot reach the core: it would need a handle. A waiter that must outlive
-//! its transaction (a parked `retry`) takes a counted reference with `retain`.
+//! its transaction (a parked `retry`) takes a counted reference with `retain`. The free
+//! is the core's own `free`: a `TVar`'s box, or for a map's key the index entry the core
+//! is inline in, whose index holds one counted reference until it unlinks the entry.
 //!
 //! Under loom, each core also has a liveness cell: the free marks it dead instead of
 //! freeing, and every transactional access reads it first, so loom reports an access that
@@ -73,6 +75,10 @@ pub(crate) struct VarCore {
     /// Drops a packed value of this variable's type, which is in a node; `None` when the
     /// value is held in the word, which has nothing to drop or retire.
     drop_node: Option<unsafe fn(*mut ())>,
+    /// Frees the allocation that holds this core, once its last counted reference is
+    /// gone and the sections running then have ended: a `TVar`'s own box, or the `TMap`
+    /// index entry a key's variable lives in (`map/key_var.rs`).
+    free: unsafe fn(*mut ()),
     /// Unique and fixed for the variable's life: the global order in which commits lock
     /// variables. Not the address: allocation addresses vary from run to run, and under
     /// loom every explored execution must make the same choices.
@@ -90,12 +96,14 @@ sync_static! {
 impl VarCore {
     /// Allocates a core holding `value`, with one counted reference (the caller's handle).
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> NonNull<VarCore> {
-        VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0))
+        let core = VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0), drop_core);
+        NonNull::from(Box::leak(Box::new(core)))
     }
 
-    /// Allocates the core of a map variable whose key is absent, claimed by the
-    /// transaction about to write it (see `lock.rs`), with one counted reference: a null
-    /// value (no node) for a node type, zero bits for a word.
+    /// The core of a map variable whose key is absent, claimed by the transaction about
+    /// to write it (see `lock.rs`), with one counted reference (its map's index), to be
+    /// placed in an allocation that `free` frees: a null value (no node) for a node type,
+    /// zero bits for a word.
     ///
     /// Its version is the clock's time now, not 0. The key may have had a variable that a
     /// sweep unlinked, after a commit removed the key; a transaction whose snapshot
@@ -104,25 +112,36 @@ impl VarCore {
     /// Made after the unlink (the caller holds the index's lock that the sweep held), so
     /// after the sweep's clock tick: such a transaction finds the version newer than its
     /// snapshot, and extending the snapshot revalidates what it read.
-    pub(crate) fn new_claimed_absent<T: Send + Sync + 'static>() -> NonNull<VarCore> {
+    pub(crate) fn claimed_absent<T: Send + Sync + 'static>(free: unsafe fn(*mut ())) -> VarCore {
         let absent = LockWord::unlocked(clock::now()).with_absent(true).claimed();
-        VarCore::with_word::<T>(std::ptr::null_mut(), absent)
+        VarCore::with_word::<T>(std::ptr::null_mut(), absent, free)
     }
 
-    /// A core of a `T` variable holding `packed`, with lock word `word`.
-    fn with_word<T: Send + Sync + 'static>(packed: *mut (), word: LockWord) -> NonNull<VarCore> {
-        let core = Box::new(VarCore {
+    /// The core of a map variable holding `value`, for a map filled outside any
+    /// transaction; otherwise as `claimed_absent`.
+    pub(crate) fn present<T: Send + Sync + 'static>(value: T, free: unsafe fn(*mut ())) -> VarCore {
+        VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0), free)
+    }
+
+    /// A core of a `T` variable holding `packed`, with lock word `word`, in an
+    /// allocation that `free` frees.
+    fn with_word<T: Send + Sync + 'static>(
+        packed: *mut (),
+        word: LockWord,
+        free: unsafe fn(*mut ()),
+    ) -> VarCore {
+        VarCore {
             lock: AtomicU64::new(word.bits()),
             value: AtomicPtr::new(packed),
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
             drop_node: (!value::in_word::<T>()).then_some(value::drop_packed::<T> as _),
+            free,
             // Relaxed: only uniqueness matters, and one counter's RMWs give that.
             id: NEXT_ID.fetch_add(1, Relaxed),
             #[cfg(loom)]
             alive: crate::sync::UnsafeCell::new(true),
-        });
-        NonNull::from(Box::leak(core))
+        }
     }
 
     /// Clears a map variable's claimed bit (`lock.rs`): a transaction that wrote it ends
@@ -254,7 +273,7 @@ impl VarCore {
         // SAFETY: no handle is left, so no transaction that starts from now on can reach
         // the core; the ones running now may still hold a pointer, and the free waits for
         // them. A core's contents are `Send + Sync`, so it may be freed on any thread.
-        unsafe { reclaim::retire_after_sections(core.as_ptr().cast(), drop_core) }
+        unsafe { reclaim::retire_after_sections(core.as_ptr().cast(), core_ref.free) }
     }
 }
 
@@ -284,6 +303,13 @@ unsafe fn drop_core(core: *mut ()) {
 
 impl Drop for VarCore {
     fn drop(&mut self) {
+        // Under loom a map variable's core is dropped in its index entry, which is then
+        // leaked: marked dead, a late access fails as in `drop_core`.
+        #[cfg(loom)]
+        self.alive.with_mut(|alive| {
+            // SAFETY: loom's cell checks this write against every access's read.
+            unsafe { *alive = false }
+        });
         let packed = self.value.load(Relaxed);
         // SAFETY: the core is being freed, so nothing else can reach its current value.
         unsafe { self.drop_packed(packed) }
@@ -293,8 +319,9 @@ impl Drop for VarCore {
 #[cfg(all(test, not(loom)))]
 mod tests {
     #[test]
-    fn a_core_is_48_bytes_and_not_cache_line_aligned() {
-        assert_eq!(size_of::<super::VarCore>(), 48);
+    fn a_core_is_56_bytes_and_not_cache_line_aligned() {
+        // 56 + glibc's 8-byte header fill a 64-byte block exactly.
+        assert_eq!(size_of::<super::VarCore>(), 56);
         assert_eq!(align_of::<super::VarCore>(), 8);
     }
 }

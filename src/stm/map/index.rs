@@ -182,6 +182,36 @@ pub(crate) trait Embalm {
     /// (`TMap` tells running transactions that something was unlinked:
     /// `tx/slot.rs`, Unlinks).
     fn before_unlink() {}
+
+    /// Frees an entry the index is done with: unlinked, and every section that could
+    /// reach it ended (or the index is dropped). The default drops it. A payload that
+    /// others keep alive past that (a key's variable, which parked waiters hold counted
+    /// references to) gives up the index's share instead, and frees the entry with
+    /// [`free_entry`] once the last share goes.
+    ///
+    /// # Safety
+    /// `entry` came from this index's `find_or_insert`, and the index does not use it
+    /// again.
+    unsafe fn free<K>(entry: *mut Entry<K, Self>)
+    where
+        Self: Sized,
+    {
+        // SAFETY: the caller's precondition.
+        unsafe { free_entry(entry) }
+    }
+}
+
+/// The entry whose payload is at `payload`: for a payload that frees its own entry
+/// (`Embalm::free`) and has only its own address.
+///
+/// # Safety
+/// `payload` points to the payload of a live entry of an index (whose allocation the
+/// index exposed: see `find_or_insert`).
+pub(crate) unsafe fn entry_of_payload<K, P>(payload: *mut P) -> *mut Entry<K, P> {
+    let address = payload as usize - std::mem::offset_of!(Entry<K, P>, payload);
+    // The entry's own provenance, which `find_or_insert` exposed, not the payload
+    // field's: the caller's pointer may come from a reference to the payload alone.
+    ptr::with_exposed_provenance_mut(address)
 }
 
 /// The slot value of an unlinked entry. Entries are aligned to 8 (they hold a `u64`),
@@ -383,7 +413,7 @@ fn capacity_for(live: usize) -> usize {
 }
 
 /// A sharded hash index from keys to entries, with lock-free lookups; see the module docs.
-pub(crate) struct Index<K, P> {
+pub(crate) struct Index<K, P: Embalm> {
     /// An array, not a slice: `shard_of` is below `SHARDS` by construction, so lookups
     /// index it without a bounds check.
     shards: Box<[Shard; SHARDS]>,
@@ -394,11 +424,11 @@ pub(crate) struct Index<K, P> {
 // SAFETY: entries are shared between threads through `&Entry` (so `K, P: Sync`) and
 // dropped on whichever thread frees them (so `K, P: Send`); nothing else in the index
 // belongs to one thread.
-unsafe impl<K: Send + Sync, P: Send + Sync> Send for Index<K, P> {}
+unsafe impl<K: Send + Sync, P: Embalm + Send + Sync> Send for Index<K, P> {}
 // SAFETY: as for `Send`.
-unsafe impl<K: Send + Sync, P: Send + Sync> Sync for Index<K, P> {}
+unsafe impl<K: Send + Sync, P: Embalm + Send + Sync> Sync for Index<K, P> {}
 
-impl<K, P> Index<K, P> {
+impl<K, P: Embalm> Index<K, P> {
     /// An empty index; it allocates no table until a shard's first insert.
     pub(crate) fn new() -> Self {
         let shards = (0..SHARDS).map(|_| Shard {
@@ -548,6 +578,8 @@ where
             #[cfg(loom)]
             alive: crate::sync::UnsafeCell::new(true),
         }));
+        // For `entry_of_payload`, which goes from a payload back to its whole entry.
+        let _ = entry.expose_provenance();
         if head.is_null() {
             head = rebuild(shard, &mut counts, 1, &mut garbage);
         } else {
@@ -717,7 +749,7 @@ impl<K: Send + 'static, P: Embalm + Send + 'static> Garbage<K, P> {
 ///
 /// # Safety
 /// `garbage` came from `Garbage::<K, P>::retire`, whose waiting is over.
-unsafe fn free_garbage<K, P>(garbage: *mut ()) {
+unsafe fn free_garbage<K, P: Embalm>(garbage: *mut ()) {
     // SAFETY: the caller's precondition; this is its only free.
     let garbage = unsafe { Box::from_raw(garbage.cast::<Garbage<K, P>>()) };
     for &table in &garbage.tables {
@@ -725,8 +757,8 @@ unsafe fn free_garbage<K, P>(garbage: *mut ()) {
         unsafe { Table::<K, P>::free(table) };
     }
     for &entry in &garbage.entries {
-        // SAFETY: unlinked, so unreachable from now on.
-        unsafe { free_entry(entry) };
+        // SAFETY: unlinked, so unreachable through the index from now on.
+        unsafe { P::free(entry) };
     }
 }
 
@@ -735,7 +767,7 @@ unsafe fn free_garbage<K, P>(garbage: *mut ()) {
 ///
 /// # Safety
 /// `entry` came from `find_or_insert`'s box, and nothing uses it from now on.
-unsafe fn free_entry<K, P>(entry: *mut Entry<K, P>) {
+pub(crate) unsafe fn free_entry<K, P>(entry: *mut Entry<K, P>) {
     #[cfg(not(loom))]
     // SAFETY: the caller's precondition.
     drop(unsafe { Box::from_raw(entry) });
@@ -749,7 +781,7 @@ unsafe fn free_entry<K, P>(entry: *mut Entry<K, P>) {
     }
 }
 
-impl<K, P> Drop for Index<K, P> {
+impl<K, P: Embalm> Drop for Index<K, P> {
     fn drop(&mut self) {
         for shard in self.shards.iter() {
             // Relaxed: `&mut self`, so no other thread uses the index.
@@ -762,7 +794,7 @@ impl<K, P> Drop for Index<K, P> {
             unsafe {
                 let table = Table::<K, P>::from_head(head);
                 for entry in table.entries() {
-                    free_entry(entry);
+                    P::free(entry);
                 }
                 Table::<K, P>::free(head);
             }

@@ -6,46 +6,73 @@
 //! (`tx/slot.rs`). A value kept in a word needs no reserved pattern to say "absent", and
 //! one kept in a node is simply no node: an absent key's variable holds nothing to free.
 //!
+//! The variable's core is inline in its index entry (`#[repr(C)]`, first), so that a
+//! lookup reaches the key and the lock word in one allocation, with no pointer to
+//! follow between them. The index holds one counted reference to the core, given up
+//! when it frees the entry (`Embalm::free`); a parked waiter may hold more, and the last
+//! one frees the entry (`VarCore`'s `free`, here `free_entry_of::<K, V>`).
+//!
 //! Never handed out: a `TVar` of it would read the absent value as a `V`.
+
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 use crate::stm::commit;
 use crate::stm::error::StmResult;
-use crate::stm::tvar::TVar;
 use crate::stm::tx::{note_unlinks, slot_of, SlotRead, Transaction};
 use crate::stm::value;
+use crate::stm::var::VarCore;
 use crate::sync::atomic::Ordering::Acquire;
 use crate::sync::backoff::Backoff;
 use crate::sync::reclaim;
 
-use super::index::Embalm;
+use super::index::{self, Embalm, Entry};
 
+#[repr(C)]
 pub(crate) struct KeyVar<V> {
-    var: TVar<V>,
+    /// First, so that the core's address is the payload's (`free_entry_of`).
+    core: VarCore,
+    _value: PhantomData<V>,
 }
 
+// SAFETY: the core holds a `V` (packed) and hands out clones of it to any thread, as
+// `TVar<V>` does, whose bounds these are.
+unsafe impl<V: Send + Sync> Send for KeyVar<V> {}
+// SAFETY: as above.
+unsafe impl<V: Send + Sync> Sync for KeyVar<V> {}
+
 impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
-    /// The variable of a key inserted for the first time: absent, and claimed by the
-    /// inserting transaction until it commits or ends (see `lock.rs`), so that a sweep
-    /// leaves it alone meanwhile.
-    pub(crate) fn claimed() -> KeyVar<V> {
+    /// The variable of a key inserted for the first time into a map with keys `K`:
+    /// absent, and claimed by the inserting transaction until it commits or ends (see
+    /// `lock.rs`), so that a sweep leaves it alone meanwhile.
+    pub(crate) fn claimed<K: Send + 'static>() -> KeyVar<V> {
         KeyVar {
-            var: TVar::claimed_absent(),
+            core: VarCore::claimed_absent::<V>(free_entry_of::<K, V>),
+            _value: PhantomData,
         }
     }
 
-    /// A variable holding `value`, for a map filled outside any transaction.
-    pub(crate) fn present(value: V) -> KeyVar<V> {
+    /// A variable holding `value`, for a map with keys `K` filled outside any
+    /// transaction.
+    pub(crate) fn present<K: Send + 'static>(value: V) -> KeyVar<V> {
         KeyVar {
-            var: TVar::new(value),
+            core: VarCore::present::<V>(value, free_entry_of::<K, V>),
+            _value: PhantomData,
         }
+    }
+
+    /// The core, as transactions hold it.
+    fn core(&self) -> NonNull<VarCore> {
+        NonNull::from(&self.core)
     }
 
     /// The key's value as of the transaction's snapshot, `Live(None)` while absent; or
     /// `Dead`, unlinked since the caller's lookup, which must look again.
     #[inline]
     pub(crate) fn read(&self, tx: &mut Transaction) -> StmResult<SlotRead<V>> {
-        // SAFETY: `self.var` keeps the core alive, and it is a map variable of `V`.
-        unsafe { tx.read_slot(self.var.core()) }
+        // SAFETY: the entry (so the core) lives while the caller's section runs, and the
+        // core is a map variable of `V`.
+        unsafe { tx.read_slot(self.core()) }
     }
 
     /// Replaces the key's value (or absence) with the first half of `f` of it, and returns
@@ -57,22 +84,20 @@ impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
         f: impl FnOnce(Option<V>) -> (Option<V>, R),
     ) -> StmResult<Option<R>> {
         // SAFETY: as in `read`.
-        unsafe { tx.update_slot(self.var.core(), f) }
+        unsafe { tx.update_slot(self.core(), f) }
     }
 
     /// Clears the claim of a variable this transaction made but did not get to write
     /// (its attempt failed first), so that a sweep may take it.
     pub(crate) fn unclaim(&self) {
-        // SAFETY: `self.var` keeps the core alive.
-        unsafe { self.var.core().as_ref() }.unclaim();
+        self.core.unclaim();
     }
 
     /// The key's latest committed value, outside any transaction, as `TVar::load`; `None`
     /// while absent, and once dead (it was absent when it died).
     #[inline]
     pub(crate) fn load(&self) -> Option<V> {
-        // SAFETY: `self.var` keeps the core alive.
-        let core = unsafe { self.var.core().as_ref() };
+        let core = &self.core;
         // A node may be replaced and retired while we clone it; a word needs no pin.
         let _guard = (!value::in_word::<V>()).then(reclaim::pin);
         let mut backoff = Backoff::new();
@@ -93,18 +118,33 @@ impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
     }
 }
 
-impl<V: Clone + Send + Sync + 'static> Embalm for KeyVar<V> {
+impl<V> Embalm for KeyVar<V> {
     fn embalm(&self) -> bool {
-        // SAFETY: `self.var` keeps the core alive.
-        commit::embalm_if_absent(unsafe { self.var.core().as_ref() })
+        commit::embalm_if_absent(&self.core)
     }
 
     fn wake(&self) {
-        // SAFETY: `self.var` keeps the core alive.
-        unsafe { self.var.core().as_ref() }.waiters.wake_all();
+        self.core.waiters.wake_all();
     }
 
     fn before_unlink() {
         note_unlinks();
     }
+
+    unsafe fn free<K>(entry: *mut Entry<K, Self>) {
+        // SAFETY: the index's counted reference, given up once; the core is the
+        // payload's first field.
+        unsafe { VarCore::release(NonNull::new_unchecked(&raw mut (*entry).payload.core)) }
+    }
+}
+
+/// A key variable's `VarCore::free`: frees the index entry the core is inline in, once
+/// its last counted reference is gone.
+///
+/// # Safety
+/// `core` is the core of a `KeyVar<V>` in an `Entry<K, KeyVar<V>>` of an index, with no
+/// references left and no section able to reach it.
+unsafe fn free_entry_of<K, V>(core: *mut ()) {
+    // SAFETY: the caller's precondition: the core is at the payload's address.
+    unsafe { index::free_entry(index::entry_of_payload::<K, KeyVar<V>>(core.cast())) }
 }

@@ -26,7 +26,10 @@
 //! - `remove`: the key's variable, and the witness if the key was present.
 //! - A lookup of a key with no entry reads the witness of its shard (1 of 32, by hash),
 //!   and looks again: it then conflicts with (and a `retry` waits for) adding any key of
-//!   that shard, where an entry made for it would cost a locked insert per miss.
+//!   that shard, where an entry made for it would cost a locked insert per miss. The
+//!   read counts even after the transaction wrote that witness itself (it removed a key
+//!   of the shard, say), where an ordinary read would see its own write and record
+//!   nothing (`Transaction::depend_on`).
 //! - `len`, `is_empty`, `to_vec`, `for_each`, `retain`, `clear`: every key's variable,
 //!   and each shard's witness before and after walking the shard (before: a key added
 //!   behind the walk; after: a key removed, then swept before the walk reached it); so
@@ -35,6 +38,12 @@
 //! Absence is a bit of the variable's lock word, published by the store that unlocks
 //! (`lock.rs`, `tx/slot.rs`): a word-sized value stays in the variable's word, with no
 //! value reserved for "absent", and an absent key's variable holds nothing to free.
+//!
+//! An entry is one allocation: the key's hash, the key, and the variable's core inline
+//! (`key_var.rs`), so a lookup goes from the table's slot to the key and the lock word
+//! without another pointer, and a `u64 -> u64` entry costs 97 resident bytes at 1M
+//! entries (BENCHMARKS.md). The index holds one counted reference to the core; a
+//! transaction parked in `retry` may hold more, and the last one frees the entry.
 //!
 //! ## Cleanup (Bronson's embalm)
 //! An absent key's entry stays in the index until its shard's table fills (or a `clear`
@@ -55,14 +64,24 @@
 //! predates the removal that emptied the key's previous variable finds it newer than
 //! its snapshot, instead of reading an absence that predates it (`var.rs`).
 //!
+//! A sweep may still take a variable that a running attempt wrote (one that was absent
+//! and unclaimed when the attempt wrote into it). The attempt is doomed, since the
+//! embalm moved the version, but before it validates it could look the key up, miss it,
+//! and see its own write vanish. So an attempt that finds a key missing, or has walked a
+//! shard, checks a count of unlink passes, and gives up at once if a variable it read or
+//! wrote has died (`tx/slot.rs`, Unlinks).
+//!
 //! ## Checks
 //! Loom models: `models/loom_map.rs` (a key moved to another in one commit, racing a
 //! transactional update and a reader; `load` against a commit), `models/loom_map_sweep.rs`
-//! (an insert of a removed key, after a transactional read of it, racing the growth that
-//! sweeps its variable), and the index's own, `index_loom.rs` (a lock-free lookup while
+//! (an insert of a removed key racing the growth that sweeps its variable: after a
+//! transactional read of it, and followed by a walk in the same attempt; and a waiter
+//! parked on that key, which keeps its entry alive through the sweep), and the index's
+//! own, `index_loom.rs` (a lock-free lookup while
 //! a full table grows and a sweep unlinks; without the reader's fence, loom finds the
 //! free racing the read). The property tests and the fuzz target check the map against
-//! `HashMap`, `load` included; `tests/stm_map.rs` holds the stale-absence and leak cases.
+//! `HashMap`, `load` included; `tests/stm_map.rs` holds the stale-absence, own-witness
+//! and leak cases.
 //!
 //! # `TSet`
 //! `TSet` is a hash trie whose nodes are `TVar`s, as in Haskell's stm-containers

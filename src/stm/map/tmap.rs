@@ -15,8 +15,8 @@ use crate::sync::Arc;
 
 /// Lets this section probe the index: a lookup's part of the fence pair that keeps a
 /// table or entry it reaches from being freed under it (`index.rs`, Sections). Run
-/// after the section began (a transaction's body, or `in_section`) and before each
-/// operation's first probe.
+/// after an `in_section` began and before its first probe; a transaction runs
+/// `Transaction::fence_section`, which fences once per attempt.
 #[inline]
 fn before_probing() {
     fence(SeqCst);
@@ -189,9 +189,10 @@ where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        before_probing();
-        // SAFETY: a transaction body runs inside a section, fenced just above, and the
-        // entry is used only in this call's caller, within it.
+        tx.fence_section();
+        // SAFETY: a transaction body runs inside a section, fenced in this attempt (so
+        // after the section began), and the entry is used only in this call's caller,
+        // within it.
         if let Some(entry) = unsafe { self.index().find(hash, key) } {
             return Ok(Some(entry));
         }
@@ -245,7 +246,7 @@ where
         hash: u64,
         key: &K,
     ) -> StmResult<&Entry<K, KeyVar<V>>> {
-        before_probing();
+        tx.fence_section();
         // SAFETY: as in `lookup`.
         if let Some(entry) = unsafe { self.index().find(hash, key) } {
             return Ok(entry);
@@ -253,7 +254,7 @@ where
         // The key is missing: an entry of this attempt's may have been unlinked. Checked
         // before an entry is made, so that a failure leaves no claim behind.
         tx.check_unlinks()?;
-        let make = || (key.clone(), KeyVar::claimed());
+        let make = || (key.clone(), KeyVar::claimed::<K>());
         // SAFETY: as in `lookup`.
         let (entry, grew) = unsafe { self.index().find_or_insert_unswept(hash, key, make) };
         if grew {
@@ -273,7 +274,7 @@ where
         tx: &mut Transaction,
         mut f: impl FnMut(&mut Transaction, &Entry<K, KeyVar<V>>, V) -> StmResult<()>,
     ) -> StmResult<()> {
-        before_probing();
+        tx.fence_section();
         for shard in 0..index::SHARDS {
             self.read_witness(tx, shard)?;
             // SAFETY: as in `lookup`.
@@ -299,7 +300,7 @@ where
                 return Some((key, value));
             }
             let probe = key.clone();
-            let make = || (key, KeyVar::present(value));
+            let make = || (key, KeyVar::present::<K>(value));
             // SAFETY: as above.
             unsafe { self.index().find_or_insert(hash, &probe, make) };
             None
@@ -587,7 +588,7 @@ where
     /// assert!(atomically(|tx| map.is_empty(tx)));
     /// ```
     pub fn is_empty(&self, tx: &mut Transaction) -> StmResult<bool> {
-        before_probing();
+        tx.fence_section();
         for shard in 0..index::SHARDS {
             // Read before and after the walk, as in `for_each_present`.
             self.read_witness(tx, shard)?;

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::ptr::NonNull;
 
 use super::Log;
+use crate::sync::atomic::{fence, Ordering::SeqCst};
 use crate::sync::presence;
 #[cfg(loom)]
 use crate::sync::reclaim;
@@ -126,6 +127,20 @@ pub(crate) fn in_section<R>(f: impl FnOnce() -> R) -> R {
     }
     let _inside = Leave(LogRef::for_transaction());
     f()
+}
+
+impl super::Transaction {
+    /// A `SeqCst` fence after this transaction's section began, for a reader whose
+    /// section must be seen by a writer's scan before it loads what that writer may
+    /// retire (`TMap`'s index: `map/index.rs`, Sections). Once per attempt is enough (the
+    /// section spans every attempt), so a transaction of several lookups fences once.
+    #[inline]
+    pub(crate) fn fence_section(&mut self) {
+        if !self.log.state.section_fenced {
+            fence(SeqCst);
+            self.log.state.section_fenced = true;
+        }
+    }
 }
 
 impl LogRef {

@@ -17,6 +17,8 @@ pub(crate) struct AttemptState {
     pub(crate) has_priority: bool,
     /// The id the next `or_else` branch gets.
     pub(super) next_scope: u32,
+    /// This attempt ran `Transaction::fence_section`'s fence.
+    pub(super) section_fenced: bool,
 }
 
 impl AttemptState {
@@ -25,5 +27,6 @@ impl AttemptState {
         doomed: false,
         has_priority: false,
         next_scope: 1,
+        section_fenced: false,
     };
 }
