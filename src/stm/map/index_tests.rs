@@ -3,13 +3,14 @@
 //! beside writers and a sweeper.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
 use super::*;
+use crate::sync::atomic::AtomicUsize;
+use crate::sync::Arc;
 use crate::sync::atomic::AtomicBool;
 use crate::sync::presence::Local;
 
