@@ -58,6 +58,7 @@ use super::wait::WaitList;
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 use crate::sync::backoff::Backoff;
+use crate::sync::liveness::Liveness;
 use crate::sync::reclaim;
 use crate::sync::sync_static;
 
@@ -83,10 +84,9 @@ pub(crate) struct VarCore {
     /// variables. Not the address: allocation addresses vary from run to run, and under
     /// loom every explored execution must make the same choices.
     pub(crate) id: u64,
-    /// False once the core is "freed" (under loom cores are leaked, not freed): see the
-    /// module docs, Lifetime.
-    #[cfg(loom)]
-    alive: crate::sync::UnsafeCell<bool>,
+    /// Marked freed as the core is "freed" (under loom cores are leaked, not freed): see
+    /// the module docs, Lifetime. Zero-sized under std.
+    alive: Liveness,
 }
 
 sync_static! {
@@ -139,8 +139,7 @@ impl VarCore {
             free,
             // Relaxed: only uniqueness matters, and one counter's RMWs give that.
             id: NEXT_ID.fetch_add(1, Relaxed),
-            #[cfg(loom)]
-            alive: crate::sync::UnsafeCell::new(true),
+            alive: Liveness::new(),
         }
     }
 
@@ -217,14 +216,7 @@ impl VarCore {
     /// happen after this access; see the module docs, Lifetime. Nothing under std.
     #[inline(always)]
     pub(crate) fn check_alive(&self) {
-        #[cfg(loom)]
-        self.alive.with(|alive| {
-            // SAFETY: loom's cell checks this read against the free's write.
-            assert!(
-                unsafe { *alive },
-                "braid: a TVar's core was used after its free"
-            )
-        });
+        self.alive.check("a TVar's core");
     }
 
     /// Adds a counted reference to a core that is known to be alive.
@@ -286,15 +278,10 @@ unsafe fn drop_core(core: *mut ()) {
     let core = unsafe { Box::from_raw(core.cast::<VarCore>()) };
     #[cfg(loom)]
     {
-        // Marked dead and leaked, so that a late access is a failed check or a race that
-        // loom reports, not a read of freed memory. Its value is dropped as a free would.
-        core.alive.with_mut(|alive| {
-            // SAFETY: loom's cell checks this write against every access's read.
-            unsafe { *alive = false }
-        });
-        let packed = core.value.load(Relaxed);
-        // SAFETY: the core is dead, so nothing else can reach its current value.
-        unsafe { core.drop_packed(packed) };
+        // Its value dropped and the core marked freed, but the memory leaked with the
+        // mark in it, so that a late access is a failed check or a race that loom
+        // reports, not a read of freed memory.
+        core.drop_contents();
         std::mem::forget(core);
     }
     #[cfg(not(loom))]
@@ -303,13 +290,16 @@ unsafe fn drop_core(core: *mut ()) {
 
 impl Drop for VarCore {
     fn drop(&mut self) {
-        // Under loom a map variable's core is dropped in its index entry, which is then
-        // leaked: marked dead, a late access fails as in `drop_core`.
-        #[cfg(loom)]
-        self.alive.with_mut(|alive| {
-            // SAFETY: loom's cell checks this write against every access's read.
-            unsafe { *alive = false }
-        });
+        self.drop_contents();
+    }
+}
+
+impl VarCore {
+    /// What freeing the core does before its memory goes: marks it freed (see
+    /// `Liveness`; under loom the memory is then leaked, by `drop_core` or with the map
+    /// entry the core lives in) and drops its value.
+    fn drop_contents(&self) {
+        self.alive.mark_freed();
         let packed = self.value.load(Relaxed);
         // SAFETY: the core is being freed, so nothing else can reach its current value.
         unsafe { self.drop_packed(packed) }

@@ -13,6 +13,7 @@
 pub(crate) mod backoff;
 pub(crate) mod block_on;
 pub(crate) mod census;
+pub(crate) mod liveness;
 pub(crate) mod no_block;
 pub(crate) mod park;
 pub(crate) mod presence;

@@ -112,6 +112,7 @@ use std::ptr;
 
 use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use crate::sync::atomic::{fence, AtomicPtr};
+use crate::sync::liveness::Liveness;
 use crate::sync::{lock, reclaim, Mutex};
 
 /// How many bits of the hash pick the shard: the top ones, which no table with fewer
@@ -142,9 +143,8 @@ pub(crate) struct Entry<K, P> {
     pub(crate) hash: u64,
     pub(crate) key: K,
     pub(crate) payload: P,
-    /// False once freed (under loom entries are leaked): see the module docs.
-    #[cfg(loom)]
-    alive: crate::sync::UnsafeCell<bool>,
+    /// Marked freed with the entry (under loom entries are leaked): see the module docs.
+    alive: Liveness,
 }
 
 impl<K, P> Entry<K, P> {
@@ -152,14 +152,7 @@ impl<K, P> Entry<K, P> {
     /// data race or as an assertion). Nothing under std.
     #[inline(always)]
     pub(crate) fn check_alive(&self) {
-        #[cfg(loom)]
-        self.alive.with(|alive| {
-            // SAFETY: loom's cell checks this read against the free's write.
-            assert!(
-                unsafe { *alive },
-                "braid: an index entry was used after its free"
-            )
-        });
+        self.alive.check("an index entry");
     }
 }
 
@@ -231,9 +224,8 @@ fn is_entry<K, P>(slot: *mut Entry<K, P>) -> bool {
 struct Head {
     /// The capacity minus one; the capacity is a power of two.
     mask: usize,
-    /// False once freed (under loom tables are leaked): see the module docs.
-    #[cfg(loom)]
-    alive: crate::sync::UnsafeCell<bool>,
+    /// Marked freed with the table (under loom tables are leaked): see the module docs.
+    alive: Liveness,
 }
 
 /// A table: its head, then `mask + 1` slots, in one allocation.
@@ -267,8 +259,7 @@ impl<K, P> Table<K, P> {
         unsafe {
             (&raw mut (*table).head).write(Head {
                 mask: capacity - 1,
-                #[cfg(loom)]
-                alive: crate::sync::UnsafeCell::new(true),
+                alive: Liveness::new(),
             });
             let slots = (&raw mut (*table).slots).cast::<AtomicPtr<Entry<K, P>>>();
             for i in 0..capacity {
@@ -284,15 +275,8 @@ impl<K, P> Table<K, P> {
     /// `head` came from `Table::<K, P>::alloc` and is not freed.
     #[inline(always)]
     unsafe fn whole(head: *mut Head) -> *mut Table<K, P> {
-        #[cfg(loom)]
         // SAFETY: the caller's precondition (under loom, tables are never deallocated).
-        unsafe { &(*head).alive }.with(|alive| {
-            // SAFETY: loom's cell checks this read against the free's write.
-            assert!(
-                unsafe { *alive },
-                "braid: an index table was used after its free"
-            )
-        });
+        unsafe { &(*head).alive }.check("an index table");
         // SAFETY: the caller's precondition: a live table's head.
         let slots = unsafe { (*head).mask } + 1;
         // The pointer keeps the provenance of the whole allocation (it is `alloc`'s).
@@ -316,13 +300,9 @@ impl<K, P> Table<K, P> {
     unsafe fn free(head: *mut Head) {
         // SAFETY: the caller's precondition.
         let table = unsafe { Self::whole(head) };
-        #[cfg(loom)]
         // SAFETY: the caller's precondition; under loom the memory is leaked, and the
-        // liveness cell is left for late readers to fail on.
-        unsafe { &(*table).head.alive }.with_mut(|alive| {
-            // SAFETY: loom's cell checks this write against every reader's read.
-            unsafe { *alive = false }
-        });
+        // mark is left for late readers to fail on.
+        unsafe { &(*table).head.alive }.mark_freed();
         #[cfg(not(loom))]
         // SAFETY: allocated by the global allocator with `layout(mask + 1)`, which is
         // `Layout::for_value` of this table; nothing uses it from now on.
@@ -575,8 +555,7 @@ where
             hash,
             key: key_made,
             payload,
-            #[cfg(loom)]
-            alive: crate::sync::UnsafeCell::new(true),
+            alive: Liveness::new(),
         }));
         // For `entry_of_payload`, which goes from a payload back to its whole entry.
         let _ = entry.expose_provenance();
@@ -773,9 +752,9 @@ pub(crate) unsafe fn free_entry<K, P>(entry: *mut Entry<K, P>) {
     drop(unsafe { Box::from_raw(entry) });
     #[cfg(loom)]
     // SAFETY: the caller's precondition; the key and payload are dropped once, and the
-    // liveness cell is left for late readers to fail on.
+    // liveness mark is left for late readers to fail on.
     unsafe {
-        (*entry).alive.with_mut(|alive| *alive = false);
+        (*entry).alive.mark_freed();
         ptr::drop_in_place(&raw mut (*entry).key);
         ptr::drop_in_place(&raw mut (*entry).payload);
     }

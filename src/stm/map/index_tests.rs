@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::*;
-use crate::sync::atomic::AtomicUsize;
-use crate::sync::Arc;
 use crate::sync::atomic::AtomicBool;
+use crate::sync::atomic::AtomicUsize;
 use crate::sync::presence::Local;
+use crate::sync::Arc;
 
 /// What a test knows of one payload, after the index has freed it too.
 #[derive(Default)]
