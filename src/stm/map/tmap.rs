@@ -683,15 +683,7 @@ where
     /// assert!(atomically(|tx| map.is_empty(tx)));
     /// ```
     pub fn clear(&self, tx: &mut Transaction) -> StmResult<()> {
-        let mut removed = false;
-        self.for_each_present(tx, |tx, entry, _| {
-            removed = true;
-            self.remove_entry(tx, entry)
-        })?;
-        if removed {
-            self.sweep_after_commit(tx);
-        }
-        Ok(())
+        self.retain(tx, |_, _| false)
     }
 
     /// Inserts every pair, in order (a later pair for the same key wins).
