@@ -16,6 +16,28 @@ use map_keys::{tracked, Identity, Tracked};
 /// entry whose key is absent. All keys here hash to themselves, so to one shard.
 const FILL: u32 = 3;
 
+/// A shard's table filled with keys 0 to `FILL - 1`, then key 2 removed: its variable is
+/// absent, and its entry waits in the index for the next sweep.
+fn full_with_key_2_removed() -> TMap<u32, Tracked, Identity> {
+    let map = TMap::with_hasher(Identity);
+    for key in 0..FILL {
+        atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
+    }
+    atomically(|tx| map.remove(tx, &2).map(drop));
+    map
+}
+
+/// Inserts key `FILL`, which grows the full table and so sweeps key 2's entry.
+fn grow(map: &TMap<u32, Tracked, Identity>) {
+    atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+}
+
+/// `grow` on a thread of its own.
+fn grow_on_a_thread(map: &TMap<u32, Tracked, Identity>) -> thread::JoinHandle<()> {
+    let map = map.clone();
+    thread::spawn(move || grow(&map))
+}
+
 /// Predication's cleanup (`stm/map/mod.rs`, Cleanup): key 2 was removed, so its
 /// variable is absent and its entry waits in the index to be swept. One thread inserts
 /// a new key, which fills the shard's table and grows it, sweeping key 2's entry;
@@ -24,17 +46,8 @@ const FILL: u32 = 3;
 #[test]
 fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
     loom::model(|| {
-        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
-        for key in 0..FILL {
-            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
-        }
-        atomically(|tx| map.remove(tx, &2).map(drop));
-        let grower = {
-            let map = map.clone();
-            thread::spawn(move || {
-                atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
-            })
-        };
+        let map = full_with_key_2_removed();
+        let grower = grow_on_a_thread(&map);
         let reinserter = {
             let map = map.clone();
             thread::spawn(move || {
@@ -60,17 +73,8 @@ fn an_insert_racing_the_sweep_of_its_absent_key_is_not_lost() {
 #[test]
 fn a_walk_never_misses_the_attempts_own_write_to_a_swept_variable() {
     loom::model(|| {
-        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
-        for key in 0..FILL {
-            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
-        }
-        atomically(|tx| map.remove(tx, &2).map(drop));
-        let grower = {
-            let map = map.clone();
-            thread::spawn(move || {
-                atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
-            })
-        };
+        let map = full_with_key_2_removed();
+        let grower = grow_on_a_thread(&map);
         let writer = {
             let map = map.clone();
             thread::spawn(move || {
@@ -97,11 +101,7 @@ fn a_walk_never_misses_the_attempts_own_write_to_a_swept_variable() {
 #[test]
 fn a_waiter_on_a_swept_key_keeps_its_entry_alive_and_sees_the_reinsert() {
     loom::model(|| {
-        let map: TMap<u32, Tracked, Identity> = TMap::with_hasher(Identity);
-        for key in 0..FILL {
-            atomically(|tx| map.insert(tx, key, tracked(key)).map(drop));
-        }
-        atomically(|tx| map.remove(tx, &2).map(drop));
+        let map = full_with_key_2_removed();
         let waiter = {
             let map = map.clone();
             thread::spawn(move || {
@@ -111,7 +111,7 @@ fn a_waiter_on_a_swept_key_keeps_its_entry_alive_and_sees_the_reinsert() {
                 })
             })
         };
-        atomically(|tx| map.insert(tx, FILL, tracked(FILL)).map(drop));
+        grow(&map);
         atomically(|tx| map.insert(tx, 2, tracked(22)).map(drop));
         assert_eq!(waiter.join().unwrap(), 22);
     });
