@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+#[path = "common/drive.rs"]
+mod drive;
+use drive::{block_on, next};
+
 /// Sums what a generator yields: `0..iters`, one value per resume (`for x in gen`).
 fn yields(c: &mut Criterion) {
     let mut group = c.benchmark_group("generator_yield");
@@ -138,28 +142,6 @@ fn sends(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// The plainest `block_on`: polls on this thread with a no-op waker until ready (neither
-/// generator here ever waits on anything but its own yields).
-#[inline]
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-        std::hint::spin_loop();
-    }
-}
-
-/// `StreamExt::next` without the `futures` crate: the next item of a pinned stream.
-fn next<S: braid::coro::Stream + ?Sized>(
-    stream: std::pin::Pin<&mut S>,
-) -> impl std::future::Future<Output = Option<S::Item>> + '_ {
-    let mut stream = stream;
-    std::future::poll_fn(move |cx| stream.as_mut().poll_next(cx))
 }
 
 /// Drains a stream through `poll_next` in a function of its own that is not inlined, as a

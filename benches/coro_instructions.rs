@@ -13,6 +13,10 @@
 
 use std::hint::black_box;
 
+#[path = "common/drive.rs"]
+mod drive;
+use drive::{block_on, next};
+
 #[inline(never)]
 fn braid_yield(n: u64) -> u64 {
     let counter = braid::coro::Generator::new(move |co| async move {
@@ -187,25 +191,6 @@ fn stream_async_apart(n: u64) -> u64 {
         }
     };
     sum_stream_apart(std::pin::pin!(numbers))
-}
-
-#[inline]
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-        std::hint::spin_loop();
-    }
-}
-
-fn next<S: braid::coro::Stream + ?Sized>(
-    stream: std::pin::Pin<&mut S>,
-) -> impl std::future::Future<Output = Option<S::Item>> + '_ {
-    let mut stream = stream;
-    std::future::poll_fn(move |cx| stream.as_mut().poll_next(cx))
 }
 
 #[inline(never)]
