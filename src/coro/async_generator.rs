@@ -58,8 +58,6 @@ pub struct AsyncGenerator<Y, Fut: ?Sized = dyn Future<Output = ()>> {
     id: u64,
     /// The body; `None` once it has returned, panicked or been closed.
     body: Option<Pin<Box<Fut>>>,
-    /// The body is suspended in a `yield_`: the next poll resumes it from there.
-    at_yield: bool,
     /// What it yields: values pass through, none is kept.
     _yields: PhantomData<fn() -> Y>,
 }
@@ -84,7 +82,6 @@ impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
         AsyncGenerator {
             id,
             body: Some(Box::pin(body)),
-            at_yield: false,
             _yields: PhantomData,
         }
     }
@@ -99,7 +96,6 @@ impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
             body: self
                 .body
                 .map(|body| body as Pin<Box<dyn Future<Output = ()> + Send>>),
-            at_yield: self.at_yield,
             _yields: PhantomData,
         }
     }
@@ -149,22 +145,23 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
 
     #[inline(always)]
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        if self.body.is_none() {
-            return Poll::Ready(None);
-        }
-        // The suspended `yield_` completes with `()` and the body goes on.
-        let mut slot = Slot::with_input(self.at_yield.then_some(()));
-        self.at_yield = false;
-        match slot::poll_body(self.id, &mut slot, cx, &mut self.body) {
-            Poll::Ready(()) => {
+        // Every poll offers `()` to the `yield_` it resumes, with no record of whether
+        // the last poll ended in a yield: such a record, a field read and written on
+        // every item, cost a fifth of the item's time (`BENCHMARKS.md`). The first
+        // `yield_` to ask in a poll takes it and completes; one polled again by a
+        // combinator in the body finds it taken and keeps waiting.
+        let mut slot = Slot::with_input(Some(()));
+        match slot::poll_async_body(self.id, &mut slot, cx, &mut self.body) {
+            None => Poll::Ready(None),
+            // A value left in this poll by a `yield_` that did not stay suspended (a
+            // combinator completed it, or dropped it) is still delivered; the stream
+            // ends at the next poll.
+            Some(Poll::Ready(())) => {
                 self.close();
-                Poll::Ready(None)
+                Poll::Ready(slot.take_yielded())
             }
-            Poll::Pending => match slot.take_yielded() {
-                Some(value) => {
-                    self.at_yield = true;
-                    Poll::Ready(Some(value))
-                }
+            Some(Poll::Pending) => match slot.take_yielded() {
+                Some(value) => Poll::Ready(Some(value)),
                 // Waiting on another future, which holds a clone of `cx`'s waker.
                 None => Poll::Pending,
             },
