@@ -145,11 +145,12 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
 
     #[inline(always)]
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        // Every poll offers `()` to the `yield_` it resumes, with no record of whether
-        // the last poll ended in a yield: such a record, a field read and written on
-        // every item, cost a fifth of the item's time (`BENCHMARKS.md`). The first
-        // `yield_` to ask in a poll takes it and completes; one polled again by a
-        // combinator in the body finds it taken and keeps waiting.
+        // Every poll offers `()` to the first suspended `yield_` that asks, which
+        // completes; any other finds it taken and keeps waiting. There is no record of
+        // whether the last poll ended in a yield: that field, read and written on every
+        // item, cost about a sixth of the item's time (`BENCHMARKS.md`). A `yield_`
+        // that a combinator polls twice in one poll may complete before its value is
+        // delivered; the value still goes out when this poll returns.
         let mut slot = Slot::with_input(Some(()));
         match slot::poll_async_body(self.id, &mut slot, cx, &mut self.body) {
             None => Poll::Ready(None),
