@@ -143,8 +143,13 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
         self.body = None;
     }
 
+    /// One poll of the stream. `IN_LOOP` picks how the thread's record is put back
+    /// after the body's poll (see `slot`): as a constant when nothing ran outside, for
+    /// `next()`'s future, which is inlined into the consumer's loop; as the saved
+    /// record, for `poll_next`, which generic and `dyn` consumers call out of line,
+    /// where the constant's cold call cost more than it saved (`BENCHMARKS.md`).
     #[inline(always)]
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+    fn poll_item<const IN_LOOP: bool>(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
         // Every poll offers `()` to the first suspended `yield_` that asks, which
         // completes; any other finds it taken and keeps waiting. There is no record of
         // whether the last poll ended in a yield: that field, read and written on every
@@ -152,7 +157,12 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
         // that a combinator polls twice in one poll may complete before its value is
         // delivered; the value still goes out when this poll returns.
         let mut slot = Slot::with_input(Some(()));
-        match slot::poll_async_body(self.id, &mut slot, cx, &mut self.body) {
+        let polled = if IN_LOOP {
+            slot::poll_async_body(self.id, &mut slot, cx, &mut self.body)
+        } else {
+            slot::poll_body(self.id, &mut slot, cx, &mut self.body)
+        };
+        match polled {
             None => Poll::Ready(None),
             // A value left in this poll by a `yield_` that did not stay suspended (a
             // combinator completed it, or dropped it) is still delivered; the stream
@@ -182,7 +192,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> Future for Next<'_, Y, Fut> {
     // itself, and the compiler can keep the generator's state out of memory.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        self.get_mut().generator.poll_item(cx)
+        self.get_mut().generator.poll_item::<true>(cx)
     }
 }
 
@@ -191,7 +201,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> Stream for AsyncGenerator<Y, Fut> {
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        self.get_mut().poll_item(cx)
+        self.get_mut().poll_item::<false>(cx)
     }
 }
 

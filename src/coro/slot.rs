@@ -28,15 +28,17 @@
 //!
 //! # Putting the outer record back
 //! A poll saves the thread's record, sets its own, and puts the saved one back when the
-//! poll returns or unwinds. A plain generator writes back what it saved. An async
-//! generator writes back the constant `NOBODY` when it saved `NOBODY` (nothing was
-//! running outside it, the usual case), and calls out of line to write back an outer
-//! record: in a consumer's loop, where the record sits in memory between polls, writing
-//! back a loaded value chains each poll's save to the last poll's restore through
-//! memory, and that chain cost a fifth of an item's time (`BENCHMARKS.md`). A plain
-//! generator keeps the plain write-back: its loop holds the body's state in registers,
-//! which the out-of-line call would spill (33 instructions per yield instead of 9).
-//! Both put back the same record.
+//! poll returns or unwinds ([`poll_body`]). An async generator's `next()` instead
+//! writes back the constant `NOBODY` when it saved `NOBODY` (nothing was running
+//! outside it, the usual case), and calls out of line to write back an outer record
+//! ([`poll_async_body`]): in a consumer's loop, where the record sits in memory between
+//! polls, writing back a loaded value chains each poll's save to the last poll's
+//! restore through memory, and that chain cost a fifth of an item's time
+//! (`BENCHMARKS.md`). A plain generator keeps the plain write-back: its loop holds the
+//! body's state in registers, which the out-of-line call would spill (33 instructions
+//! per yield instead of 9); so does an async generator's `poll_next`, called out of
+//! line by generic and `dyn` consumers, where the call made each poll slower. Both put
+//! back the same record.
 //!
 //! # Why this is sound, and why a generator may be `Send`
 //! The slot is touched only by the thread that is polling the body, during that poll:
