@@ -254,3 +254,60 @@ fn its_co_cannot_yield_inside_a_plain_generator() {
         .unwrap_err();
     assert!(panic_message(err).contains("Co::yield_"));
 }
+
+#[test]
+fn a_body_may_drain_other_generators_between_its_own_yields() {
+    // Each inner poll runs while this body's poll runs, and puts this generator back as
+    // the one running: its next `yield_` must still find its own slot.
+    let digits = || {
+        AsyncGenerator::new(|co| async move {
+            for d in 1..=3u32 {
+                co.yield_(d).await;
+            }
+        })
+    };
+    let mut squares: Generator<u32, (), (), _> = Generator::new(|co| async move {
+        for n in 1..=3u32 {
+            co.yield_(n * n).await;
+        }
+    });
+    let mixed = AsyncGenerator::new(move |co| async move {
+        let mut inner = digits();
+        while let Some(d) = inner.next().await {
+            co.yield_(d * 10).await;
+            if let Some(square) = squares.next() {
+                co.yield_(square).await;
+            }
+        }
+    });
+    assert_eq!(block_on(collect(mixed)), [10, 1, 20, 4, 30, 9]);
+
+    // An async generator drained inside a plain generator's body (it never waits on
+    // anything but its yields, so each `next` is ready at once).
+    let tens: Generator<u32, (), (), _> = Generator::new(move |co| async move {
+        let mut inner = digits();
+        while let Some(d) = inner.next().await {
+            co.yield_(d * 10).await;
+        }
+    });
+    assert_eq!(tens.collect::<Vec<_>>(), [10, 20, 30]);
+}
+
+#[test]
+fn a_value_left_by_a_yield_the_body_abandons_is_still_delivered() {
+    // The body polls a `yield_` once (it leaves its value) and drops it, as a `select`
+    // that another branch won would, then returns in the same poll: the value is not
+    // lost, and the stream ends after it.
+    let mut abandoning = AsyncGenerator::new(|co| async move {
+        let mut offer = Box::pin(co.yield_(7u8));
+        std::future::poll_fn(|cx| {
+            let _ = offer.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+    });
+    block_on(async {
+        assert_eq!(abandoning.next().await, Some(7));
+        assert_eq!(abandoning.next().await, None);
+    });
+}

@@ -58,8 +58,6 @@ pub struct AsyncGenerator<Y, Fut: ?Sized = dyn Future<Output = ()>> {
     id: u64,
     /// The body; `None` once it has returned, panicked or been closed.
     body: Option<Pin<Box<Fut>>>,
-    /// The body is suspended in a `yield_`: the next poll resumes it from there.
-    at_yield: bool,
     /// What it yields: values pass through, none is kept.
     _yields: PhantomData<fn() -> Y>,
 }
@@ -84,7 +82,6 @@ impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
         AsyncGenerator {
             id,
             body: Some(Box::pin(body)),
-            at_yield: false,
             _yields: PhantomData,
         }
     }
@@ -99,7 +96,6 @@ impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
             body: self
                 .body
                 .map(|body| body as Pin<Box<dyn Future<Output = ()> + Send>>),
-            at_yield: self.at_yield,
             _yields: PhantomData,
         }
     }
@@ -147,24 +143,36 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
         self.body = None;
     }
 
+    /// One poll of the stream. `IN_LOOP` picks how the thread's record is put back
+    /// after the body's poll (see `slot`): as a constant when nothing ran outside, for
+    /// `next()`'s future, which is inlined into the consumer's loop; as the saved
+    /// record, for `poll_next`, which generic and `dyn` consumers call out of line,
+    /// where the constant's cold call cost more than it saved (`BENCHMARKS.md`).
     #[inline(always)]
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        if self.body.is_none() {
-            return Poll::Ready(None);
-        }
-        // The suspended `yield_` completes with `()` and the body goes on.
-        let mut slot = Slot::with_input(self.at_yield.then_some(()));
-        self.at_yield = false;
-        match slot::poll_body(self.id, &mut slot, cx, &mut self.body) {
-            Poll::Ready(()) => {
+    fn poll_item<const IN_LOOP: bool>(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+        // Every poll offers `()` to the first suspended `yield_` that asks, which
+        // completes; any other finds it taken and keeps waiting. There is no record of
+        // whether the last poll ended in a yield: that field, read and written on every
+        // item, cost 0.4 to 0.7 ns of a 4 to 5 ns item (`BENCHMARKS.md`). A `yield_`
+        // that a combinator polls twice in one poll may complete before its value is
+        // delivered; the value still goes out when this poll returns.
+        let mut slot = Slot::with_input(Some(()));
+        let polled = if IN_LOOP {
+            slot::poll_async_body(self.id, &mut slot, cx, &mut self.body)
+        } else {
+            slot::poll_body(self.id, &mut slot, cx, &mut self.body)
+        };
+        match polled {
+            None => Poll::Ready(None),
+            // A value left in this poll by a `yield_` that did not stay suspended (a
+            // combinator completed it, or dropped it) is still delivered; the stream
+            // ends at the next poll.
+            Some(Poll::Ready(())) => {
                 self.close();
-                Poll::Ready(None)
+                Poll::Ready(slot.take_yielded())
             }
-            Poll::Pending => match slot.take_yielded() {
-                Some(value) => {
-                    self.at_yield = true;
-                    Poll::Ready(Some(value))
-                }
+            Some(Poll::Pending) => match slot.take_yielded() {
+                Some(value) => Poll::Ready(Some(value)),
                 // Waiting on another future, which holds a clone of `cx`'s waker.
                 None => Poll::Pending,
             },
@@ -184,7 +192,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> Future for Next<'_, Y, Fut> {
     // itself, and the compiler can keep the generator's state out of memory.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        self.get_mut().generator.poll_item(cx)
+        self.get_mut().generator.poll_item::<true>(cx)
     }
 }
 
@@ -193,7 +201,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> Stream for AsyncGenerator<Y, Fut> {
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        self.get_mut().poll_item(cx)
+        self.get_mut().poll_item::<false>(cx)
     }
 }
 

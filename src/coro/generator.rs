@@ -439,12 +439,14 @@ where
     /// Polls the body once, with a no-op waker: nothing but a resume runs it again.
     #[inline]
     fn poll_body(&mut self, slot: &mut Slot<Y, R>) -> Poll<Ret> {
-        slot::poll_body(
+        let polled = slot::poll_body(
             self.id,
             slot,
             &mut Context::from_waker(Waker::noop()),
             &mut self.body,
-        )
+        );
+        // `resume` and `next` check for a body before they step.
+        polled.expect("braid::coro: a finished generator's body polled")
     }
 
     /// What a poll of the body means: a return, a yield, or a foreign future. An input

@@ -26,6 +26,20 @@
 //! `&mut self`: a call that is not inlined and takes the generator's address would put
 //! it back in memory.
 //!
+//! # Putting the outer record back
+//! A poll saves the thread's record, sets its own, and puts the saved one back when the
+//! poll returns or unwinds ([`poll_body`]). An async generator's `next()` instead
+//! writes back the constant `NOBODY` when it saved `NOBODY` (nothing was running
+//! outside it, the usual case), and calls out of line to write back an outer record
+//! ([`poll_async_body`]): in a consumer's loop, where the record sits in memory between
+//! polls, writing back a loaded value chains each poll's save to the last poll's
+//! restore through memory, and that chain cost 0.5 to 0.9 ns of a 4 to 5 ns item
+//! (`BENCHMARKS.md`). A plain generator keeps the plain write-back: its loop holds the
+//! body's state in registers, which the out-of-line call would spill (33 instructions
+//! per yield instead of 9); so does an async generator's `poll_next`, called out of
+//! line by generic and `dyn` consumers, where the call made each poll slower. Both put
+//! back the same record.
+//!
 //! # Why this is sound, and why a generator may be `Send`
 //! The slot is touched only by the thread that is polling the body, during that poll:
 //! - The slot lives in the frame of the resume that polls the body, and its address is
@@ -132,14 +146,15 @@ crate::sync::thread_local! {
 /// while it runs, the body's `Co` finds the slot through [`slot_for`]. If the body
 /// panics, it is dropped (its live locals were dropped by the unwind; it must never be
 /// polled again) and the panic goes on; either way the thread's previous running
-/// generator is put back (a body that resumes another generator nests).
+/// generator is put back (a body that resumes another generator nests). `None` if the
+/// generator has no body (it has ended).
 #[inline(always)]
 pub(super) fn poll_body<Y, R, Fut: ?Sized + Future>(
     id: u64,
     slot: &mut Slot<Y, R>,
     cx: &mut Context<'_>,
     body: &mut Option<Pin<Box<Fut>>>,
-) -> Poll<Fut::Output> {
+) -> Option<Poll<Fut::Output>> {
     /// Puts the outer running generator back, on return and on unwind.
     struct Restore(Running);
     impl Drop for Restore {
@@ -148,6 +163,61 @@ pub(super) fn poll_body<Y, R, Fut: ?Sized + Future>(
             RUNNING.with(|running| running.set(self.0));
         }
     }
+    let _restore = Restore(RUNNING.with(|running| running.replace(running_as(id, slot))));
+    poll_or_drop(cx, body)
+}
+
+/// [`poll_body`] for an async generator: the same, except that when no generator was
+/// running outside this one (the usual case) it puts back `NOBODY`, a constant, so that
+/// the next poll's save does not wait on this poll's restore (see the module's header).
+#[inline(always)]
+pub(super) fn poll_async_body<Y, R, Fut: ?Sized + Future>(
+    id: u64,
+    slot: &mut Slot<Y, R>,
+    cx: &mut Context<'_>,
+    body: &mut Option<Pin<Box<Fut>>>,
+) -> Option<Poll<Fut::Output>> {
+    /// Puts the outer running generator back, on return and on unwind.
+    struct Restore(Running);
+    impl Drop for Restore {
+        #[inline]
+        fn drop(&mut self) {
+            // Only `NOBODY` has id 0: the record is `NOBODY` or a generator's own.
+            if self.0.id == 0 {
+                RUNNING.with(|running| running.set(NOBODY));
+            } else {
+                restore_outer(self.0);
+            }
+        }
+    }
+    /// Out of line, so that the usual path writes back a constant (a `select` between
+    /// the two would depend on the saved record again).
+    #[cold]
+    #[inline(never)]
+    fn restore_outer(outer: Running) {
+        RUNNING.with(|running| running.set(outer));
+    }
+    let _restore = Restore(RUNNING.with(|running| running.replace(running_as(id, slot))));
+    poll_or_drop(cx, body)
+}
+
+/// The record of generator `id` polling with `slot`. `slot` is borrowed mutably for the
+/// whole poll and reached only through this pointer until the poll returns, when the
+/// record of it is taken back.
+#[inline(always)]
+fn running_as<Y, R>(id: u64, slot: &mut Slot<Y, R>) -> Running {
+    Running {
+        id,
+        slot: slot as *mut Slot<Y, R> as *mut (),
+    }
+}
+
+/// Polls the body, if there is one; drops it if the poll unwinds.
+#[inline(always)]
+fn poll_or_drop<Fut: ?Sized + Future>(
+    cx: &mut Context<'_>,
+    body: &mut Option<Pin<Box<Fut>>>,
+) -> Option<Poll<Fut::Output>> {
     /// Drops the body if the poll unwinds; forgotten otherwise.
     struct DropOnUnwind<'a, Fut: ?Sized>(&'a mut Option<Pin<Box<Fut>>>);
     impl<Fut: ?Sized> Drop for DropOnUnwind<'_, Fut> {
@@ -155,21 +225,11 @@ pub(super) fn poll_body<Y, R, Fut: ?Sized + Future>(
             *self.0 = None;
         }
     }
-
-    // `slot` is borrowed mutably for the whole call and reached only through this
-    // pointer until the call returns, when the record of it is taken back.
-    let this = Running {
-        id,
-        slot: slot as *mut Slot<Y, R> as *mut (),
-    };
-    let _restore = Restore(RUNNING.with(|running| running.replace(this)));
     let on_unwind = DropOnUnwind(body);
-    let Some(running) = on_unwind.0.as_mut() else {
-        unreachable!("braid::coro: a finished generator's body polled")
-    };
+    let running = on_unwind.0.as_mut()?;
     let polled = running.as_mut().poll(cx);
     std::mem::forget(on_unwind);
-    polled
+    Some(polled)
 }
 
 /// The slot of the generator with `id`, if this thread is polling its body now. The
