@@ -147,9 +147,11 @@ pub(crate) struct Mode {
 }
 
 /// A commit's write version, and whether it must validate its read set.
-pub(crate) struct WriteVersion {
-    pub(crate) version: u64,
-    pub(crate) validate: bool,
+pub(crate) enum WriteVersion {
+    /// Nothing can have committed since the snapshot: no need to validate.
+    Trusted(u64),
+    /// Validate the read set.
+    Validate(u64),
 }
 
 impl Mode {
@@ -166,44 +168,55 @@ impl Mode {
     /// The write version of a commit that holds the locks of its write set, whose
     /// versions are at most `newest`, with snapshot `*read_version`. Sets `*read_version`
     /// to the latest time this thread has seen, where its next snapshot starts.
+    ///
+    /// A thread committing alone runs TL2's commit plus one load: the count of stampers,
+    /// which is zero (so this thread, which would count itself, ticks), then the tick,
+    /// which finds the clock at the snapshot (so the commit need not validate). Anything
+    /// else is out of line.
     #[inline]
-    pub(crate) fn write_version(&mut self, read_version: &mut u64, newest: u64) -> WriteVersion {
+    pub(crate) fn write_version(
+        &mut self,
+        read_version: &mut u64,
+        newest: impl FnOnce() -> u64,
+    ) -> WriteVersion {
         #[cfg(loom)]
         self.stamp_if_asked();
-        match self.stamps_left {
-            None => self.tick_alone(read_version, newest),
-            Some(left) => self.stamp(read_version, newest, left),
-        }
-    }
-
-    /// A ticking commit: skips validation when nothing can have committed since its
-    /// snapshot. Everything else is out of line, so that a thread committing alone runs
-    /// TL2's commit plus one load.
-    #[inline]
-    fn tick_alone(&mut self, read_version: &mut u64, newest: u64) -> WriteVersion {
-        let snapshot = *read_version;
-        // After the locks and before the tick: see the module docs, Skipping validation.
+        // After the locks and before any tick: see the module docs, Skipping validation.
         loom_fence();
         let stampers = STAMPERS.0.load(SeqCst);
         loom_fence();
+        if stampers != 0 {
+            return self.in_company(read_version, newest(), stampers);
+        }
         let before = CLOCK.0.fetch_add(1, SeqCst);
         loom_fence();
-        if stampers == 0 && before == snapshot {
+        if before == *read_version {
             // No thread stamps, so every version is at most the clock's time (a thread
             // that stops stamping first moves the clock past its stamps), and `newest`
             // is below the tick.
             *read_version = before + 1;
-            return WriteVersion {
-                version: before + 1,
-                validate: false,
-            };
+            return WriteVersion::Trusted(before + 1);
         }
-        self.ticked_in_company(read_version, newest, before, stampers)
+        self.ticked_in_company(read_version, newest(), before, 0)
     }
 
-    /// `tick_alone` once the clock or the count shows that another thread commits: the
-    /// write version is past `newest` too, the commit validates, and the thread starts
-    /// stamping.
+    /// `write_version` while some thread stamps: this one, or another.
+    #[cold]
+    #[inline(never)]
+    fn in_company(&mut self, read_version: &mut u64, newest: u64, stampers: u64) -> WriteVersion {
+        match self.stamps_left {
+            Some(left) => self.stamp(read_version, newest, left),
+            None => {
+                let before = CLOCK.0.fetch_add(1, SeqCst);
+                loom_fence();
+                self.ticked_in_company(read_version, newest, before, stampers)
+            }
+        }
+    }
+
+    /// A ticking commit once the clock or the count shows that another thread commits:
+    /// the write version is past `newest` too, the commit validates, and the thread
+    /// starts stamping.
     #[cold]
     #[inline(never)]
     fn ticked_in_company(
@@ -223,15 +236,10 @@ impl Mode {
         if before != snapshot || stampers != 0 && self.others_started_runs() {
             self.start_stamping();
         }
-        WriteVersion {
-            version,
-            validate: true,
-        }
+        WriteVersion::Validate(version)
     }
 
     /// A commit of a stamping run with `left` stamps to go.
-    #[cold]
-    #[inline(never)]
     fn stamp(&mut self, read_version: &mut u64, newest: u64, left: u32) -> WriteVersion {
         if left == 0 {
             if !self.others_started_runs() {
@@ -240,10 +248,7 @@ impl Mode {
                 let (version, _) = tick(newest.max(self.newest_stamp));
                 *read_version = version;
                 self.stop_stamping();
-                return WriteVersion {
-                    version,
-                    validate: true,
-                };
+                return WriteVersion::Validate(version);
             }
             self.runs_seen = RUNS.0.fetch_add(1, SeqCst) + 1;
         }
@@ -253,10 +258,7 @@ impl Mode {
         *read_version = now;
         let version = now.max(newest) + 1;
         self.newest_stamp = self.newest_stamp.max(version);
-        WriteVersion {
-            version,
-            validate: true,
-        }
+        WriteVersion::Validate(version)
     }
 
     /// Whether a run of stamps started since this thread last looked. It looks again.

@@ -85,8 +85,8 @@ pub(crate) fn commit(tx: &mut Transaction) -> Commit {
 fn commit_one(tx: &mut Transaction, var: NonNull<VarCore>, value: *mut (), absent: bool) -> Commit {
     // SAFETY: write entries point to cores alive while the transaction runs.
     let core = unsafe { var.as_ref() };
-    let held = lock(core);
-    let Some(write_version) = write_version(&mut tx.log, held.version()) else {
+    lock(core);
+    let Some(write_version) = write_version(&mut tx.log, || held_version(core)) else {
         unlock_unchanged(core);
         return Commit::Conflict;
     };
@@ -106,13 +106,16 @@ fn commit_many(log: &mut Log) -> Commit {
     let writes: &mut [WriteEntry] = &mut log.writes;
     // SAFETY: write entries point to cores alive while the transaction runs.
     writes.sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.id);
-    let mut newest = 0;
     for w in writes.iter() {
         // SAFETY: as above.
-        newest = newest.max(lock(unsafe { w.var.as_ref() }).version());
+        lock(unsafe { w.var.as_ref() });
     }
-
-    let Some(write_version) = write_version(log, newest) else {
+    // SAFETY: as above.
+    let newest = (writes
+        .iter()
+        .map(|w| held_version(unsafe { w.var.as_ref() })))
+    .fold(0, u64::max);
+    let Some(write_version) = write_version(log, || newest) else {
         for w in &log.writes {
             // SAFETY: as above.
             unlock_unchanged(unsafe { w.var.as_ref() });
@@ -134,62 +137,66 @@ fn commit_many(log: &mut Log) -> Commit {
     Commit::Committed
 }
 
-/// Steps 4 and 5, with the write set locked, whose variables' versions are at most
-/// `newest`: takes a write version, ticking the clock or stamping past it (`clock.rs`),
-/// and validates the read set unless the clock shows that nothing can have committed
-/// since the snapshot. `None`: something read has changed, and the caller unlocks and
-/// reports a conflict.
+/// Steps 4 and 5, with the write set locked, whose variables' newest version `newest`
+/// gives (asked only off the common path): takes a write version, ticking the clock or
+/// stamping past it (`clock.rs`), and validates the read set unless the clock shows that
+/// nothing can have committed since the snapshot. `None`: something read has changed,
+/// and the caller unlocks and reports a conflict.
 #[inline]
-fn write_version(log: &mut Log, newest: u64) -> Option<u64> {
+fn write_version(log: &mut Log, newest: impl FnOnce() -> u64) -> Option<u64> {
     // The latest clock time this thread saw goes to `read_version`: the next
     // transaction's snapshot starts there (see `Transaction::begin`). A conflict's next
     // attempt takes a fresh one.
-    let clock::WriteVersion { version, validate } =
-        log.clock.write_version(&mut log.read_version, newest);
-    // A test-only fault: commit without validating, so tests/serializability.rs can show
-    // that its checker catches a broken commit (the CI step builds with this cfg).
-    if !validate || cfg!(braid_fault = "skip_read_validation") {
-        return Some(version);
-    }
-    log.reads_valid(true).then_some(version)
-}
-
-/// Takes the variable's lock, waiting while another commit holds it. Returns the word
-/// it locked (unlocked, with the variable's version).
-#[inline]
-fn lock(core: &VarCore) -> LockWord {
-    match try_lock(core) {
-        Some(word) => word,
-        None => lock_contended(core),
+    match log.clock.write_version(&mut log.read_version, newest) {
+        clock::WriteVersion::Trusted(version) => Some(version),
+        // A test-only fault: commit without validating, so tests/serializability.rs can
+        // show that its checker catches a broken commit (the CI step builds with this cfg).
+        clock::WriteVersion::Validate(version) if cfg!(braid_fault = "skip_read_validation") => {
+            Some(version)
+        }
+        clock::WriteVersion::Validate(version) => log.reads_valid(true).then_some(version),
     }
 }
 
-/// One try at the variable's lock: the word it locked, or `None`.
+/// The version of a variable this commit holds locked.
+fn held_version(core: &VarCore) -> u64 {
+    // Relaxed: the lock CAS read this word, and only its holder changes it now.
+    LockWord::from_bits(core.lock.load(Relaxed)).version()
+}
+
+/// Takes the variable's lock, waiting while another commit holds it.
 #[inline]
-fn try_lock(core: &VarCore) -> Option<LockWord> {
+fn lock(core: &VarCore) {
+    if !try_lock(core) {
+        lock_contended(core);
+    }
+}
+
+/// One try at the variable's lock.
+#[inline]
+fn try_lock(core: &VarCore) -> bool {
     core.check_alive();
     let word = LockWord::from_bits(core.lock.load(Relaxed));
-    // SeqCst on success: orders the lock before the clock load that stamps the commit
-    // (`clock.rs`, Orderings); it includes the Acquire that pairs with the previous
-    // committer's unlock.
-    (!word.is_locked()
+    // SeqCst on success: orders the lock before the clock access that gives the commit
+    // its version (`clock.rs`, Orderings); it includes the Acquire that pairs with the
+    // previous committer's unlock.
+    !word.is_locked()
         && core
             .lock
             .compare_exchange_weak(word.bits(), word.locked().bits(), SeqCst, Relaxed)
-            .is_ok())
-    .then_some(word)
+            .is_ok()
 }
 
 /// `lock` once the first try failed: backs off between tries. Out of line, so an
 /// uncontended commit does not set up the backoff.
 #[cold]
 #[inline(never)]
-fn lock_contended(core: &VarCore) -> LockWord {
+fn lock_contended(core: &VarCore) {
     let mut backoff = Backoff::new();
     loop {
         backoff.snooze();
-        if let Some(word) = try_lock(core) {
-            return word;
+        if try_lock(core) {
+            return;
         }
     }
 }
@@ -226,9 +233,10 @@ fn publish(core: &VarCore, value: *mut (), absent: bool, write_version: u64) -> 
 /// present, a transaction that made the variable has not ended yet, or a commit is
 /// publishing it (the caller keeps the variable for now).
 pub(crate) fn embalm_if_absent(core: &VarCore) -> bool {
-    let Some(held) = try_lock(core) else {
+    if !try_lock(core) {
         return false;
-    };
+    }
+    let held = LockWord::from_bits(core.lock.load(Relaxed));
     if !held.is_absent() || held.is_claimed() || held.is_dead() {
         unlock_unchanged(core);
         return held.is_dead();
