@@ -16,6 +16,10 @@
 //!   (`braid`) or outside one with `TMap::load` (`braid-load`).
 //! - `map_disjoint_updates`: threads updating values of keys of their own (10k keys); one
 //!   iteration is two updates in all, so one thread doing both is the baseline for two.
+//!   Thread t owns the keys k with k % 2 == t, whose entries the map allocated next to
+//!   each other's (it was filled in key order), so the threads' entries share cache lines.
+//! - `map_disjoint_updates_blocks`: the same, with each thread owning a block of
+//!   consecutive keys, whose entries sit apart.
 //! - `map_transfers_2_threads`: two threads each moving a unit between two random keys of
 //!   10k, atomically (the mutex is held across both updates; dashmap cannot do this).
 
@@ -222,6 +226,45 @@ fn disjoint_updates(c: &mut Criterion) {
     group.finish();
 }
 
+fn disjoint_blocks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("map_disjoint_updates_blocks");
+    let n = THREAD_KEYS;
+    let braid: TMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
+    blocks_on_1_and_2(&mut group, "braid", |key| {
+        atomically(|tx| braid.modify(tx, &key, |v| v + 1));
+    });
+    let mutex: Mutex<HashMap<u64, u64>> = Mutex::new((0..n).map(|k| (k, 0)).collect());
+    blocks_on_1_and_2(&mut group, "mutex-hashmap", |key| {
+        *mutex.lock().get_mut(&key).unwrap() += 1;
+    });
+    group.finish();
+}
+
+/// `map_disjoint_updates_blocks` on 1 and 2 threads for a contender that updates one key
+/// with `update`; thread t of `threads` updates the t-th block of `THREAD_KEYS / threads`
+/// consecutive keys.
+fn blocks_on_1_and_2(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    update: impl Fn(u64) + Sync,
+) {
+    let updates = |threads: u64| {
+        let update = &update;
+        move |t: u64, ops: u64| {
+            let (mut keys, block) = (Keys(t + 1), THREAD_KEYS / threads);
+            for _ in 0..ops {
+                update(t * block + keys.next(block));
+            }
+        }
+    };
+    group.bench_function(BenchmarkId::new(name, "1-thread"), |b| {
+        b.iter_custom(|iters| on_threads(1, 2 * iters, updates(1)))
+    });
+    group.bench_function(BenchmarkId::new(name, "2-threads"), |b| {
+        b.iter_custom(|iters| on_threads(2, iters, updates(2)))
+    });
+}
+
 /// `map_disjoint_updates` on 1 and 2 threads for a contender that updates one key with
 /// `update`; thread t of `threads` updates keys k with k % threads == t.
 fn disjoint_on_1_and_2(
@@ -316,6 +359,6 @@ fn transfers_on_2(
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500));
-    targets = read_mostly, disjoint_updates, transfers
+    targets = read_mostly, disjoint_updates, disjoint_blocks, transfers
 }
 criterion_main!(benches);

@@ -125,3 +125,67 @@ fn load_of_a_word_sees_the_old_or_the_new_value() {
         assert_eq!(x.load(), 7);
     });
 }
+
+/// Commits do not move the clock; a reader that meets a newer version does
+/// (`stm/clock.rs`). Here the reader first commits a third variable on its own (stamped
+/// past the clock, which stays put), then reads `x`, that third variable, and `y`:
+/// meeting the third's version moves the clock past its snapshot, while the pair's
+/// commit, on the other thread, may have read the old time and stamped the pair with the
+/// reader's new one. The orderings of `clock.rs` must keep the reader from taking `y`'s
+/// new value after `x`'s old one; the body checks the pair before any validation.
+#[test]
+fn a_reader_that_moves_the_clock_never_sees_half_of_a_commit() {
+    loom::model(|| {
+        let (x, y) = pair::<i32>();
+        let other = TVar::new(0);
+        let writer = write_pair(&x, &y, 1);
+        atomically(|tx| other.write(tx, 1));
+        let seen = atomically(|tx| {
+            let a = x.read(tx)?;
+            other.read(tx)?;
+            let b = y.read(tx)?;
+            assert_eq!(a, b, "the body saw half of a commit");
+            Ok(a)
+        });
+        writer.join().unwrap();
+        assert!(seen == 0 || seen == 1);
+    });
+}
+
+/// A thread that commits alone ticks the clock, and skips validation when the tick shows
+/// that nothing committed since its snapshot; a thread that commits beside others stamps
+/// past the clock without moving it (`stm/clock.rs`). Here one thread stamps a commit
+/// (asked to, as a thread that has seen company would) and then commits once more, which
+/// ends its run of stamps (a run is one commit under loom), while the other commits by
+/// ticking. Each reads what the other writes: any
+/// serial order leaves `(11, 1)` or `(10, 11)`, and `(10, 1)` means the ticking commit
+/// skipped validation past the stamped one. It does without the tick with which a
+/// stamping thread leaves the count of stampers, or without the count.
+#[test]
+fn a_ticking_commit_never_skips_validation_past_a_stamped_one() {
+    loom::model(|| {
+        let (x, y) = (TVar::new(0), TVar::new(0));
+        let stamper = {
+            let (x, y) = (x.clone(), y.clone());
+            thread::spawn(move || {
+                braid::__loom::stamp_next_commit();
+                atomically(|tx| {
+                    let seen = y.read(tx)?;
+                    x.write(tx, seen + 10)
+                });
+                let own = TVar::new(0);
+                atomically(|tx| own.write(tx, 1));
+            })
+        };
+        atomically(|tx| {
+            let seen = x.read(tx)?;
+            y.write(tx, seen + 1)
+        });
+        stamper.join().unwrap();
+        let outcome = (x.load(), y.load());
+        assert!(
+            outcome == (11, 1) || outcome == (10, 11),
+            "not serializable: {outcome:?}"
+        );
+    });
+}

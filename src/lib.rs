@@ -110,6 +110,11 @@ pub use task::{AbortOnDrop, JoinError, JoinHandle, JoinSet, TaskId};
 pub mod __loom {
     pub use crate::exec::inject::Injector;
     pub use crate::exec::queue::{new, new_at, Local, Overflow, Stealer, CAPACITY};
+    /// The calling thread's next commit stamps past the clock instead of ticking it
+    /// (`stm/clock.rs`), whatever the thread has seen.
+    pub fn stamp_next_commit() {
+        crate::stm::stamp_next_commit();
+    }
 
     /// The persistent stack behind `TQueue`, holding numbers.
     #[derive(Clone)]

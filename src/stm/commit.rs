@@ -7,8 +7,11 @@
 //! 3. **Lock** the write set in variable-id order. Every committer locks in the same global
 //!    order and never waits for anything else while holding locks, so spinning on a
 //!    held lock cannot deadlock.
-//! 4. **Tick** the global clock to get the write version `wv`.
-//! 5. **Validate** the read set, unless `wv == rv + 1` (no commit happened in between).
+//! 4. **Take a write version** `wv`, past the global clock's time and past every locked
+//!    variable's version: by ticking the clock, or, while other threads commit too, by
+//!    stamping past it without moving it (`clock.rs`).
+//! 5. **Validate** the read set, unless this commit ticked, found the clock where its
+//!    snapshot left it (`wv == rv + 1`), and no thread was stamping (`clock.rs`).
 //! 6. **Publish** each new value and unlock its variable with version `wv`, one variable
 //!    at a time (as the paper does).
 //! 7. After every unlock, wake each variable's waiters (see `wait.rs`) and retire the
@@ -18,10 +21,12 @@
 //! in `commit_one`, without the sort and the loops.
 //!
 //! # Orderings
-//! - Lock CAS (`Acquire` on success): pairs with the previous committer's unlock, so this
+//! - Lock CAS (`SeqCst` on success): pairs with the previous committer's unlock, so this
 //!   committer sees the value it published before replacing it; and with a retrying
 //!   waiter's registering RMW on the same word, so the committer sees that waiter (the
-//!   no-lost-wake-up argument in `wait.rs` rests on this CAS, not on the unlock).
+//!   no-lost-wake-up argument in `wait.rs` rests on this CAS, not on the unlock). Its
+//!   place in the total order of `SeqCst` accesses ties the commit to the clock load
+//!   that stamps it (`clock.rs`, Orderings).
 //! - Value store (`Release`): pairs with readers' `Acquire` load of the slot, so they see
 //!   a new node's contents. A plain store suffices because only the lock holder writes
 //!   `value`.
@@ -29,8 +34,9 @@
 //!   that sees version `wv` sees the new value. Also used to unlock after a conflict.
 //!   (Under loom the store is a swap; `sync::store_release` says why that is sound.)
 //!
-//! So a writing commit does one read-modify-write per written variable (its lock CAS)
-//! plus one clock increment; everything else is plain loads and stores.
+//! So a writing commit does one read-modify-write per written variable (its lock CAS),
+//! plus the clock's tick while its thread commits alone; a stamping commit writes nothing
+//! shared besides its variables. Everything else is plain loads and stores.
 
 use std::ptr::NonNull;
 
@@ -39,7 +45,7 @@ use super::lock::LockWord;
 use super::progress;
 use super::tx::{Log, Transaction, WriteEntry};
 use super::var::VarCore;
-use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use crate::sync::backoff::Backoff;
 use crate::sync::store_release;
 
@@ -80,7 +86,7 @@ fn commit_one(tx: &mut Transaction, var: NonNull<VarCore>, value: *mut (), absen
     // SAFETY: write entries point to cores alive while the transaction runs.
     let core = unsafe { var.as_ref() };
     lock(core);
-    let Some(write_version) = write_version(&mut tx.log) else {
+    let Some(write_version) = write_version(&mut tx.log, || held_version(core)) else {
         unlock_unchanged(core);
         return Commit::Conflict;
     };
@@ -104,8 +110,12 @@ fn commit_many(log: &mut Log) -> Commit {
         // SAFETY: as above.
         lock(unsafe { w.var.as_ref() });
     }
-
-    let Some(write_version) = write_version(log) else {
+    // SAFETY: as above.
+    let newest = (writes
+        .iter()
+        .map(|w| held_version(unsafe { w.var.as_ref() })))
+    .fold(0, u64::max);
+    let Some(write_version) = write_version(log, || newest) else {
         for w in &log.writes {
             // SAFETY: as above.
             unlock_unchanged(unsafe { w.var.as_ref() });
@@ -127,22 +137,31 @@ fn commit_many(log: &mut Log) -> Commit {
     Commit::Committed
 }
 
-/// Steps 4 and 5, with the write set locked: takes a write version and validates the read
-/// set against it. `None`: something read has changed, and the caller unlocks and
-/// reports a conflict.
+/// Steps 4 and 5, with the write set locked, whose variables' newest version `newest`
+/// gives (asked only off the common path): takes a write version, ticking the clock or
+/// stamping past it (`clock.rs`), and validates the read set unless the clock shows that
+/// nothing can have committed since the snapshot. `None`: something read has changed,
+/// and the caller unlocks and reports a conflict.
 #[inline]
-fn write_version(log: &mut Log) -> Option<u64> {
-    let read_version = log.read_version;
-    let write_version = clock::tick();
-    // The latest clock value this thread saw: the next transaction's snapshot starts
-    // there (see `Transaction::begin`). A conflict's next attempt takes a fresh one.
-    log.read_version = write_version;
-    // A test-only fault: commit without validating, so tests/serializability.rs can show
-    // that its checker catches a broken commit (the CI step builds with this cfg).
-    if cfg!(braid_fault = "skip_read_validation") {
-        return Some(write_version);
+fn write_version(log: &mut Log, newest: impl FnOnce() -> u64) -> Option<u64> {
+    // The latest clock time this thread saw goes to `read_version`: the next
+    // transaction's snapshot starts there (see `Transaction::begin`). A conflict's next
+    // attempt takes a fresh one.
+    match log.clock.write_version(&mut log.read_version, newest) {
+        clock::WriteVersion::Trusted(version) => Some(version),
+        // A test-only fault: commit without validating, so tests/serializability.rs can
+        // show that its checker catches a broken commit (the CI step builds with this cfg).
+        clock::WriteVersion::Validate(version) if cfg!(braid_fault = "skip_read_validation") => {
+            Some(version)
+        }
+        clock::WriteVersion::Validate(version) => log.reads_valid(true).then_some(version),
     }
-    (write_version == read_version + 1 || log.reads_valid(true)).then_some(write_version)
+}
+
+/// The version of a variable this commit holds locked.
+fn held_version(core: &VarCore) -> u64 {
+    // Relaxed: the lock CAS read this word, and only its holder changes it now.
+    LockWord::from_bits(core.lock.load(Relaxed)).version()
 }
 
 /// Takes the variable's lock, waiting while another commit holds it.
@@ -158,10 +177,13 @@ fn lock(core: &VarCore) {
 fn try_lock(core: &VarCore) -> bool {
     core.check_alive();
     let word = LockWord::from_bits(core.lock.load(Relaxed));
+    // SeqCst on success: orders the lock before the clock access that gives the commit
+    // its version (`clock.rs`, Orderings); it includes the Acquire that pairs with the
+    // previous committer's unlock.
     !word.is_locked()
         && core
             .lock
-            .compare_exchange_weak(word.bits(), word.locked().bits(), Acquire, Relaxed)
+            .compare_exchange_weak(word.bits(), word.locked().bits(), SeqCst, Relaxed)
             .is_ok()
 }
 
@@ -206,8 +228,7 @@ fn publish(core: &VarCore, value: *mut (), absent: bool, write_version: u64) -> 
 /// Marks a map variable dead (Bronson's "embalm"; see `lock.rs`) if its key is absent,
 /// no transaction has claimed it, and no commit holds it: a commit of its own, with a
 /// write version, so that every transaction that read the variable earlier fails
-/// validation, including one whose commit would otherwise skip validation because the
-/// clock had not moved. Its waiters are the caller's to wake, once the variable is
+/// validation. Its waiters are the caller's to wake, once the variable is
 /// unlinked and no lock is held (waking runs executor code). `false`: the key is
 /// present, a transaction that made the variable has not ended yet, or a commit is
 /// publishing it (the caller keeps the variable for now).
@@ -220,7 +241,10 @@ pub(crate) fn embalm_if_absent(core: &VarCore) -> bool {
         unlock_unchanged(core);
         return held.is_dead();
     }
-    let write_version = clock::tick();
+    // A tick, whatever the thread's mode: a variable made for the key after the unlink
+    // takes the clock's time as its version (`VarCore::claimed_absent`), which must be
+    // past this one, so that a reader whose snapshot predates the embalm finds it newer.
+    let (write_version, _) = clock::tick(held.version());
     // Release: pairs with readers' Acquire lock-word loads; the value is unchanged.
     store_release(
         &core.lock,

@@ -56,6 +56,8 @@
 
 mod atomically;
 mod clock;
+#[cfg(loom)]
+pub(crate) use clock::stamp_next_commit;
 mod commit;
 mod error;
 mod lock;

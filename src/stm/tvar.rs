@@ -248,6 +248,9 @@ impl<T: Default + Clone + Send + Sync + 'static> Default for TVar<T> {
 /// into one node leads to the next variable.
 pub(crate) struct Snapshot {
     read_version: u64,
+    /// The newest version a failed read met, which `renew` moves the clock to: a
+    /// stamping commit leaves the clock behind its version (`clock.rs`).
+    newest_seen: std::cell::Cell<u64>,
     _pin: reclaim::Guard,
     backoff: Backoff,
 }
@@ -259,6 +262,7 @@ impl Snapshot {
         let pin = reclaim::pin();
         Snapshot {
             read_version: clock::now(),
+            newest_seen: std::cell::Cell::new(0),
             _pin: pin,
             backoff: Backoff::new(),
         }
@@ -268,7 +272,7 @@ impl Snapshot {
     /// case a commit holds the lock).
     pub(crate) fn renew(&mut self) {
         self.backoff.snooze();
-        self.read_version = clock::now();
+        self.read_version = clock::advance_to(self.newest_seen.get());
     }
 
     /// `var`'s value as of this snapshot, in place; `None` if it has changed since, or a
@@ -288,7 +292,12 @@ impl Snapshot {
         // SAFETY: `var` keeps the core alive.
         let core = unsafe { var.core.as_ref() };
         let before = core.lock_word();
-        if before.is_locked() || before.version() > self.read_version {
+        if before.version() > self.read_version {
+            self.newest_seen
+                .set(self.newest_seen.get().max(before.version()));
+            return None;
+        }
+        if before.is_locked() {
             return None;
         }
         // Acquire: pairs with the committer's Release store of the value, so a node's

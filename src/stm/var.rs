@@ -55,7 +55,7 @@ use super::clock;
 use super::lock::LockWord;
 use super::value;
 use super::wait::WaitList;
-use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 use crate::sync::backoff::Backoff;
 use crate::sync::liveness::Liveness;
@@ -110,8 +110,9 @@ impl VarCore {
     /// predates that removal must not read the new variable as "absent all along" (it
     /// would see the removal's effect on this key and not on the other keys it wrote).
     /// Made after the unlink (the caller holds the index's lock that the sweep held), so
-    /// after the sweep's clock tick: such a transaction finds the version newer than its
-    /// snapshot, and extending the snapshot revalidates what it read.
+    /// after the embalm moved the clock past its own version (`commit.rs`): such a
+    /// transaction finds the version newer than its snapshot, and extending the snapshot
+    /// revalidates what it read.
     pub(crate) fn claimed_absent<T: Send + Sync + 'static>(free: unsafe fn(*mut ())) -> VarCore {
         let absent = LockWord::unlocked(clock::now()).with_absent(true).claimed();
         VarCore::with_word::<T>(std::ptr::null_mut(), absent, free)
@@ -208,8 +209,9 @@ impl VarCore {
     pub(crate) fn lock_word(&self) -> LockWord {
         self.check_alive();
         // Acquire: pairs with the committer's Release unlock, so the value loaded after
-        // this is at least as new as the version read here.
-        LockWord::from_bits(self.lock.load(Acquire))
+        // this is at least as new as the version read here. SeqCst besides: a read's
+        // place in the order that ties commits to the clock (`clock.rs`, Orderings).
+        LockWord::from_bits(self.lock.load(SeqCst))
     }
 
     /// Under loom, fails (as a data race or as an assertion) if the core's free does not

@@ -21,6 +21,8 @@
 //!   Open addressing with linear probing from `hash & mask`. A slot holds null (never
 //!   used), a pointer to an entry, or the tombstone (an entry was unlinked from it; a
 //!   sentinel address that is never dereferenced).
+//! - A slot's value carries a 16-bit tag of its entry's hash in the bits above the
+//!   address (Tags, below).
 //! - An entry is boxed once, holds its hash, key and payload and nothing else, and
 //!   never changes or moves: tables hold pointers. A table without tombstones is
 //!   between 3/8 and 3/4 full, so slots cost 11 to 21 bytes per entry (17 at 1M
@@ -44,6 +46,18 @@
 //! 5. Unlinked entries and replaced tables are freed together, with one
 //!    `reclaim::retire_after_sections` per growth or sweep, once every section running
 //!    at that call has ended (see Sections).
+//!
+//! # Tags
+//! A probe passes over the entries of other keys on its way to its own, and reading
+//! each of those entries' hash is a cache miss in a large map, and a line that another
+//! core writes (the entry's variable sits beside its hash) when that key is another
+//! thread's. So a slot keeps 16 bits of its entry's hash above the entry's address
+//! (user-space addresses on 64-bit targets have 48 bits), and a probe reads an entry
+//! only when the tag matches: one entry in 32,768 of those it passes. The tag is part of
+//! the slot's one word, stored and loaded with it, so nothing about the orderings
+//! changes. An entry whose address needs those bits (none on x86-64 or AArch64 today),
+//! and every entry on a 32-bit target, is linked untagged (tag 0), and probes read it as
+//! before. (Two threads updating disjoint keys of one map: BENCHMARKS.md, issue 29.)
 //!
 //! # Why a reader needs no lock
 //! A reader loads the table pointer, then probes slots from `hash & mask` until it finds
@@ -220,6 +234,56 @@ fn is_entry<K, P>(slot: *mut Entry<K, P>) -> bool {
     !slot.is_null() && slot != tombstone()
 }
 
+/// Where a slot keeps its entry's tag (see the module docs, Tags): the bits above the
+/// 48 of a user-space address on 64-bit targets.
+#[cfg(target_pointer_width = "64")]
+const TAG_SHIFT: u32 = 48;
+
+/// A key's tag: 16 bits of its hash that pick neither its shard (the top bits) nor,
+/// below 2^32 slots, its slot (the low bits); never 0, which marks an untagged slot.
+#[cfg(target_pointer_width = "64")]
+#[inline(always)]
+fn tag_of(hash: u64) -> usize {
+    ((hash >> 32) as usize & 0xffff) | 1
+}
+
+/// The slot value of `entry`, whose key hashes to `hash`: its address with its key's
+/// tag above it, or the bare address if the address needs those bits.
+#[inline(always)]
+fn tagged<K, P>(entry: *mut Entry<K, P>, hash: u64) -> *mut Entry<K, P> {
+    #[cfg(target_pointer_width = "64")]
+    if entry.addr() >> TAG_SHIFT == 0 {
+        return entry.map_addr(|address| address | tag_of(hash) << TAG_SHIFT);
+    }
+    let _ = hash;
+    entry
+}
+
+/// The entry a slot value that `is_entry` points to, without its tag.
+#[inline(always)]
+fn untagged<K, P>(slot: *mut Entry<K, P>) -> *mut Entry<K, P> {
+    #[cfg(target_pointer_width = "64")]
+    return slot.map_addr(|address| address & ((1 << TAG_SHIFT) - 1));
+    #[cfg(not(target_pointer_width = "64"))]
+    slot
+}
+
+/// Whether the entry in a slot whose value `is_entry` may hold a key that hashes to
+/// `hash`: false only if its tag says it cannot, so the entry need not be read.
+#[inline(always)]
+fn may_match<K, P>(slot: *mut Entry<K, P>, hash: u64) -> bool {
+    #[cfg(target_pointer_width = "64")]
+    {
+        let tag = slot.addr() >> TAG_SHIFT;
+        tag == 0 || tag == tag_of(hash)
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        let _ = (slot, hash);
+        true
+    }
+}
+
 /// The fixed part of a table, where the shard's pointer points.
 struct Head {
     /// The capacity minus one; the capacity is a power of two.
@@ -325,10 +389,10 @@ impl<K, P> Table<K, P> {
             if slot.is_null() {
                 return None;
             }
-            if slot != tombstone() {
+            if slot != tombstone() && may_match(slot, hash) {
                 // SAFETY: a linked entry stays allocated while any section that can
                 // reach this table runs (module docs, Sections), and the caller's does.
-                let entry = unsafe { &*slot };
+                let entry = unsafe { &*untagged(slot) };
                 entry.check_alive();
                 if entry.hash == hash && entry.key.borrow() == key {
                     return Some(entry);
@@ -348,7 +412,7 @@ impl<K, P> Table<K, P> {
             let slot = self.slots[i].load(Relaxed);
             if !is_entry(slot) {
                 // Release: pairs with the readers' Acquire slot loads (`find`).
-                self.slots[i].store(entry, Release);
+                self.slots[i].store(tagged(entry, hash), Release);
                 return slot.is_null();
             }
             i = (i + 1) & mask;
@@ -361,6 +425,7 @@ impl<K, P> Table<K, P> {
             // Acquire: as in `find`.
             .map(|slot| slot.load(Acquire))
             .filter(|&slot| is_entry(slot))
+            .map(untagged)
     }
 }
 
@@ -631,8 +696,12 @@ unsafe fn unlink_embalmed<K, P: Embalm>(
     for slot in &table.slots {
         // Relaxed: the lock holder's own table (rule 1).
         let entry = slot.load(Relaxed);
+        if !is_entry(entry) {
+            continue;
+        }
+        let entry = untagged(entry);
         // SAFETY: a linked entry, and the lock keeps it linked.
-        if is_entry(entry) && unsafe { &*entry }.payload.embalm() {
+        if unsafe { &*entry }.payload.embalm() {
             embalmed.push(slot);
             garbage.entries.push(entry);
         }

@@ -372,6 +372,48 @@ fn keys_with_one_full_hash_stay_apart() {
     assert!(find(&index, &section, 40, hash).is_none());
 }
 
+/// Slots carry their entry's tag (module docs, Tags): keys whose hashes share the slot
+/// bits and differ only in the tag's, or share the tag and differ elsewhere, are each
+/// found under their own hash and under no other, across a growth.
+#[test]
+fn keys_told_apart_by_their_tags_and_keys_sharing_a_tag_are_each_found() {
+    let (index, mut maker, section) = (TestIndex::new(), Maker::default(), Section::enter());
+    let base = mix(5) & !(0xffff << 32);
+    // Keys 0..20 differ only in the tag's bits; keys 20..40 share key 0's tag and differ
+    // in the low bits (another slot, the same chain once the table is small).
+    let hash_of = |key: u64| match key {
+        0..20 => base | key << 33,
+        _ => base ^ (key - 19),
+    };
+    for key in 0..40 {
+        insert(&index, &section, &mut maker, key, hash_of(key));
+    }
+    for key in 0..40 {
+        let entry = find(&index, &section, key, hash_of(key)).unwrap();
+        assert_eq!((entry.key, entry.payload.serial), (key, key + 1));
+        let other = hash_of((key + 1) % 40);
+        assert!(find(&index, &section, key, other).is_none(), "key {key}");
+    }
+    #[cfg(target_pointer_width = "64")]
+    {
+        let shard = shard_of(base);
+        // SAFETY: the shard's current table; the test's section keeps it.
+        let table = unsafe { Table::<u64, Flag>::from_head(shard_table(&index, shard)) };
+        for slot in &table.slots {
+            let slot = slot.load(Relaxed);
+            if is_entry(slot) {
+                // SAFETY: a linked entry, inside the section.
+                let hash = unsafe { &*untagged(slot) }.hash;
+                assert_eq!(
+                    slot.addr() >> TAG_SHIFT,
+                    tag_of(hash),
+                    "a slot without its tag"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_sweep_unlinks_absent_entries_and_frees_an_emptied_shard() {
     let (index, mut maker, section) = (TestIndex::new(), Maker::default(), Section::enter());

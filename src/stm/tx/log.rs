@@ -4,6 +4,7 @@
 use std::ptr::NonNull;
 
 use super::AttemptState;
+use crate::stm::clock;
 use crate::stm::error::{StmError, StmResult};
 use crate::stm::var::VarCore;
 use crate::sync::reclaim;
@@ -54,6 +55,8 @@ pub(crate) struct Log {
     /// The count of map unlinks this thread last checked its sets against, loaded before
     /// any read of the attempt running now: see `slot.rs`, Unlinks.
     pub(super) unlinks_seen: u64,
+    /// Whether this thread's commits tick the clock or stamp past it (`clock.rs`).
+    pub(crate) clock: clock::Mode,
 }
 
 impl Log {
@@ -88,10 +91,13 @@ impl Log {
             saved_by: Vec::with_capacity(8),
             hooks: Vec::new(),
             reclaimer: reclaim::Reclaimer::default(),
-            read_version: 0,
+            // The clock as the thread starts: a snapshot no older than it needs to be,
+            // and the time against which its first commit tells whether others commit.
+            read_version: clock::now(),
             state: AttemptState::FRESH,
             pin: None,
             unlinks_seen: 0,
+            clock: clock::Mode::ticking(),
         }
     }
 

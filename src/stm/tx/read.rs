@@ -91,7 +91,7 @@ impl Log {
                 // Committed after our snapshot. If nothing read so far has changed, move
                 // the snapshot forward and read again: the value just loaded is older than
                 // the new snapshot and may already be overwritten by a commit inside it.
-                if !self.extend() {
+                if !self.extend(version) {
                     return self.doom();
                 }
                 continue;
@@ -126,7 +126,7 @@ impl Log {
             }
             if word.version() > self.read_version {
                 // As in `read_slow`: move the snapshot forward, then look again.
-                if !self.extend() {
+                if !self.extend(word.version()) {
                     return self.doom();
                 }
                 continue;
@@ -136,9 +136,11 @@ impl Log {
         }
     }
 
-    /// Moves the snapshot forward to now, if nothing read so far has changed.
-    pub(super) fn extend(&mut self) -> bool {
-        let now = clock::now();
+    /// Moves the snapshot forward to now, and the clock to at least `version` (a variable
+    /// this attempt met, which a stamping commit may have stamped past the clock: see
+    /// `clock.rs`), if nothing read so far has changed.
+    pub(super) fn extend(&mut self, version: u64) -> bool {
+        let now = clock::advance_to(version);
         // Not moved when the read set is stale: this attempt is doomed, and the next one
         // takes a fresh snapshot.
         if self.reads_valid(false) {
