@@ -124,6 +124,9 @@ mod imp {
             }
         };
     }
+    /// loom's leak tracker, for models whose payloads must all be dropped.
+    #[allow(unused_imports)]
+    pub(crate) use loom::alloc::Track;
     #[allow(unused_imports)]
     pub(crate) use loom::{cell::UnsafeCell, sync::Condvar};
     pub(crate) use loom_thread_local as thread_local;

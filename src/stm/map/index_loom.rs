@@ -4,13 +4,11 @@
 //! and the reader's path checks them (module docs), so a use that its free does not
 //! follow fails the model; `Track` makes loom report a payload never dropped.
 
-use loom::alloc::Track;
-
 use super::*;
 use crate::sync::atomic::AtomicBool;
 use crate::sync::presence::Local;
 use crate::sync::reclaim::free_after_sections;
-use crate::sync::{thread, Arc};
+use crate::sync::{thread, Arc, Track};
 use crate::testing::model;
 
 /// A payload: "absent" when its flag is set.
