@@ -157,12 +157,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
         // that a combinator polls twice in one poll may complete before its value is
         // delivered; the value still goes out when this poll returns.
         let mut slot = Slot::with_input(Some(()));
-        let polled = if IN_LOOP {
-            slot::poll_async_body(self.id, &mut slot, cx, &mut self.body)
-        } else {
-            slot::poll_body(self.id, &mut slot, cx, &mut self.body)
-        };
-        match polled {
+        match slot::poll_body::<IN_LOOP, _, _, _>(self.id, &mut slot, cx, &mut self.body) {
             None => Poll::Ready(None),
             // A value left in this poll by a `yield_` that did not stay suspended (a
             // combinator completed it, or dropped it) is still delivered; the stream

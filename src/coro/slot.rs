@@ -31,7 +31,7 @@
 //! poll returns or unwinds ([`poll_body`]). An async generator's `next()` instead
 //! writes back the constant `NOBODY` when it saved `NOBODY` (nothing was running
 //! outside it, the usual case), and calls out of line to write back an outer record
-//! ([`poll_async_body`]): in a consumer's loop, where the record sits in memory between
+//! ([`poll_body`], `NOBODY_AS_CONSTANT`): in a consumer's loop, where the record sits in memory between
 //! polls, writing back a loaded value chains each poll's save to the last poll's
 //! restore through memory, and that chain cost 0.5 to 0.9 ns of a 4 to 5 ns item
 //! (`BENCHMARKS.md`). A plain generator keeps the plain write-back: its loop holds the
@@ -148,42 +148,28 @@ crate::sync::thread_local! {
 /// polled again) and the panic goes on; either way the thread's previous running
 /// generator is put back (a body that resumes another generator nests). `None` if the
 /// generator has no body (it has ended).
+///
+/// `NOBODY_AS_CONSTANT`: how the previous record goes back (see the module's header,
+/// Putting the outer record back). False: the saved record is written back. True, for
+/// an async generator's `next()`: when nothing was running outside (the usual case),
+/// the constant `NOBODY` is written back, so that the next poll's save does not wait on
+/// this poll's restore; an outer record goes back through a cold call.
 #[inline(always)]
-pub(super) fn poll_body<Y, R, Fut: ?Sized + Future>(
+pub(super) fn poll_body<const NOBODY_AS_CONSTANT: bool, Y, R, Fut: ?Sized + Future>(
     id: u64,
     slot: &mut Slot<Y, R>,
     cx: &mut Context<'_>,
     body: &mut Option<Pin<Box<Fut>>>,
 ) -> Option<Poll<Fut::Output>> {
     /// Puts the outer running generator back, on return and on unwind.
-    struct Restore(Running);
-    impl Drop for Restore {
+    struct Restore<const NOBODY_AS_CONSTANT: bool>(Running);
+    impl<const NOBODY_AS_CONSTANT: bool> Drop for Restore<NOBODY_AS_CONSTANT> {
         #[inline]
         fn drop(&mut self) {
-            RUNNING.with(|running| running.set(self.0));
-        }
-    }
-    let _restore = Restore(RUNNING.with(|running| running.replace(running_as(id, slot))));
-    poll_or_drop(cx, body)
-}
-
-/// [`poll_body`] for an async generator: the same, except that when no generator was
-/// running outside this one (the usual case) it puts back `NOBODY`, a constant, so that
-/// the next poll's save does not wait on this poll's restore (see the module's header).
-#[inline(always)]
-pub(super) fn poll_async_body<Y, R, Fut: ?Sized + Future>(
-    id: u64,
-    slot: &mut Slot<Y, R>,
-    cx: &mut Context<'_>,
-    body: &mut Option<Pin<Box<Fut>>>,
-) -> Option<Poll<Fut::Output>> {
-    /// Puts the outer running generator back, on return and on unwind.
-    struct Restore(Running);
-    impl Drop for Restore {
-        #[inline]
-        fn drop(&mut self) {
-            // Only `NOBODY` has id 0: the record is `NOBODY` or a generator's own.
-            if self.0.id == 0 {
+            if !NOBODY_AS_CONSTANT {
+                RUNNING.with(|running| running.set(self.0));
+            } else if self.0.id == 0 {
+                // Only `NOBODY` has id 0: the record is `NOBODY` or a generator's own.
                 RUNNING.with(|running| running.set(NOBODY));
             } else {
                 restore_outer(self.0);
@@ -197,7 +183,9 @@ pub(super) fn poll_async_body<Y, R, Fut: ?Sized + Future>(
     fn restore_outer(outer: Running) {
         RUNNING.with(|running| running.set(outer));
     }
-    let _restore = Restore(RUNNING.with(|running| running.replace(running_as(id, slot))));
+    let _restore = Restore::<NOBODY_AS_CONSTANT>(
+        RUNNING.with(|running| running.replace(running_as(id, slot))),
+    );
     poll_or_drop(cx, body)
 }
 
