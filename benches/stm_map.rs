@@ -170,47 +170,20 @@ fn disjoint_updates(c: &mut Criterion) {
     let mut group = c.benchmark_group("map_disjoint_updates");
     let n = THREAD_KEYS;
     let braid: TMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
-    // Thread t of `threads` updates keys k with k % threads == t.
-    let braid_updates = |threads: u64| {
-        let braid = &braid;
-        move |t: u64, ops: u64| {
-            let mut keys = Keys(t + 1);
-            for _ in 0..ops {
-                let key = keys.next(n / threads) * threads + t;
-                atomically(|tx| braid.modify(tx, &key, |v| v + 1));
-            }
-        }
-    };
-    group.bench_function(BenchmarkId::new("braid", "1-thread"), |b| {
-        b.iter_custom(|iters| on_threads(1, 2 * iters, braid_updates(1)))
-    });
-    group.bench_function(BenchmarkId::new("braid", "2-threads"), |b| {
-        b.iter_custom(|iters| on_threads(2, iters, braid_updates(2)))
+    on_1_and_2(&mut group, "braid", interleaved, |key| {
+        atomically(|tx| braid.modify(tx, &key, |v| v + 1));
     });
     let optional: PredicatedMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
-    disjoint_on_1_and_2(&mut group, "braid-predicated", |key| {
+    on_1_and_2(&mut group, "braid-predicated", interleaved, |key| {
         atomically(|tx| optional.modify(tx, &key, |v| v + 1));
     });
     let word: PredicatedMap<u64, u64, Word> = (0..n).map(|k| (k, 0)).collect();
-    disjoint_on_1_and_2(&mut group, "braid-predicated-word", |key| {
+    on_1_and_2(&mut group, "braid-predicated-word", interleaved, |key| {
         atomically(|tx| word.modify(tx, &key, |v| v + 1));
     });
     let mutex: Mutex<HashMap<u64, u64>> = Mutex::new((0..n).map(|k| (k, 0)).collect());
-    let mutex_updates = |threads: u64| {
-        let mutex = &mutex;
-        move |t: u64, ops: u64| {
-            let mut keys = Keys(t + 1);
-            for _ in 0..ops {
-                let key = keys.next(n / threads) * threads + t;
-                *mutex.lock().get_mut(&key).unwrap() += 1;
-            }
-        }
-    };
-    group.bench_function(BenchmarkId::new("mutex-hashmap", "1-thread"), |b| {
-        b.iter_custom(|iters| on_threads(1, 2 * iters, mutex_updates(1)))
-    });
-    group.bench_function(BenchmarkId::new("mutex-hashmap", "2-threads"), |b| {
-        b.iter_custom(|iters| on_threads(2, iters, mutex_updates(2)))
+    on_1_and_2(&mut group, "mutex-hashmap", interleaved, |key| {
+        *mutex.lock().get_mut(&key).unwrap() += 1;
     });
     let dash: DashMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
     group.bench_function(BenchmarkId::new("dashmap", "2-threads"), |b| {
@@ -230,46 +203,36 @@ fn disjoint_blocks(c: &mut Criterion) {
     let mut group = c.benchmark_group("map_disjoint_updates_blocks");
     let n = THREAD_KEYS;
     let braid: TMap<u64, u64> = (0..n).map(|k| (k, 0)).collect();
-    blocks_on_1_and_2(&mut group, "braid", |key| {
+    on_1_and_2(&mut group, "braid", in_blocks, |key| {
         atomically(|tx| braid.modify(tx, &key, |v| v + 1));
     });
     let mutex: Mutex<HashMap<u64, u64>> = Mutex::new((0..n).map(|k| (k, 0)).collect());
-    blocks_on_1_and_2(&mut group, "mutex-hashmap", |key| {
+    on_1_and_2(&mut group, "mutex-hashmap", in_blocks, |key| {
         *mutex.lock().get_mut(&key).unwrap() += 1;
     });
     group.finish();
 }
 
-/// `map_disjoint_updates_blocks` on 1 and 2 threads for a contender that updates one key
-/// with `update`; thread t of `threads` updates the t-th block of `THREAD_KEYS / threads`
-/// consecutive keys.
-fn blocks_on_1_and_2(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
-    update: impl Fn(u64) + Sync,
-) {
-    let updates = |threads: u64| {
-        let update = &update;
-        move |t: u64, ops: u64| {
-            let (mut keys, block) = (Keys(t + 1), THREAD_KEYS / threads);
-            for _ in 0..ops {
-                update(t * block + keys.next(block));
-            }
-        }
-    };
-    group.bench_function(BenchmarkId::new(name, "1-thread"), |b| {
-        b.iter_custom(|iters| on_threads(1, 2 * iters, updates(1)))
-    });
-    group.bench_function(BenchmarkId::new(name, "2-threads"), |b| {
-        b.iter_custom(|iters| on_threads(2, iters, updates(2)))
-    });
+/// Which keys thread t of `threads` owns: `key(t, threads, r)` for r below
+/// `THREAD_KEYS / threads`.
+type Owned = fn(u64, u64, u64) -> u64;
+
+/// `map_disjoint_updates`'s keys: k with k % threads == t, interleaved.
+fn interleaved(t: u64, threads: u64, r: u64) -> u64 {
+    r * threads + t
 }
 
-/// `map_disjoint_updates` on 1 and 2 threads for a contender that updates one key with
-/// `update`; thread t of `threads` updates keys k with k % threads == t.
-fn disjoint_on_1_and_2(
+/// `map_disjoint_updates_blocks`'s keys: the t-th block of consecutive keys.
+fn in_blocks(t: u64, threads: u64, r: u64) -> u64 {
+    t * (THREAD_KEYS / threads) + r
+}
+
+/// One of the disjoint-updates groups on 1 and 2 threads for a contender that updates
+/// one key with `update`, each thread drawing its keys from those `owned` gives it.
+fn on_1_and_2(
     group: &mut BenchmarkGroup<'_, WallTime>,
     name: &str,
+    owned: Owned,
     update: impl Fn(u64) + Sync,
 ) {
     let updates = |threads: u64| {
@@ -277,7 +240,7 @@ fn disjoint_on_1_and_2(
         move |t: u64, ops: u64| {
             let mut keys = Keys(t + 1);
             for _ in 0..ops {
-                update(keys.next(THREAD_KEYS / threads) * threads + t);
+                update(owned(t, threads, keys.next(THREAD_KEYS / threads)));
             }
         }
     };
