@@ -17,7 +17,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use braid::coro::{AsyncGenerator, Co};
+use braid::coro::{AsyncCo, AsyncGenerator};
 use braid::exec::Pool;
 use braid::stm::{atomically, TQueue};
 use braid::time::interval;
@@ -46,7 +46,7 @@ fn main() {
     // reading or the close arrives) and yields each reading.
     let readings = {
         let queue = queue.clone();
-        AsyncGenerator::new(move |co: Co<(u32, f64)>| async move {
+        AsyncGenerator::new(move |co: AsyncCo<(u32, f64)>| async move {
             while let Some(reading) = queue.get_async().await {
                 co.yield_(reading).await;
             }
@@ -54,7 +54,7 @@ fn main() {
     };
 
     // The stream of heartbeats: it awaits a timer and yields the beat's number.
-    let heartbeat = AsyncGenerator::new(|co: Co<u32>| async move {
+    let heartbeat = AsyncGenerator::new(|co: AsyncCo<u32>| async move {
         let mut ticks = interval(Duration::from_millis(5));
         for beat in 0..4 {
             ticks.tick().await;

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use braid::coro::{AsyncGenerator, BoxAsyncGenerator, Co, Generator, Scheduler, Stream};
+use braid::coro::{
+    AsyncCo, AsyncGenerator, BoxAsyncGenerator, Generator, Scheduler, Stream, WaitsOn,
+};
 use braid::exec::Pool;
 use braid::stm::{atomically_async, TQueue};
 use braid::time::sleep;
@@ -241,8 +243,8 @@ fn a_scheduler_task_consumes_a_generator_fed_by_another_task() {
 
 #[test]
 fn its_co_cannot_yield_inside_a_plain_generator() {
-    let (send_co, receive_co) = std::sync::mpsc::channel::<Co<u8>>();
-    let mut agen = AsyncGenerator::new(move |co: Co<u8>| async move {
+    let (send_co, receive_co) = std::sync::mpsc::channel::<AsyncCo<u8>>();
+    let mut agen = AsyncGenerator::new(move |co: AsyncCo<u8>| async move {
         send_co.send(co).unwrap();
     });
     assert_eq!(block_on(agen.next()), None);
@@ -252,7 +254,7 @@ fn its_co_cannot_yield_inside_a_plain_generator() {
     });
     let err = quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plain.next())))
         .unwrap_err();
-    assert!(panic_message(err).contains("Co::yield_"));
+    assert!(panic_message(err).contains("AsyncCo::yield_: not polled by this AsyncCo's own"));
 }
 
 #[test]
@@ -310,4 +312,116 @@ fn a_value_left_by_a_yield_the_body_abandons_is_still_delivered() {
         assert_eq!(abandoning.next().await, Some(7));
         assert_eq!(abandoning.next().await, None);
     });
+}
+
+#[test]
+fn a_waker_the_body_keeps_is_the_consumers_own() {
+    // What the body's futures clone is the consumer's waker, not the stand-in the body
+    // is polled with: it outlives the poll and wakes the consumer.
+    let (send_kept, receive_kept) = std::sync::mpsc::channel::<Waker>();
+    let mut keeper = AsyncGenerator::new(move |co: AsyncCo<()>| async move {
+        let kept = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        send_kept.send(kept).unwrap();
+        co.yield_(()).await;
+    });
+    struct Counting(std::sync::atomic::AtomicUsize);
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let counting = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+    let consumer = Waker::from(counting.clone());
+    let polled = pin!(keeper.next()).poll(&mut Context::from_waker(&consumer));
+    assert_eq!(polled, Poll::Ready(Some(())));
+    let kept = receive_kept.recv().unwrap();
+    assert!(
+        kept.will_wake(&consumer),
+        "the kept waker is the consumer's"
+    );
+    kept.wake();
+    assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn its_co_panics_under_a_combinator_that_polls_with_a_waker_of_its_own() {
+    // `FuturesUnordered` and `Shared` poll what they hold with wakers of their own; a
+    // `yield_` polled that way cannot reach its generator, and says so.
+    let mut agen = AsyncGenerator::new(|co: AsyncCo<u8>| async move {
+        let mut offer = pin!(co.yield_(1));
+        let _ = offer.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    });
+    let err = quietly(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(agen.next())))
+    })
+    .unwrap_err();
+    let message = panic_message(err);
+    assert!(message.contains("a waker of its own"), "{message}");
+    assert!(agen.is_complete(), "a body that panicked is dropped");
+}
+
+#[test]
+fn its_co_panics_on_another_thread_even_with_the_polls_own_waker() {
+    // The waker the body sees may be shown to another thread while the poll runs; a
+    // `yield_` polled there panics before it leaves anything, and the body's own
+    // `yield_` afterwards delivers its value as usual.
+    let mut agen = AsyncGenerator::new(|co: AsyncCo<u8>| async move {
+        let from_elsewhere = std::future::poll_fn(|cx| {
+            let waker = cx.waker();
+            let co = &co;
+            let outcome = thread::scope(|scope| {
+                scope
+                    .spawn(move || {
+                        let mut offer = pin!(co.yield_(99));
+                        let _ = offer.as_mut().poll(&mut Context::from_waker(waker));
+                    })
+                    .join()
+            });
+            Poll::Ready(outcome.map_err(panic_message))
+        })
+        .await;
+        let message = from_elsewhere.unwrap_err();
+        assert!(message.contains("on this thread"), "{message}");
+        co.yield_(1).await;
+    });
+    let seen = quietly(|| block_on(collect(&mut agen)));
+    assert_eq!(seen, [1]);
+}
+
+#[test]
+fn a_scheduler_names_what_a_generators_body_waits_on_in_a_deadlock() {
+    // The body's transaction and join handle hold clones of the task's own waker, so
+    // the deadlock report names them as if the task awaited them itself.
+    let never = braid::stm::TVar::new(false);
+    let mut scheduler = Scheduler::new().isolated();
+    let in_retry = scheduler.spawn(async move {
+        let mut waiting = AsyncGenerator::new(|co: AsyncCo<()>| async move {
+            atomically_async(|tx| braid::stm::check(never.read(tx)?)).await;
+            co.yield_(()).await;
+        });
+        waiting.next().await
+    });
+    let joining = scheduler.spawn(async move {
+        let mut waiting = AsyncGenerator::new(|co: AsyncCo<()>| async move {
+            let _ = braid::coro::spawn(std::future::pending::<()>()).await;
+            co.yield_(()).await;
+        });
+        waiting.next().await
+    });
+    let deadlock = scheduler.run().unwrap_err();
+    let waits: Vec<_> = deadlock
+        .tasks()
+        .iter()
+        .map(|task| (task.id(), task.waits_on()))
+        .collect();
+    assert_eq!(
+        waits[0],
+        (in_retry.id(), WaitsOn::Transaction),
+        "{deadlock}"
+    );
+    assert_eq!(waits[1].0, joining.id(), "{deadlock}");
+    assert!(
+        matches!(waits[1].1, WaitsOn::JoinHandle(child) if child == waits[2].0),
+        "{deadlock}"
+    );
 }

@@ -1,10 +1,10 @@
 //! Async generators (PEP 525): a body that awaits any future (a timer, a transaction, a
 //! join handle, another runtime's I/O) and yields values, consumed as a [`Stream`].
 //!
-//! It shares the plain generator's slot (see `slot`): each poll makes a slot on its own
-//! stack, and the body's `Co::yield_` writes into the slot of the generator the thread
-//! is polling. The difference is the waker: the body is polled with the consumer's
-//! `Context`, so a future the body awaits registers the consumer's waker and wakes the
+//! Each poll makes a place for one value on its own stack and polls the body with a
+//! `Context` whose waker carries that place (see `async_slot`); the body's
+//! `AsyncCo::yield_` leaves its value there. That waker stands in for the consumer's: a
+//! future the body awaits keeps a clone of the consumer's own waker and wakes the
 //! consumer when it is ready. A poll of the stream polls the body once: it yields
 //! (`Ready(Some)`), returns (`Ready(None)`), or waits on something else (`Pending`).
 
@@ -16,8 +16,8 @@ use std::task::{Context, Poll};
 
 use futures_core::stream::{FusedStream, Stream};
 
-use super::co::Co;
-use super::slot::{self, Slot};
+use super::async_co::AsyncCo;
+use super::{async_slot, slot};
 
 /// An async generator: a body that yields values of type `Y` and may await any future
 /// meanwhile (Python's `async def` with `yield`). It is a
@@ -47,6 +47,17 @@ use super::slot::{self, Slot};
 /// assert_eq!(seen, [0, 1, 2]);
 /// ```
 ///
+/// The body yields through its [`AsyncCo`], which only yields: Python's `asend`,
+/// `athrow` and `yield from` (which Python forbids in async generators too) have no
+/// counterpart. A `yield_` is awaited in the body itself or through combinators that
+/// pass the poll's `Context` on (`join!`, `select!`, a timeout): the body is polled
+/// with a waker that stands in for the consumer's and tells the `yield_` where its
+/// value goes (a future that keeps the waker keeps a clone of the consumer's own). Under
+/// a combinator that polls with a waker of its own (`FuturesUnordered`, `Shared`), a
+/// `yield_` panics, naming this. A `yield_` that a combinator polls twice in one step
+/// completes before the consumer has taken its value; the value still goes out when
+/// that poll returns.
+///
 /// It works under any executor: the Pool, the [`Scheduler`](super::Scheduler), tokio,
 /// or a hand-written `block_on`. It is `Send` when its body is. Dropping it
 /// midway drops the body, so the destructors of its live locals run. Like a plain
@@ -54,7 +65,7 @@ use super::slot::{self, Slot};
 /// type left to the compiler (`_`, or `impl Future<Output = ()>`), or boxed with
 /// [`boxed`](Self::boxed) into a [`BoxAsyncGenerator`].
 pub struct AsyncGenerator<Y, Fut: ?Sized = dyn Future<Output = ()>> {
-    /// The id its `Co` carries (see `slot`).
+    /// The id its `AsyncCo` carries (see `async_slot`).
     id: u64,
     /// The body; `None` once it has returned, panicked or been closed.
     body: Option<Pin<Box<Fut>>>,
@@ -67,18 +78,18 @@ pub struct AsyncGenerator<Y, Fut: ?Sized = dyn Future<Output = ()>> {
 pub type BoxAsyncGenerator<'a, Y> = AsyncGenerator<Y, dyn Future<Output = ()> + Send + 'a>;
 
 // The body is boxed and never pinned through the generator; values in flight live in a
-// slot on the poller's stack, moved in and out, never pinned.
+// place on the poller's stack, moved in and out, never pinned.
 impl<Y, Fut: ?Sized> Unpin for AsyncGenerator<Y, Fut> {}
 
 impl<Y, Fut: Future<Output = ()>> AsyncGenerator<Y, Fut> {
-    /// An async generator running `body`, which receives the [`Co`] it yields through.
+    /// An async generator running `body`, which receives the [`AsyncCo`] it yields through.
     /// Nothing in the body runs until the first poll.
     pub fn new<F>(body: F) -> Self
     where
-        F: FnOnce(Co<Y>) -> Fut,
+        F: FnOnce(AsyncCo<Y>) -> Fut,
     {
         let id = slot::next_id();
-        let body = body(Co::new(id));
+        let body = body(AsyncCo::new(id));
         AsyncGenerator {
             id,
             body: Some(Box::pin(body)),
@@ -143,30 +154,21 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> AsyncGenerator<Y, Fut> {
         self.body = None;
     }
 
-    /// One poll of the stream. `IN_LOOP` picks how the thread's record is put back
-    /// after the body's poll (see `slot`): as a constant when nothing ran outside, for
-    /// `next()`'s future, which is inlined into the consumer's loop; as the saved
-    /// record, for `poll_next`, which generic and `dyn` consumers call out of line,
-    /// where the constant's cold call cost more than it saved (`BENCHMARKS.md`).
+    /// One poll of the stream: the body's poll, with a place for the value it yields
+    /// (see `async_slot`).
     #[inline(always)]
-    fn poll_item<const IN_LOOP: bool>(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        // Every poll offers `()` to the first suspended `yield_` that asks, which
-        // completes; any other finds it taken and keeps waiting. There is no record of
-        // whether the last poll ended in a yield: that field, read and written on every
-        // item, cost 0.4 to 0.7 ns of a 4 to 5 ns item (`BENCHMARKS.md`). A `yield_`
-        // that a combinator polls twice in one poll may complete before its value is
-        // delivered; the value still goes out when this poll returns.
-        let mut slot = Slot::with_input(Some(()));
-        match slot::poll_body::<IN_LOOP, _, _, _>(self.id, &mut slot, cx, &mut self.body) {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+        let mut yielded = None;
+        match async_slot::poll_body(self.id, &mut yielded, cx, &mut self.body) {
             None => Poll::Ready(None),
             // A value left in this poll by a `yield_` that did not stay suspended (a
             // combinator completed it, or dropped it) is still delivered; the stream
             // ends at the next poll.
             Some(Poll::Ready(())) => {
                 self.close();
-                Poll::Ready(slot.take_yielded())
+                Poll::Ready(yielded)
             }
-            Some(Poll::Pending) => match slot.take_yielded() {
+            Some(Poll::Pending) => match yielded {
                 Some(value) => Poll::Ready(Some(value)),
                 // Waiting on another future, which holds a clone of `cx`'s waker.
                 None => Poll::Pending,
@@ -187,7 +189,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> Future for Next<'_, Y, Fut> {
     // itself, and the compiler can keep the generator's state out of memory.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        self.get_mut().generator.poll_item::<true>(cx)
+        self.get_mut().generator.poll_item(cx)
     }
 }
 
@@ -196,7 +198,7 @@ impl<Y, Fut: ?Sized + Future<Output = ()>> Stream for AsyncGenerator<Y, Fut> {
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        self.get_mut().poll_item::<false>(cx)
+        self.get_mut().poll_item(cx)
     }
 }
 

@@ -216,7 +216,7 @@ fn used_outside_its_generator(what: &str) -> ! {
 /// The body had two `yield_`s pending in one step (say, joined with a combinator): one
 /// value would be lost, so it is refused.
 #[cold]
-fn two_yields_at_once<Y>(value: Y) -> ! {
+pub(super) fn two_yields_at_once<Y>(value: Y) -> ! {
     drop(value);
     panic!(
         "braid::coro::Co::yield_: the body yielded twice in one step (two yield_ futures \

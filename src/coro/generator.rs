@@ -439,7 +439,7 @@ where
     /// Polls the body once, with a no-op waker: nothing but a resume runs it again.
     #[inline]
     fn poll_body(&mut self, slot: &mut Slot<Y, R>) -> Poll<Ret> {
-        let polled = slot::poll_body::<false, _, _, _>(
+        let polled = slot::poll_body(
             self.id,
             slot,
             &mut Context::from_waker(Waker::noop()),

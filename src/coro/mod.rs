@@ -21,7 +21,9 @@
 //! assert_eq!(first, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
 //! ```
 
+mod async_co;
 mod async_generator;
+mod async_slot;
 mod co;
 mod deadlock;
 mod generator;
@@ -35,6 +37,7 @@ pub use crate::exec::UnhandledPanic;
 /// The Scheduler's sleep is [`braid::time::sleep`](crate::time::sleep), kept here under
 /// its old name: it works on every executor now, not only inside a Scheduler.
 pub use crate::time::sleep;
+pub use async_co::AsyncCo;
 pub use async_generator::{AsyncGenerator, BoxAsyncGenerator};
 pub use co::Co;
 pub use deadlock::{BlockedTask, Deadlock, WaitsOn};

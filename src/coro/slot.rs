@@ -26,20 +26,6 @@
 //! `&mut self`: a call that is not inlined and takes the generator's address would put
 //! it back in memory.
 //!
-//! # Putting the outer record back
-//! A poll saves the thread's record, sets its own, and puts the saved one back when the
-//! poll returns or unwinds ([`poll_body`]). An async generator's `next()` instead
-//! writes back the constant `NOBODY` when it saved `NOBODY` (nothing was running
-//! outside it, the usual case), and calls out of line to write back an outer record
-//! ([`poll_body`], `NOBODY_AS_CONSTANT`): in a consumer's loop, where the record sits in memory between
-//! polls, writing back a loaded value chains each poll's save to the last poll's
-//! restore through memory, and that chain cost 0.5 to 0.9 ns of a 4 to 5 ns item
-//! (`BENCHMARKS.md`). A plain generator keeps the plain write-back: its loop holds the
-//! body's state in registers, which the out-of-line call would spill (33 instructions
-//! per yield instead of 9); so does an async generator's `poll_next`, called out of
-//! line by generic and `dyn` consumers, where the call made each poll slower. Both put
-//! back the same record.
-//!
 //! # Why this is sound, and why a generator may be `Send`
 //! The slot is touched only by the thread that is polling the body, during that poll:
 //! - The slot lives in the frame of the resume that polls the body, and its address is
@@ -148,44 +134,22 @@ crate::sync::thread_local! {
 /// polled again) and the panic goes on; either way the thread's previous running
 /// generator is put back (a body that resumes another generator nests). `None` if the
 /// generator has no body (it has ended).
-///
-/// `NOBODY_AS_CONSTANT`: how the previous record goes back (see the module's header,
-/// Putting the outer record back). False: the saved record is written back. True, for
-/// an async generator's `next()`: when nothing was running outside (the usual case),
-/// the constant `NOBODY` is written back, so that the next poll's save does not wait on
-/// this poll's restore; an outer record goes back through a cold call.
 #[inline(always)]
-pub(super) fn poll_body<const NOBODY_AS_CONSTANT: bool, Y, R, Fut: ?Sized + Future>(
+pub(super) fn poll_body<Y, R, Fut: ?Sized + Future>(
     id: u64,
     slot: &mut Slot<Y, R>,
     cx: &mut Context<'_>,
     body: &mut Option<Pin<Box<Fut>>>,
 ) -> Option<Poll<Fut::Output>> {
     /// Puts the outer running generator back, on return and on unwind.
-    struct Restore<const NOBODY_AS_CONSTANT: bool>(Running);
-    impl<const NOBODY_AS_CONSTANT: bool> Drop for Restore<NOBODY_AS_CONSTANT> {
+    struct Restore(Running);
+    impl Drop for Restore {
         #[inline]
         fn drop(&mut self) {
-            if !NOBODY_AS_CONSTANT {
-                RUNNING.with(|running| running.set(self.0));
-            } else if self.0.id == 0 {
-                // Only `NOBODY` has id 0: the record is `NOBODY` or a generator's own.
-                RUNNING.with(|running| running.set(NOBODY));
-            } else {
-                restore_outer(self.0);
-            }
+            RUNNING.with(|running| running.set(self.0));
         }
     }
-    /// Out of line, so that the usual path writes back a constant (a `select` between
-    /// the two would depend on the saved record again).
-    #[cold]
-    #[inline(never)]
-    fn restore_outer(outer: Running) {
-        RUNNING.with(|running| running.set(outer));
-    }
-    let _restore = Restore::<NOBODY_AS_CONSTANT>(
-        RUNNING.with(|running| running.replace(running_as(id, slot))),
-    );
+    let _restore = Restore(RUNNING.with(|running| running.replace(running_as(id, slot))));
     poll_or_drop(cx, body)
 }
 
@@ -202,7 +166,7 @@ fn running_as<Y, R>(id: u64, slot: &mut Slot<Y, R>) -> Running {
 
 /// Polls the body, if there is one; drops it if the poll unwinds.
 #[inline(always)]
-fn poll_or_drop<Fut: ?Sized + Future>(
+pub(super) fn poll_or_drop<Fut: ?Sized + Future>(
     cx: &mut Context<'_>,
     body: &mut Option<Pin<Box<Fut>>>,
 ) -> Option<Poll<Fut::Output>> {

@@ -211,11 +211,16 @@ impl WaitToken {
     }
 
     pub(crate) fn for_task(waker: &Waker) -> Arc<WaitToken> {
+        // Counted under the clone's identity, not the borrowed waker's: a waker lent for
+        // one poll may stand in for the task's own (an async generator's body sees such
+        // a stand-in), and its clones are the task's own waker.
+        let waker = waker.clone();
+        let counted = census::count_wait(&waker);
         Arc::new(WaitToken {
             notified: AtomicBool::new(false),
             wake: Wake::Task {
-                waker: waker.clone(),
-                _counted: census::count_wait(waker),
+                waker,
+                _counted: counted,
             },
         })
     }

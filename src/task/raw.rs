@@ -416,14 +416,17 @@ fn register_join_waker<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> bool {
             return false;
         }
     }
+    // The clone's data, not the borrowed waker's: a waker lent for one poll may stand
+    // in for another (an async generator's body sees such a stand-in), and its clones
+    // are the waker it stands in for, the task's own.
+    let waker = waker.clone();
+    let waiter = waker.data() as *mut ();
     // SAFETY: `JOIN_WAKER` is clear, so the slot belongs to the handle alone.
     cell.join_waker
-        .with_mut(|slot| unsafe { *slot = Some(waker.clone()) });
+        .with_mut(|slot| unsafe { *slot = Some(waker) });
     // Relaxed: read only by the Scheduler's deadlock check, on the thread that polls
     // every task of that scheduler (and so every handle awaited inside it).
-    cell.header
-        .join_waiter
-        .store(waker.data() as *mut (), Ordering::Relaxed);
+    cell.header.join_waiter.store(waiter, Ordering::Relaxed);
     cell.header.state.set_join_waker()
 }
 
