@@ -259,8 +259,8 @@ fn its_co_cannot_yield_inside_a_plain_generator() {
 
 #[test]
 fn a_body_may_drain_other_generators_between_its_own_yields() {
-    // Each inner poll runs while this body's poll runs, and puts this generator back as
-    // the one running: its next `yield_` must still find its own slot.
+    // Each inner poll runs while this body's poll runs, with the inner generator's own
+    // context: this body's next `yield_` must still find its own poll.
     let digits = || {
         AsyncGenerator::new(|co| async move {
             for d in 1..=3u32 {
@@ -423,5 +423,47 @@ fn a_scheduler_names_what_a_generators_body_waits_on_in_a_deadlock() {
     assert!(
         matches!(waits[1].1, WaitsOn::JoinHandle(child) if child == waits[2].0),
         "{deadlock}"
+    );
+}
+
+#[test]
+fn a_plain_generators_co_yields_from_inside_an_async_generator_its_body_drains() {
+    // The async generator runs inside the plain generator's poll, so the plain
+    // generator's `Co` may yield from the async body; the async generator then waits
+    // (nothing for its own consumer) until the plain generator is resumed.
+    let mut outer: Generator<&str, (), (), _> = Generator::new(|co| async move {
+        let co = &co;
+        let mut inner = AsyncGenerator::new(|inner_co: AsyncCo<u8>| async move {
+            co.yield_("from the async body").await;
+            inner_co.yield_(1).await;
+        });
+        assert_eq!(inner.next().await, Some(1));
+        co.yield_("from the plain body").await;
+    });
+    assert_eq!(
+        outer.by_ref().collect::<Vec<_>>(),
+        ["from the async body", "from the plain body"]
+    );
+    assert!(outer.is_complete());
+}
+
+#[test]
+fn two_yields_at_once_are_refused_naming_the_async_co() {
+    let mut twice = AsyncGenerator::new(|co: AsyncCo<u8>| async move {
+        let (mut first, mut second) = (pin!(co.yield_(1)), pin!(co.yield_(2)));
+        std::future::poll_fn(|cx| {
+            let _ = first.as_mut().poll(cx);
+            second.as_mut().poll(cx)
+        })
+        .await;
+    });
+    let err = quietly(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(twice.next())))
+    })
+    .unwrap_err();
+    let message = panic_message(err);
+    assert!(
+        message.contains("AsyncCo::yield_: the body yielded twice"),
+        "{message}"
     );
 }

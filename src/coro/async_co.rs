@@ -40,7 +40,9 @@ impl<Y> AsyncCo<Y> {
     /// and completes when the consumer asks for the next one.
     ///
     /// # Panics
-    /// When polled anywhere but in this `AsyncCo`'s own generator's poll, on the thread
+    /// On its first poll (the one that hands the value over; a later poll only completes
+    /// and checks nothing), when that is anywhere but in this `AsyncCo`'s own
+    /// generator's poll, on the thread
     /// that polls it: after the generator ended, in another generator, on another thread
     /// or task, or under a combinator that polls with a waker of its own
     /// (`FuturesUnordered`, `Shared`). Await it in the body itself, or through
@@ -104,11 +106,13 @@ impl<Y> Future for Yield<Y> {
         let Some(place) = async_slot::place_for::<Y>(cx, self.id) else {
             used_outside_its_generator()
         };
-        // SAFETY: `place_for` found this generator's poll, running on this thread; the
-        // place is live until that poll returns and only this thread touches it.
+        // SAFETY: `place_for` found this generator's poll, running on this thread: the
+        // place is live until that poll returns and only this thread touches it, and the
+        // id it checked is the one only this `AsyncCo`'s generator has, whose places
+        // hold a `Y`.
         let place = unsafe { &mut *place };
         if place.is_some() {
-            two_yields_at_once(value);
+            two_yields_at_once("AsyncCo", value);
         }
         *place = Some(value);
         Poll::Pending

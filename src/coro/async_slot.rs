@@ -18,16 +18,19 @@
 //! the compiler cannot see through: every item paid for them (74 instructions, 0.85x
 //! async-stream; `BENCHMARKS.md`). The record in the `Context` is a local of the poll:
 //! once the body's poll is inlined into it, the compiler sees which waker the `yield_`
-//! finds and drops the checks, and the value goes through registers (41 instructions).
+//! finds and drops the checks, and the value goes through registers (32 instructions).
 //!
 //! # What the body's other futures see
 //! The waker is a stand-in for the consumer's. Waking it, by reference, wakes the
 //! consumer's waker; cloning it gives a clone of the consumer's waker, so what a timer, a
 //! transaction or a join handle keeps is the consumer's own waker and outlives the poll.
 //! Only its identity differs: a future that compares the waker it kept with the current
-//! one (`will_wake`) sees a change on every poll and clones again, and code that reads a
-//! borrowed waker's `data()` to find a task must read a clone's instead (braid's own join
-//! handles and STM waits do).
+//! one (`will_wake`: braid's timers, join handles and `JoinSet`) sees a change on every
+//! poll and clones again, and code that reads a borrowed waker's `data()` to find a task
+//! must read a clone's instead (braid's join handles and STM waits do, so the
+//! Scheduler's deadlock report names what a body waits on). `yield_now` in a body does
+//! not recognise its task's waker and wakes it instead, which queues the task again
+//! just the same.
 //!
 //! # Why this is sound
 //! - The record and the place live in the frame of the poll, and the waker that points at
@@ -42,7 +45,11 @@
 //!   inside its poll, and needs no loom model.
 //! - A `yield_` of another generator finds another id and panics before it writes
 //!   anything; the id also stands in for the type: only the generator that made an
-//!   `AsyncCo<Y>` has its id, and its polls make places for a `Y`.
+//!   `AsyncCo<Y>` has its id, and its polls make places for a `Y`. (`AsyncGenerator` is
+//!   covariant in `Y` while `AsyncCo` is invariant; a generator seen at a supertype still
+//!   makes places for the `Y` its `AsyncCo` writes, and values only flow out of them.)
+//! - Once a `yield_` has handed its value over, its next poll completes wherever it
+//!   happens: it touches nothing.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -113,10 +120,12 @@ pub(super) fn poll_body<Y, Fut: ?Sized + Future>(
         thread: thread_mark(),
         outer: cx.waker(),
     };
-    // SAFETY: `STAND_IN`'s functions read the record, which outlives the waker (both are
-    // locals of this frame, the waker made after and dropped before), and touch nothing
-    // else but the consumer's waker. The stand-in's drop does nothing, so forgetting it
-    // changes nothing; `ManuallyDrop` only saves the call.
+    // SAFETY: the stand-in is only lent (`&Waker`, for this poll, while `record` lives
+    // in this frame), and its clones carry the consumer's waker, never the record, so
+    // `STAND_IN`'s functions only run while the record is live. They only read the
+    // record, which nothing changes during the poll, and call the consumer's waker,
+    // which is `Sync`: they may run on any thread. Its drop does nothing, so it is never
+    // dropped (`ManuallyDrop`).
     let stand_in = ManuallyDrop::new(unsafe {
         Waker::from_raw(RawWaker::new(ptr::from_ref(&record).cast(), &STAND_IN))
     });

@@ -178,7 +178,7 @@ impl<Y, R> Future for YieldNow<Y, R> {
             let value = unsafe { ManuallyDrop::take(&mut self.value) };
             // SAFETY: `slot` came from `slot_for` during this poll, on this thread.
             if let Err(value) = unsafe { slot::put_yielded(slot, value) } {
-                two_yields_at_once(value);
+                two_yields_at_once("Co", value);
             }
             return Poll::Pending;
         }
@@ -216,10 +216,10 @@ fn used_outside_its_generator(what: &str) -> ! {
 /// The body had two `yield_`s pending in one step (say, joined with a combinator): one
 /// value would be lost, so it is refused.
 #[cold]
-pub(super) fn two_yields_at_once<Y>(value: Y) -> ! {
+pub(super) fn two_yields_at_once<Y>(co: &str, value: Y) -> ! {
     drop(value);
     panic!(
-        "braid::coro::Co::yield_: the body yielded twice in one step (two yield_ futures \
+        "braid::coro::{co}::yield_: the body yielded twice in one step (two yield_ futures \
          polled together, e.g. by join or select); await each yield_ before the next"
     )
 }

@@ -86,8 +86,9 @@ pub enum GeneratorState<Y, Ret> {
 ///   started with [`Generator::start`] instead. (An input of a zero-sized type carries
 ///   nothing, so `resume(())` may start a generator.)
 /// - A [`Co`] works only in its own generator's body while the generator runs it: used
-///   after the generator ended, in another generator, or in a task, it panics instead of
-///   losing the value.
+///   after the generator ended, in another plain generator, or in a task, it panics
+///   instead of losing the value. (An async generator that the body drains runs inside
+///   the body's own poll, so the `Co` works in that async generator's body too.)
 ///
 /// # Borrowing, threads, and naming the type
 /// The body is stored as its own type, so it may borrow: the generator lives as long as

@@ -40,9 +40,9 @@
 //!   finds another id or none and panics before it reads or writes anything. The id
 //!   also stands in for the types: only the generator that made a `Co<Y, R>` has that
 //!   id, and its resumes make `Slot<Y, R>`s.
-//! - The body is polled with the caller's own `Context` (a no-op waker for a plain
-//!   generator, the consumer's for an async one), so nothing the body awaits can carry
-//!   the slot's address out of the poll.
+//! - The body is polled with a no-op waker, so nothing the body awaits can carry the
+//!   slot's address out of the poll. (Async generators do not use this slot: see
+//!   `async_slot`.)
 //!
 //! So a generator holds nothing that a thread could share behind the compiler's back:
 //! between resumes it holds its body and its id, and no value in flight. It is `Send`
