@@ -120,15 +120,16 @@ pub(super) fn poll_body<Y, Fut: ?Sized + Future>(
         thread: thread_mark(),
         outer: cx.waker(),
     };
-    // SAFETY: the stand-in is only lent (`&Waker`, for this poll, while `record` lives
-    // in this frame), and its clones carry the consumer's waker, never the record, so
-    // `STAND_IN`'s functions only run while the record is live. They only read the
-    // record, which nothing changes during the poll, and call the consumer's waker,
-    // which is `Sync`: they may run on any thread. Its drop does nothing, so it is never
-    // dropped (`ManuallyDrop`).
-    let stand_in = ManuallyDrop::new(unsafe {
-        Waker::from_raw(RawWaker::new(ptr::from_ref(&record).cast(), &STAND_IN))
-    });
+    let raw = RawWaker::new(ptr::from_ref(&record).cast(), &STAND_IN);
+    // Its drop does nothing, so it is never dropped.
+    let stand_in = ManuallyDrop::new(
+        // SAFETY: the stand-in is only lent (`&Waker`, for this poll, while `record`
+        // lives in this frame), and its clones carry the consumer's waker, never the
+        // record, so `STAND_IN`'s functions only run while the record is live. They only
+        // read the record, which nothing changes during the poll, and call the
+        // consumer's waker, which is `Sync`: they may run on any thread.
+        unsafe { Waker::from_raw(raw) },
+    );
     let mut cx = Context::from_waker(&stand_in);
     poll_or_drop(&mut cx, body)
 }
