@@ -4,9 +4,9 @@
 //!    read version (every read was validated against it), so it commits by doing nothing:
 //!    no shared cache line is written.
 //! 2. **Yield** if another transaction holds the priority token (see `progress.rs`).
-//! 3. **Lock** the write set in variable-id order. Every committer locks in the same global
-//!    order and never waits for anything else while holding locks, so spinning on a
-//!    held lock cannot deadlock.
+//! 3. **Lock** the write set in address order (`VarCore::lock_order`). Every committer
+//!    locks in the same global order and never waits for anything else while holding
+//!    locks, so spinning on a held lock cannot deadlock.
 //! 4. **Take a write version** `wv`, past the global clock's time and past every locked
 //!    variable's version: by ticking the clock, or, while other threads commit too, by
 //!    stamping past it without moving it (`clock.rs`).
@@ -105,7 +105,7 @@ fn commit_one(tx: &mut Transaction, var: NonNull<VarCore>, value: *mut (), absen
 fn commit_many(log: &mut Log) -> Commit {
     let writes: &mut [WriteEntry] = &mut log.writes;
     // SAFETY: write entries point to cores alive while the transaction runs.
-    writes.sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.id);
+    writes.sort_unstable_by_key(|w| unsafe { w.var.as_ref() }.lock_order());
     for w in writes.iter() {
         // SAFETY: as above.
         lock(unsafe { w.var.as_ref() });

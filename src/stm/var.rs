@@ -6,18 +6,25 @@
 //! handle `NonNull<VarCore>` and never need to be generic themselves.
 //!
 //! # Size
-//! 56 bytes, in a 64-byte block from glibc (as at 48, before `free`); every `TVar` has
-//! one, and a `TMap` has one inline in each index entry (`map/key_var.rs`). It was 128 bytes aligned to a cache line, which glibc serves from 256
-//! (measured: 259 resident bytes per `TVar<u64>` before, see BENCHMARKS.md, "TVar
-//! size"), then 80 (a 96-byte block) until the wait list, which few variables ever
-//! need, moved out of the core into a list the first waiter allocates (`wait.rs`).
-//! The alignment kept two variables off one cache line, so that a commit to one
-//! would not slow the readers of its neighbour; the bank benchmark, whose 64 accounts
-//! are neighbours, was no slower without it at 2 and 4 threads (medians of three runs:
-//! 270 -> 241 ns and 522 -> 482 ns per transfer), within a loaded machine's noise
-//! (BENCHMARKS.md, "TVar size"). A word value's variable needs
-//! no drop function, so `None` there also says "nothing to retire", where a flag and a
-//! function pointer took two words.
+//! 40 bytes, in a 48-byte block from glibc; every `TVar` has one, and a `TMap` has one
+//! inline in each index entry (`map/key_var.rs`), where it makes a `TMap<u64, u64>`
+//! entry 56 bytes, a 64-byte block. Five words: the lock word, the value, the count,
+//! the wait list's pointer, and the variable's [`VarKind`], one static per value type
+//! and allocation that holds the two functions a core needs (drop a value node, free the
+//! allocation). Those were two words of every core until 2026-12-08, and a lock-order
+//! id a third: commits now lock in address order, and only loom, whose explored runs
+//! must make the same choices while addresses vary, keeps an id.
+//!
+//! It was 128 bytes aligned to a cache line, which glibc serves from 256 (measured: 259
+//! resident bytes per `TVar<u64>` before, see BENCHMARKS.md, "TVar size"), then 80 (a
+//! 96-byte block) until the wait list, which few variables ever need, moved out of the
+//! core into a list the first waiter allocates (`wait.rs`). The alignment kept two
+//! variables off one cache line, so that a commit to one would not slow the readers of
+//! its neighbour; the bank benchmark, whose 64 accounts are neighbours, was no slower
+//! without it at 2 and 4 threads (medians of three runs: 270 -> 241 ns and 522 -> 482
+//! ns per transfer), within a loaded machine's noise (BENCHMARKS.md, "TVar size"). A
+//! word value's variable needs no drop function, so `None` there also says "nothing to
+//! retire", where a flag and a function pointer took two words.
 //!
 //! # Lifetime
 //! `TVar` handles own the reference count (`refs`); each clone adds one. The last handle
@@ -60,9 +67,13 @@ use crate::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 use crate::sync::backoff::Backoff;
 use crate::sync::liveness::Liveness;
 use crate::sync::reclaim;
+#[cfg(loom)]
 use crate::sync::sync_static;
 
-/// Not aligned to a cache line: see the module docs, Size.
+/// Not aligned to a cache line: see the module docs, Size. `repr(C)`: the lock word and
+/// the value, which every access reads, come first, so that in a map's entry they sit
+/// beside the key (`map/index.rs`, `Entry`).
+#[repr(C)]
 pub(crate) struct VarCore {
     /// The versioned lock; see `lock.rs`.
     pub(crate) lock: AtomicU64,
@@ -73,22 +84,67 @@ pub(crate) struct VarCore {
     refs: AtomicUsize,
     /// Threads and tasks parked in `retry` after reading this variable.
     pub(crate) waiters: WaitList,
-    /// Drops a packed value of this variable's type, which is in a node; `None` when the
-    /// value is held in the word, which has nothing to drop or retire.
-    drop_node: Option<unsafe fn(*mut ())>,
-    /// Frees the allocation that holds this core, once its last counted reference is
-    /// gone and the sections running then have ended: a `TVar`'s own box, or the `TMap`
-    /// index entry a key's variable lives in (`map/key_var.rs`).
-    free: unsafe fn(*mut ()),
-    /// Unique and fixed for the variable's life: the global order in which commits lock
-    /// variables. Not the address: allocation addresses vary from run to run, and under
-    /// loom every explored execution must make the same choices.
-    pub(crate) id: u64,
+    /// What knows the value's type and the core's allocation: one static per kind of
+    /// variable, where two function pointers took two words of every core.
+    kind: &'static VarKind,
+    /// Under loom only, the global order in which commits lock variables (see
+    /// [`VarCore::lock_order`]): unique and fixed for the variable's life.
+    #[cfg(loom)]
+    id: u64,
     /// Marked freed as the core is "freed" (under loom cores are leaked, not freed): see
     /// the module docs, Lifetime. Zero-sized under std.
     alive: Liveness,
 }
 
+/// The functions of one kind of variable: how to drop its value, and how to free the
+/// allocation its core lives in. Made by [`VarKind::of`], one static per kind.
+pub(crate) struct VarKind {
+    /// Drops a packed value of the variable's type, which is in a node; `None` when the
+    /// value is held in the word, which has nothing to drop or retire.
+    drop_node: Option<unsafe fn(*mut ())>,
+    /// Frees the allocation that holds the core, once its last counted reference is
+    /// gone and the sections running then have ended: a `TVar`'s own box, or the `TMap`
+    /// index entry a key's variable lives in (`map/key_var.rs`).
+    free: unsafe fn(*mut ()),
+}
+
+/// Where a kind of variable's core lives, as [`VarKind::of`] needs it: the function that
+/// frees that allocation.
+pub(crate) trait CoreHome {
+    /// Frees the allocation holding a core whose last counted reference is gone.
+    const FREE: unsafe fn(*mut ());
+}
+
+/// A `TVar`'s core in a box of its own ([`VarCore::new`]).
+struct OwnBox;
+
+impl CoreHome for OwnBox {
+    const FREE: unsafe fn(*mut ()) = drop_core;
+}
+
+impl VarKind {
+    /// The static kind of a variable holding `T` in an allocation of home `H`.
+    #[inline(always)]
+    pub(crate) fn of<T: Send + Sync + 'static, H: CoreHome>() -> &'static VarKind {
+        if value::in_word::<T>() {
+            const {
+                &VarKind {
+                    drop_node: None,
+                    free: H::FREE,
+                }
+            }
+        } else {
+            const {
+                &VarKind {
+                    drop_node: Some(value::drop_packed::<T>),
+                    free: H::FREE,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(loom)]
 sync_static! {
     static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 }
@@ -96,13 +152,14 @@ sync_static! {
 impl VarCore {
     /// Allocates a core holding `value`, with one counted reference (the caller's handle).
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> NonNull<VarCore> {
-        let core = VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0), drop_core);
+        let kind = VarKind::of::<T, OwnBox>();
+        let core = VarCore::with_word(value::pack(value), LockWord::unlocked(0), kind);
         NonNull::from(Box::leak(Box::new(core)))
     }
 
     /// The core of a map variable whose key is absent, claimed by the transaction about
     /// to write it (see `lock.rs`), with one counted reference (its map's index), to be
-    /// placed in an allocation that `free` frees: a null value (no node) for a node type,
+    /// placed in an allocation of home `H`: a null value (no node) for a node type,
     /// zero bits for a word.
     ///
     /// Its version is the clock's time now, not 0. The key may have had a variable that a
@@ -113,32 +170,31 @@ impl VarCore {
     /// after the embalm moved the clock past its own version (`commit.rs`): such a
     /// transaction finds the version newer than its snapshot, and extending the snapshot
     /// revalidates what it read.
-    pub(crate) fn claimed_absent<T: Send + Sync + 'static>(free: unsafe fn(*mut ())) -> VarCore {
+    pub(crate) fn claimed_absent<T: Send + Sync + 'static, H: CoreHome>() -> VarCore {
         let absent = LockWord::unlocked(clock::now()).with_absent(true).claimed();
-        VarCore::with_word::<T>(std::ptr::null_mut(), absent, free)
+        VarCore::with_word(std::ptr::null_mut(), absent, VarKind::of::<T, H>())
     }
 
     /// The core of a map variable holding `value`, for a map filled outside any
     /// transaction; otherwise as `claimed_absent`.
-    pub(crate) fn present<T: Send + Sync + 'static>(value: T, free: unsafe fn(*mut ())) -> VarCore {
-        VarCore::with_word::<T>(value::pack(value), LockWord::unlocked(0), free)
+    pub(crate) fn present<T: Send + Sync + 'static, H: CoreHome>(value: T) -> VarCore {
+        VarCore::with_word(
+            value::pack(value),
+            LockWord::unlocked(0),
+            VarKind::of::<T, H>(),
+        )
     }
 
-    /// A core of a `T` variable holding `packed`, with lock word `word`, in an
-    /// allocation that `free` frees.
-    fn with_word<T: Send + Sync + 'static>(
-        packed: *mut (),
-        word: LockWord,
-        free: unsafe fn(*mut ()),
-    ) -> VarCore {
+    /// A core of a variable of `kind` holding `packed`, with lock word `word`.
+    fn with_word(packed: *mut (), word: LockWord, kind: &'static VarKind) -> VarCore {
         VarCore {
             lock: AtomicU64::new(word.bits()),
             value: AtomicPtr::new(packed),
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
-            drop_node: (!value::in_word::<T>()).then_some(value::drop_packed::<T> as _),
-            free,
+            kind,
             // Relaxed: only uniqueness matters, and one counter's RMWs give that.
+            #[cfg(loom)]
             id: NEXT_ID.fetch_add(1, Relaxed),
             alive: Liveness::new(),
         }
@@ -176,7 +232,7 @@ impl VarCore {
     /// `packed` is a packed value of this variable's type, owned by the caller.
     pub(crate) unsafe fn drop_packed(&self, packed: *mut ()) {
         // A map variable's absent value in a node type is null: no node.
-        if let Some(drop_node) = self.drop_node.filter(|_| !packed.is_null()) {
+        if let Some(drop_node) = self.kind.drop_node.filter(|_| !packed.is_null()) {
             // SAFETY: same value type (this variable's), ownership passed by the caller.
             unsafe { drop_node(packed) }
         }
@@ -194,12 +250,24 @@ impl VarCore {
         reclaimer: &mut reclaim::Reclaimer,
     ) {
         // A map variable's absent value in a node type is null: nothing to retire.
-        let Some(drop_node) = self.drop_node.filter(|_| !packed.is_null()) else {
+        let Some(drop_node) = self.kind.drop_node.filter(|_| !packed.is_null()) else {
             return;
         };
         // SAFETY: the node is unreachable for readers that pin from now on; value types
         // are `Send + Sync`, so `drop_node` may free it on any thread.
         unsafe { reclaimer.retire(packed, drop_node) }
+    }
+
+    /// The order in which commits lock variables, and waiters register on them: the
+    /// core's address, which is unique and fixed while the core lives. Under loom, an id
+    /// from a counter instead: addresses vary from run to run, and every execution loom
+    /// explores must make the same choices.
+    #[inline(always)]
+    pub(crate) fn lock_order(&self) -> u64 {
+        #[cfg(loom)]
+        return self.id;
+        #[cfg(not(loom))]
+        return std::ptr::from_ref(self).addr() as u64;
     }
 
     /// The current lock word. Inlined: reads are generic, so they are compiled in the
@@ -267,7 +335,7 @@ impl VarCore {
         // SAFETY: no handle is left, so no transaction that starts from now on can reach
         // the core; the ones running now may still hold a pointer, and the free waits for
         // them. A core's contents are `Send + Sync`, so it may be freed on any thread.
-        unsafe { reclaim::retire_after_sections(core.as_ptr().cast(), core_ref.free) }
+        unsafe { reclaim::retire_after_sections(core.as_ptr().cast(), core_ref.kind.free) }
     }
 }
 
@@ -311,9 +379,9 @@ impl VarCore {
 #[cfg(all(test, not(loom)))]
 mod tests {
     #[test]
-    fn a_core_is_56_bytes_and_not_cache_line_aligned() {
-        // 56 + glibc's 8-byte header fill a 64-byte block exactly.
-        assert_eq!(size_of::<super::VarCore>(), 56);
+    fn a_core_is_40_bytes_and_not_cache_line_aligned() {
+        // 40 + glibc's 8-byte header fill a 48-byte block exactly.
+        assert_eq!(size_of::<super::VarCore>(), 40);
         assert_eq!(align_of::<super::VarCore>(), 8);
     }
 }

@@ -266,10 +266,10 @@ impl Registration {
         reads: impl Iterator<Item = (NonNull<VarCore>, u64)> + Clone,
     ) -> Option<Registration> {
         let mut vars: SmallVec<[NonNull<VarCore>; 8]> = reads.clone().map(|(var, _)| var).collect();
-        // By id, not address, so that loom explores the same choices in every run.
+        // In commits' lock order (`VarCore::lock_order`), fixed under loom.
         // SAFETY: the caller's transaction read these cores and is running, so they are
         // alive.
-        vars.sort_unstable_by_key(|var| unsafe { var.as_ref() }.id);
+        vars.sort_unstable_by_key(|var| unsafe { var.as_ref() }.lock_order());
         vars.dedup();
         // SAFETY: as above; a counted reference taken here keeps its core alive until
         // `drop` releases it.

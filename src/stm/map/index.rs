@@ -152,7 +152,11 @@ pub(crate) fn shard_of(hash: u64) -> usize {
     (hash >> (64 - SHARD_BITS)) as usize
 }
 
-/// One key's entry: boxed once, never moved or changed while linked.
+/// One key's entry: boxed once, never moved or changed while linked. `repr(C)`, in this
+/// order: a lookup compares the hash and the key, then reads the payload's first words
+/// (a key variable's lock word and value), so these sit together at the entry's start,
+/// on one cache line unless the block straddles two.
+#[repr(C)]
 pub(crate) struct Entry<K, P> {
     pub(crate) hash: u64,
     pub(crate) key: K,

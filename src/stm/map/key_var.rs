@@ -10,7 +10,7 @@
 //! lookup reaches the key and the lock word in one allocation, with no pointer to
 //! follow between them. The index holds one counted reference to the core, given up
 //! when it frees the entry (`Embalm::free`); a parked waiter may hold more, and the last
-//! one frees the entry (`VarCore`'s `free`, here `free_entry_of::<K, V>`).
+//! one frees the entry (the core's `VarKind::free`, here `free_entry_of::<K, V>`).
 //!
 //! Never handed out: a `TVar` of it would read the absent value as a `V`.
 
@@ -21,7 +21,7 @@ use crate::stm::commit;
 use crate::stm::error::StmResult;
 use crate::stm::tx::{note_unlinks, slot_of, SlotRead, Transaction};
 use crate::stm::value;
-use crate::stm::var::VarCore;
+use crate::stm::var::{CoreHome, VarCore};
 use crate::sync::atomic::Ordering::Acquire;
 use crate::sync::backoff::Backoff;
 use crate::sync::reclaim;
@@ -47,7 +47,7 @@ impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
     /// `lock.rs`), so that a sweep leaves it alone meanwhile.
     pub(crate) fn claimed<K: Send + 'static>() -> KeyVar<V> {
         KeyVar {
-            core: VarCore::claimed_absent::<V>(free_entry_of::<K, V>),
+            core: VarCore::claimed_absent::<V, InEntry<K, V>>(),
             _value: PhantomData,
         }
     }
@@ -56,7 +56,7 @@ impl<V: Clone + Send + Sync + 'static> KeyVar<V> {
     /// transaction.
     pub(crate) fn present<K: Send + 'static>(value: V) -> KeyVar<V> {
         KeyVar {
-            core: VarCore::present::<V>(value, free_entry_of::<K, V>),
+            core: VarCore::present::<V, InEntry<K, V>>(value),
             _value: PhantomData,
         }
     }
@@ -138,7 +138,14 @@ impl<V> Embalm for KeyVar<V> {
     }
 }
 
-/// A key variable's `VarCore::free`: frees the index entry the core is inline in, once
+/// Where a key variable's core lives: inline in an `Entry<K, KeyVar<V>>`.
+struct InEntry<K, V>(PhantomData<(K, V)>);
+
+impl<K, V> CoreHome for InEntry<K, V> {
+    const FREE: unsafe fn(*mut ()) = free_entry_of::<K, V>;
+}
+
+/// A key variable's `VarKind::free`: frees the index entry the core is inline in, once
 /// its last counted reference is gone.
 ///
 /// # Safety
