@@ -6,14 +6,18 @@
 //! handle `NonNull<VarCore>` and never need to be generic themselves.
 //!
 //! # Size
-//! 40 bytes, in a 48-byte block from glibc; every `TVar` has one, and a `TMap` has one
-//! inline in each index entry (`map/key_var.rs`), where it makes a `TMap<u64, u64>`
-//! entry 56 bytes, a 64-byte block. Five words: the lock word, the value, the count,
-//! the wait list's pointer, and the variable's [`VarKind`], one static per value type
-//! and allocation that holds the two functions a core needs (drop a value node, free the
-//! allocation). Those were two words of every core until 2026-12-08, and a lock-order
-//! id a third: commits now lock in address order, and only loom, whose explored runs
-//! must make the same choices while addresses vary, keeps an id.
+//! 40 bytes. Five words: the lock word, the value, the count, the wait list's pointer,
+//! and the variable's [`VarKind`], one static per value type and allocation that holds
+//! the two functions a core needs (drop a value node, free the allocation). Until
+//! 2026-12-08 those were two words of every core, and a lock-order id a third: commits
+//! now lock in address order, and only loom, whose explored runs must make the same
+//! choices while addresses vary, keeps an id.
+//!
+//! A `TMap` has a core inline in each index entry (`map/key_var.rs`), where it makes a
+//! `u64 -> u64` entry 56 bytes, a 64-byte block from glibc (81 resident bytes per entry
+//! with the index's slots, from 97). A `TVar`'s own box pads its core to 56 bytes, the
+//! same 64-byte block as before: in a 48-byte one, `bank_64` at 2 threads ran slower
+//! (BENCHMARKS.md, 2026-12-08), as two neighbours' lock words shared a cache line.
 //!
 //! It was 128 bytes aligned to a cache line, which glibc serves from 256 (measured: 259
 //! resident bytes per `TVar<u64>` before, see BENCHMARKS.md, "TVar size"), then 80 (a
@@ -116,7 +120,17 @@ pub(crate) trait CoreHome {
 }
 
 /// A `TVar`'s core in a box of its own ([`VarCore::new`]).
-struct OwnBox;
+///
+/// Padded to 56 bytes, so that glibc serves it from a 64-byte block: two variables'
+/// lock words and values then never share a cache line. With the bare 40-byte core (a
+/// 48-byte block), `bank_64` at 2 threads, whose 64 accounts are neighbours, ran 1.5x
+/// slower (medians of ten runs; BENCHMARKS.md, 2026-12-08). A map's entries need no
+/// padding: their hash and key fill them to 56 bytes.
+#[repr(C)]
+struct OwnBox {
+    core: VarCore,
+    _pad: [u64; 2],
+}
 
 impl CoreHome for OwnBox {
     const FREE: unsafe fn(*mut ()) = drop_core;
@@ -154,7 +168,9 @@ impl VarCore {
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> NonNull<VarCore> {
         let kind = VarKind::of::<T, OwnBox>();
         let core = VarCore::with_word(value::pack(value), LockWord::unlocked(0), kind);
-        NonNull::from(Box::leak(Box::new(core)))
+        // The box's own pointer, cast: the core is its first field (`repr(C)`), and
+        // `drop_core` frees the box through it.
+        NonNull::from(Box::leak(Box::new(OwnBox { core, _pad: [0; 2] }))).cast()
     }
 
     /// The core of a map variable whose key is absent, claimed by the transaction about
@@ -344,14 +360,15 @@ impl VarCore {
 /// # Safety
 /// `core` came from `VarCore::new`, has no references left, and is not used again.
 unsafe fn drop_core(core: *mut ()) {
-    // SAFETY: the caller passes a core allocated as `Box<VarCore>` and gives it up.
-    let core = unsafe { Box::from_raw(core.cast::<VarCore>()) };
+    // SAFETY: the caller passes a core made by `VarCore::new`, the first field of an
+    // `OwnBox` (`repr(C)`), so at the box's address, and gives it up.
+    let core = unsafe { Box::from_raw(core.cast::<OwnBox>()) };
     #[cfg(loom)]
     {
         // Its value dropped and the core marked freed, but the memory leaked with the
         // mark in it, so that a late access is a failed check or a race that loom
         // reports, not a read of freed memory.
-        core.drop_contents();
+        core.core.drop_contents();
         std::mem::forget(core);
     }
     #[cfg(not(loom))]
@@ -379,9 +396,11 @@ impl VarCore {
 #[cfg(all(test, not(loom)))]
 mod tests {
     #[test]
-    fn a_core_is_40_bytes_and_not_cache_line_aligned() {
-        // 40 + glibc's 8-byte header fill a 48-byte block exactly.
+    fn a_core_is_40_bytes_and_a_tvars_own_box_56_not_cache_line_aligned() {
         assert_eq!(size_of::<super::VarCore>(), 40);
+        // 56 + glibc's 8-byte header fill a 64-byte block exactly.
+        assert_eq!(size_of::<super::OwnBox>(), 56);
+        assert_eq!(align_of::<super::OwnBox>(), 8);
         assert_eq!(align_of::<super::VarCore>(), 8);
     }
 }

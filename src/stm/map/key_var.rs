@@ -155,3 +155,22 @@ unsafe fn free_entry_of<K, V>(core: *mut ()) {
     // SAFETY: the caller's precondition: the core is at the payload's address.
     unsafe { index::free_entry(index::entry_of_payload::<K, KeyVar<V>>(core.cast())) }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::KeyVar;
+    use crate::stm::map::index::Entry;
+
+    #[test]
+    fn a_u64_entry_is_56_bytes_with_hash_key_lock_and_value_in_its_first_32() {
+        type U64Entry = Entry<u64, KeyVar<u64>>;
+        // 56 + glibc's 8-byte header fill a 64-byte block exactly.
+        assert_eq!(size_of::<U64Entry>(), 56);
+        assert_eq!(std::mem::offset_of!(U64Entry, hash), 0);
+        assert_eq!(std::mem::offset_of!(U64Entry, key), 8);
+        // The core's lock word and value are its first two words.
+        assert_eq!(std::mem::offset_of!(U64Entry, payload), 16);
+        assert_eq!(std::mem::offset_of!(crate::stm::var::VarCore, lock), 0);
+        assert_eq!(std::mem::offset_of!(crate::stm::var::VarCore, value), 8);
+    }
+}
