@@ -209,8 +209,8 @@ impl VarCore {
             refs: AtomicUsize::new(1),
             waiters: WaitList::new(),
             kind,
-            // Relaxed: only uniqueness matters, and one counter's RMWs give that.
             #[cfg(loom)]
+            // Relaxed: only uniqueness matters, and one counter's RMWs give that.
             id: NEXT_ID.fetch_add(1, Relaxed),
             alive: Liveness::new(),
         }

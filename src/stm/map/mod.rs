@@ -43,8 +43,9 @@
 //! (`key_var.rs`), so a lookup goes from the table's slot to the key and the lock word
 //! without another pointer. They sit in that order at the entry's start, so a lookup
 //! of a `u64` key reads one 32-byte run, within one cache line unless the block starts
-//! 48 bytes into a line (glibc's blocks start 16-byte aligned). A `u64 -> u64` entry is 56 bytes, a 64-byte
-//! block, and costs 81 resident bytes at 1M entries with its slots (BENCHMARKS.md). The index holds one counted reference to the core; a
+//! 48 bytes into a line (glibc's blocks start 16-byte aligned). A `u64 -> u64` entry
+//! is 56 bytes, a 64-byte block, and costs 81 resident bytes at 1M entries with its
+//! slots (BENCHMARKS.md). The index holds one counted reference to the core; a
 //! transaction parked in `retry` may hold more, and the last one frees the entry.
 //!
 //! ## Cleanup (Bronson's embalm)
