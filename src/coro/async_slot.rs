@@ -121,15 +121,14 @@ pub(super) fn poll_body<Y, Fut: ?Sized + Future>(
         outer: cx.waker(),
     };
     let raw = RawWaker::new(ptr::from_ref(&record).cast(), &STAND_IN);
-    // Its drop does nothing, so it is never dropped.
-    let stand_in = ManuallyDrop::new(
-        // SAFETY: the stand-in is only lent (`&Waker`, for this poll, while `record`
-        // lives in this frame), and its clones carry the consumer's waker, never the
-        // record, so `STAND_IN`'s functions only run while the record is live. They only
-        // read the record, which nothing changes during the poll, and call the
-        // consumer's waker, which is `Sync`: they may run on any thread.
-        unsafe { Waker::from_raw(raw) },
-    );
+    // The stand-in is only lent (`&Waker`, for this poll, while `record` lives in this
+    // frame), and its clones carry the consumer's waker, never the record, so
+    // `STAND_IN`'s functions only run while the record is live. They only read the
+    // record, which nothing changes during the poll, and call the consumer's waker,
+    // which is `Sync`, so they may run on any thread. Its drop does nothing, so it is
+    // never dropped.
+    // SAFETY: as just said, `STAND_IN` keeps `RawWaker`'s contract for this lifetime.
+    let stand_in = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
     let mut cx = Context::from_waker(&stand_in);
     poll_or_drop(&mut cx, body)
 }
